@@ -1,0 +1,49 @@
+#!/bin/bash
+# scripts/setup.sh - install everything berth needs from Debian, then configure
+# and build. Idempotent; meant for a fresh Debian bookworm machine, as root.
+#
+#   scripts/setup.sh             install packages, configure and build (build/)
+#   scripts/setup.sh --deps      install packages only
+#
+# Environment: BUILD_DIR (default build), BUILD_TYPE (default Debug).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One list, grouped by why it is here. Keep docs/ARCHITECTURE.md in step.
+PKGS=(
+	# toolchain
+	build-essential cmake pkg-config clang libclang-rt-14-dev
+	# the product card's libraries
+	libjansson-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
+	# unit tests
+	libcmocka-dev
+	# VM harness: emulator, guest userland, disk and network tools staged into the guest
+	qemu-system-x86 busybox-static e2fsprogs iproute2 kmod
+	# reproducible test image builder
+	python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages: ${missing[*]}" >&2
+		echo "setup: run this script as root (it uses apt-get) or install them yourself" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get -q -o DPkg::Lock::Timeout=600 update
+	apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
+else
+	echo "setup: all ${#PKGS[@]} Debian packages present"
+fi
+[ "${1:-}" = --deps ] && exit 0
+
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_TYPE=${BUILD_TYPE:-Debug}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
+cmake --build "$BUILD_DIR" -j"$(nproc)"
+echo "setup: built into $BUILD_DIR ($BUILD_TYPE)"
