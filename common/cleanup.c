@@ -24,14 +24,22 @@ void cleanup_closep(int *fd)
 
 void cleanup_fclosep(FILE **f)
 {
-	if (*f)
+	if (*f) {
+		int saved = errno;
+
 		fclose(*f);
+		errno = saved;
+	}
 }
 
 void cleanup_closedirp(DIR **d)
 {
-	if (*d)
+	if (*d) {
+		int saved = errno;
+
 		closedir(*d);
+		errno = saved;
+	}
 }
 
 void cleanup_pidp(pid_t *pid)

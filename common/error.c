@@ -15,6 +15,8 @@ int berr_setv(struct berr **err, int code, const char *fmt, va_list ap)
 {
 	char *what, *msg;
 
+	if (code < 0)   /* accept -errno too: a common slip with syscall wrappers */
+		code = -code;
 	if (err == NULL)
 		return rc_for(code);
 	what = xvasprintf(fmt, ap);

@@ -23,7 +23,8 @@ struct berr {
 };
 
 /* Fill *err (replacing anything there) and return a negative value:
- * -code when code > 0, -1 otherwise. */
+ * -code when code > 0, -1 otherwise. A negative code is taken as -errno
+ * (berr_set(err, r, ...) with r = -EINVAL is the same as passing EINVAL). */
 int berr_set(struct berr **err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int berr_setv(struct berr **err, int code, const char *fmt, va_list ap)

@@ -84,12 +84,14 @@ static void stderr_sink(enum blog_level level, const char *msg)
 	if (log_timestamps) {
 		struct timespec now;
 		struct tm tm;
+		size_t n;
 
 		clock_gettime(CLOCK_REALTIME, &now);
 		gmtime_r(&now.tv_sec, &tm);
-		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+		/* strftime, not one snprintf of every field: gcc's
+		 * -Wformat-truncation assumes any int may take 11 digits */
+		n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(ts + n, sizeof(ts) - n, ".%03dZ ", (int)(now.tv_nsec / 1000000));
 	}
 	/* one write per line so concurrent writers do not interleave mid-line */
 	if (level == BLOG_INFO)

@@ -36,7 +36,7 @@ void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (p == NULL)
-		die("calloc", n * size);
+		die("calloc", size && n > SIZE_MAX / size ? SIZE_MAX : n * size);
 	return p;
 }
 
