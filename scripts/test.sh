@@ -2,11 +2,13 @@
 # scripts/test.sh - run all of berth's tests (the README's second command; .ci/run).
 #
 #   1. installs missing Debian packages (scripts/setup.sh --deps)
-#   2. builds build/ (Debug) and build-asan/ (ASan + UBSan)
-#   3. unit tests with ASan + UBSan, then unit tests of the normal build
+#   2. builds build/ (Debug, gcc) and build-asan/ (clang, ASan + UBSan, libFuzzer)
+#   3. unit tests and bounded libFuzzer runs under ASan + UBSan (clang), then
+#      the unit tests of the normal build
 #   4. privileged tests (label "privileged"): in the QEMU guest of tests/vm, or
 #      directly on a host with a usable cgroup v2 hierarchy
-# and ends with one line "total: N passed, N failed" over every stage.
+# and ends with one line "total: N passed, N failed, N skipped" over every
+# stage (a skipped test is never counted as passed).
 #
 #   --unit       stop after the unit stages
 #   --no-asan    skip the ASan + UBSan build
@@ -38,7 +40,7 @@ build() {  # build DIR [cmake args]
 		{ echo "test.sh: building $dir failed"; return 1; }
 }
 
-total_pass=0 total_fail=0 stages_failed=
+total_pass=0 total_fail=0 total_skip=0 stages_failed=
 run_ctest() {  # run_ctest STAGE DIR CTEST-ARGS...
 	local stage=$1 dir=$2; shift 2
 	local log=$dir/ctest-$stage.log
@@ -56,16 +58,20 @@ run_ctest() {  # run_ctest STAGE DIR CTEST-ARGS...
 	fi
 	n_fail=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+)/\1/')
 	n_total=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+)/\1/')
-	total_pass=$((total_pass + n_total - n_fail)); total_fail=$((total_fail + n_fail))
+	# ctest counts a skipped test as not failed; here it is not passed either
+	n_skip=$(grep -c '(Skipped)$' "$log" || true)
+	total_pass=$((total_pass + n_total - n_fail - n_skip)); total_fail=$((total_fail + n_fail))
+	total_skip=$((total_skip + n_skip))
 	if [ "$rc" -ne 0 ] || [ "$n_fail" -ne 0 ]; then stages_failed="$stages_failed $stage"; fi
 }
 
 if [ "$ASAN" = 1 ]; then
-	step "build build-asan (ASan + UBSan)"
-	if build build-asan -DBERTH_SANITIZE=ON; then
-		step "unit tests, ASan + UBSan"
+	# clang, so the same build also carries the libFuzzer harnesses
+	step "build build-asan (clang, ASan + UBSan, fuzz harnesses)"
+	if CC=clang build build-asan -DBERTH_SANITIZE=ON -DBERTH_FUZZ=ON; then
+		step "unit tests under ASan + UBSan, then bounded fuzz runs"
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			run_ctest asan build-asan -L unit -j"$JOBS"
+			run_ctest asan build-asan -L 'unit|fuzz' -j"$JOBS"
 	else
 		total_fail=$((total_fail + 1)); stages_failed="$stages_failed asan-build"
 	fi
@@ -85,5 +91,5 @@ if [ "$UNIT_ONLY" = 0 ]; then
 fi
 
 step "done in $(( $(date +%s) - T0 ))s${stages_failed:+; failing stages:$stages_failed}"
-echo "total: $total_pass passed, $total_fail failed"
+echo "total: $total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" -eq 0 ] && [ -z "$stages_failed" ]
