@@ -3,7 +3,7 @@
 # vm-only
 # timeout: 90
 [ -n "${BERTH_RESULT_TTY:-}" ] || die "needs the VM harness (HOSTCALL goes over its result port)"
-"$HELPER" http-server --port 8080 --body "guest-token-$$" > "$BERTH_SCRATCH/http.out" 2>&1 &
+"$HELPER" http-server --port 8080 --log-requests --body "guest-token-$$" > "$BERTH_SCRATCH/http.out" 2>&1 &
 srv=$!
 on_exit "kill $srv"
 wait_until 10 grep -q listening "$BERTH_SCRATCH/http.out" || die "http-server did not start"
