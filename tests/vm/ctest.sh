@@ -25,8 +25,9 @@ result)
 	name=${3:?case name}
 	tr -d '\r' < "$out/console.log" 2>/dev/null |
 		awk -v n="$name" '$0 ~ "^=== RUN +" n "$" { on = 1 } on { print } on && $0 ~ "^=== (PASS|FAIL) " n " " { exit }'
-	if grep -q "^TEST PASS $name\r\?$" "$out/result.txt" 2>/dev/null; then exit 0; fi
-	if grep -q "^TEST FAIL $name\r\?$" "$out/result.txt" 2>/dev/null; then exit 1; fi
+	verdicts=$(tr -d '\r' < "$out/result.txt" 2>/dev/null)   # the serial port writes CRLF
+	if grep -qx "TEST PASS $name" <<<"$verdicts"; then exit 0; fi
+	if grep -qx "TEST FAIL $name" <<<"$verdicts"; then exit 1; fi
 	echo "no verdict for $name in $out/result.txt: the guest did not run it (see $out/console.log)"
 	exit 1
 	;;
