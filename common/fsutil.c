@@ -385,7 +385,7 @@ static int walk_open(int rootfd, const char *path, int flags, mode_t mode, unsig
 		char name[NAME_MAX + 1];
 		const char *rest;
 		size_t len;
-		int fd;
+		int fd = -1;
 
 		while (*p == '/')
 			p++;

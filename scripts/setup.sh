@@ -5,7 +5,7 @@
 #   scripts/setup.sh             install packages, configure and build (build/)
 #   scripts/setup.sh --deps      install packages only
 #
-# Environment: BUILD_DIR (default build), BUILD_TYPE (default Debug).
+# Environment: BUILD_DIR (default build), BUILD_TYPE (default Release: -O2 -g).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +43,7 @@ fi
 [ "${1:-}" = --deps ] && exit 0
 
 BUILD_DIR=${BUILD_DIR:-build}
-BUILD_TYPE=${BUILD_TYPE:-Debug}
+BUILD_TYPE=${BUILD_TYPE:-Release}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 echo "setup: built into $BUILD_DIR ($BUILD_TYPE)"

@@ -2,7 +2,8 @@
 # scripts/test.sh - run all of berth's tests (the README's second command; .ci/run).
 #
 #   1. installs missing Debian packages (scripts/setup.sh --deps)
-#   2. builds build/ (Debug, gcc) and build-asan/ (clang, ASan + UBSan, libFuzzer)
+#   2. builds build/ (Release, gcc -O2 -g) and build-asan/ (clang -O0, ASan + UBSan,
+#      libFuzzer)
 #   3. unit tests and bounded libFuzzer runs under ASan + UBSan (clang), then
 #      the unit tests of the normal build
 #   4. privileged tests (label "privileged"): in the QEMU guest of tests/vm, or
@@ -31,9 +32,9 @@ step() { printf '\n==== %s (+%ds)\n' "$*" $(( $(date +%s) - T0 )); }
 step "dependencies"
 scripts/setup.sh --deps || exit 1
 
-build() {  # build DIR [cmake args]
-	local dir=$1; shift
-	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@" >"$dir.configure.log" 2>&1 ||
+build() {  # build DIR BUILD_TYPE [cmake args]
+	local dir=$1 type=$2; shift 2
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >"$dir.configure.log" 2>&1 ||
 		{ cat "$dir.configure.log"; echo "test.sh: configuring $dir failed"; return 1; }
 	grep 'privileged tests:' "$dir.configure.log" || true
 	# progress lines hidden; cmake's own status decides (not grep's)
@@ -69,7 +70,7 @@ run_ctest() {  # run_ctest STAGE DIR CTEST-ARGS...
 if [ "$ASAN" = 1 ]; then
 	# clang, so the same build also carries the libFuzzer harnesses
 	step "build build-asan (clang, ASan + UBSan, fuzz harnesses)"
-	if CC=clang build build-asan -DBERTH_SANITIZE=ON -DBERTH_FUZZ=ON; then
+	if CC=clang build build-asan Debug -DBERTH_SANITIZE=ON -DBERTH_FUZZ=ON; then
 		step "unit tests under ASan + UBSan, then bounded fuzz runs"
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_ctest asan build-asan -L 'unit|fuzz' -j"$JOBS"
@@ -78,8 +79,9 @@ if [ "$ASAN" = 1 ]; then
 	fi
 fi
 
-step "build build (Debug)"
-if ! build build; then
+# gcc at -O2 with _FORTIFY_SOURCE: the warnings only the optimiser finds
+step "build build (Release: gcc -O2 -g)"
+if ! build build Release; then
 	echo "total: $total_pass passed, $((total_fail + 1)) failed"
 	exit 1
 fi
