@@ -15,12 +15,18 @@ PKGS=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	# the product card's libraries
 	libjansson-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
+	# images (rootfs/): digests, streaming inflate (ISA-L igzip), zstd, tar parsing
+	libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-dev
+	# ephemeral storage volumes (ext4 and XFS tooling, also staged into the test VM)
+	xfsprogs
 	# unit tests
 	libcmocka-dev
 	# VM harness: emulator, guest userland, disk and network tools staged into the guest
 	qemu-system-x86 busybox-static e2fsprogs iproute2 kmod
 	# reproducible test image builder
 	python3
+	# benchmark peers (tests/bench)
+	umoci
 )
 
 missing=()

@@ -134,6 +134,19 @@ stage() {
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		stage_elf "$f" /berth/bin
 	done
+	# test-only drivers (tests/tools): next to berth's programs in the guest
+	for f in "$BUILD"/tests/tools/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		stage_elf "$f" /berth/bin
+	done
+	# filesystem tools for ephemeral storage volumes
+	for f in mke2fs mkfs.xfs xfs_quota xfs_io; do
+		f=$(PATH=/usr/sbin:/sbin:/usr/bin:$PATH command -v "$f") || fail_setup "$f not found: run scripts/setup.sh --deps"
+		rm -f "$STAGE/bin/$(basename "$f")"
+		stage_elf "$f" /bin
+	done
+	ln -sf mke2fs "$STAGE/bin/mkfs.ext4"
+	cp /etc/mke2fs.conf "$STAGE/etc/"
 	install -m755 "$BUILD/tests/vm/berth-vm-poweroff" "$STAGE/bin/berth-vm-poweroff"
 	if compgen -G "$BUILD/images/*.tar" >/dev/null; then
 		cp "$BUILD"/images/*.tar "$STAGE/berth/images/"
