@@ -3,10 +3,12 @@
  * A layer is a tar stream, compressed with gzip or zstd or not at all. It is
  * unpacked into an empty directory that the caller created (in practice a
  * temporary directory inside the store, renamed into place on success).
- * Every entry is resolved inside that directory without following a symlink
- * out of it (fs_open_in_root); absolute names, ".." components, hardlinks to
- * anything not already unpacked in this layer, device nodes and duplicate
- * entries are refused with an error that names the entry. OCI whiteouts
+ * Every entry is resolved inside that directory and no symlink is ever
+ * followed (fs_open_in_root with RESOLVE_NO_SYMLINKS): an entry below a
+ * symlink of the layer ("link/file"), absolute names, ".." components,
+ * hardlinks to anything not already unpacked in this layer, device nodes
+ * and duplicate entries are refused with an error that names the entry.
+ * docs/images.md, "Layer unpack", has the rules in full. OCI whiteouts
  * become overlayfs ones: ".wh.NAME" -> a 0/0 character device NAME,
  * ".wh..wh..opq" -> the directory's overlay "opaque" xattr.
  * The sha256 of the uncompressed stream (the layer's diff_id) is computed in
@@ -62,9 +64,10 @@ struct rootfs_unpack_result {
  * empty directory dirfd. On failure the directory's content is unspecified
  * and the caller removes it; nothing outside it has been touched; res is
  * still filled in except diff_id (tar_bytes: how far decompression got).
- * Runs one helper thread (decompression and hashing) next to the calling
- * thread (tar parsing and writing); no fsync: the caller syncs before it
- * renames the directory into place. Error messages name the entry:
+ * Runs one helper thread (reading and decompressing) next to the calling
+ * thread (tar parsing and writing); the diff_id is hashed by whichever of
+ * the two has less to do. No fsync: the caller syncs before it renames the
+ * directory into place. Error messages name the entry:
  * "layer entry dev/sda: device nodes are not allowed in images". */
 int rootfs_layer_unpack(int blob_fd, enum rootfs_compression comp, int dirfd,
 			const struct rootfs_unpack_opts *opts, struct rootfs_unpack_result *res,
