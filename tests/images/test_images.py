@@ -479,7 +479,12 @@ def cmd_reproducible(args):
     f = Failures()
     for k in ("images", "mkimage", "busybox", "helper"):
         setattr(args, k, os.path.abspath(getattr(args, k)))
+    # only what mkimage.py writes: the images dir also holds other test
+    # images (mkmany.py's many.oci.tar) that are not this builder's
     built = outputs(args.images)
+    listed = {"digests.json"} | {a["file"] for img in json.loads(built["digests.json"])["images"].values()
+                                 for a in (img.get("oci_archive"), img.get("docker_archive")) if a}
+    built = {n: v for n, v in built.items() if n in listed}
     epoch = json.loads(built["digests.json"])["epoch"]
     with tempfile.TemporaryDirectory(prefix="berth-img-") as tmp:
         dirs = {}

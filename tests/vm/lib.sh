@@ -76,6 +76,18 @@ netns_make() {
 	on_exit "ip netns del '$1'"
 }
 
+# ext4_dir DIR [MIB]: mount a fresh ext4 filesystem (loop file in the scratch
+# dir, default 256 MiB) on DIR. The guest's root is tmpfs, which lacks user.*
+# xattrs on this kernel; berth's state belongs on a real filesystem.
+ext4_dir() {
+	_img=$BERTH_SCRATCH/.ext4-$(echo "$1" | tr '/' '_').img
+	mkdir -p "$1"
+	truncate -s "${2:-256}M" "$_img" || die "truncate $_img"
+	mkfs.ext4 -q -F "$_img" || die "mkfs.ext4 $_img"
+	mount -o loop "$_img" "$1" || die "mount $_img on $1"
+	on_exit "umount '$1'"
+}
+
 # json_field JSON KEY: the scalar value of a top-level key in one line of JSON
 json_field() {
 	echo "$1" | sed -n "s/.*\"$2\":\\(\"[^\"]*\"\\|[^,}]*\\).*/\\1/p" | sed 's/^"//; s/"$//'

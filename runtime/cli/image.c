@@ -1,0 +1,607 @@
+/* runtime/cli/image.c - `berth image ...`: the image store from the command line. */
+#include "runtime/cli/cli.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "rootfs/import.h"
+#include "rootfs/oci.h"
+#include "rootfs/overlay.h"
+#include "rootfs/store.h"
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void image_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: berth image COMMAND\n"
+		"\n"
+		"  import FILE|DIR [--tag REF] [--platform OS/ARCH[/VARIANT]]\n"
+		"                  import a docker-archive (docker save), an oci-archive or an\n"
+		"                  OCI layout directory; verifies every blob, unpacks layers once\n"
+		"  ls              list images (REPOSITORY, TAG, DIGEST, CREATED, SIZE)\n"
+		"  inspect REF     the image's record and configuration, as JSON\n"
+		"  tag REF NEW     give an image another name\n"
+		"  rm REF...       remove names (and the image with its last name); refused while a task uses it\n"
+		"  prune           remove unnamed images and every layer and blob no image uses\n"
+		"  mount [--rw DIR] REF TARGET\n"
+		"                  mount the image's root filesystem on TARGET: read-only, or\n"
+		"                  writable with its changes kept in DIR (upper/ and work/)\n"
+		"  umount TARGET   undo mount; the image may be removed again\n"
+		"\n"
+		"REF is name[:tag] (\":latest\" when omitted), sha256:<digest>, or a digest prefix.\n"
+		"Global --json gives machine-readable output.\n");
+}
+
+static int open_store(struct rootfs_store **s)
+{
+	cleanup_free char *path = cli_image_store_path();
+	cleanup_berr struct berr *err = NULL;
+
+	if (rootfs_store_open(path, s, &err) < 0) {
+		log_error("%s", berr_msg(err));
+		return -1;
+	}
+	return 0;
+}
+
+static void print_json(const json_t *v)
+{
+	cleanup_free char *txt = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	printf("%s\n", txt ? txt : "null");
+}
+
+static int fail(struct berr *err)
+{
+	log_error("%s", berr_msg(err));
+	berr_free(err);
+	return 1;
+}
+
+/* ------------------------------------------------------------ import */
+
+static void on_progress(const char *phase, size_t i, size_t n, uint64_t done, uint64_t total, void *data)
+{
+	char label[64];
+
+	if (!strcmp(phase, "read"))
+		snprintf(label, sizeof(label), "reading archive");
+	else
+		snprintf(label, sizeof(label), "unpacking layer %zu/%zu", i + 1, n);
+	cli_progress_update(data, label, done, total);
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tag", required_argument, NULL, 't' },
+		{ "platform", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rootfs_import_opts o = { 0 };
+	struct rootfs_import_result res = { 0 };
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	cleanup_free char *plat = NULL;
+	struct cli_progress *bar;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': o.tag = optarg; break;
+		case 'p': {
+			char *a, *v;
+
+			plat = xstrdup(optarg);
+			a = strchr(plat, '/');
+			if (a == NULL || a[1] == '\0') {
+				log_error("--platform %s: want OS/ARCH[/VARIANT], e.g. linux/amd64", optarg);
+				return 2;
+			}
+			*a++ = '\0';
+			v = strchr(a, '/');
+			if (v)
+				*v++ = '\0';
+			o.os = plat;
+			o.arch = a;
+			o.variant = v;
+			break;
+		}
+		case 'h': image_usage(stdout); return 0;
+		default: return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		log_error("image import: give one FILE or DIR (see berth image --help)");
+		return 2;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	bar = cli_progress_new("importing");
+	o.progress = on_progress;
+	o.progress_data = bar;
+	r = rootfs_import(s, argv[optind], &o, &res, &err);
+	cli_progress_done(bar);
+	if (r < 0) {
+		rootfs_store_close(s);
+		return fail(err);
+	}
+	if (cli.json) {
+		cleanup_json json_t *out = json_object();
+		json_t *imgs = json_array();
+		char buf[ROOTFS_DIGEST_STR];
+
+		json_object_set_new(out, "format", json_string(res.format));
+		for (size_t i = 0; i < res.n_images; i++) {
+			json_t *refs = json_array();
+
+			for (char **t = res.images[i].refs; *t; t++)
+				json_array_append_new(refs, json_string(*t));
+			json_array_append_new(imgs, json_pack("{s:s, s:o, s:I, s:I}",
+				"digest", rootfs_digest_str(&res.images[i].manifest, buf), "refs", refs,
+				"layers", (json_int_t)res.images[i].layers,
+				"layersUnpacked", (json_int_t)res.images[i].layers_unpacked));
+		}
+		json_object_set_new(out, "images", imgs);
+		json_object_set_new(out, "bytesUnpacked", json_integer((json_int_t)res.bytes_unpacked));
+		print_json(out);
+	} else {
+		for (size_t i = 0; i < res.n_images; i++) {
+			char buf[ROOTFS_DIGEST_STR];
+			const struct rootfs_imported *im = &res.images[i];
+
+			printf("imported %s (%s): %s, %zu layer%s, %zu unpacked, %zu shared\n",
+			       im->refs[0] ? im->refs[0] : "<untagged>", res.format,
+			       rootfs_digest_str(&im->manifest, buf), im->layers, im->layers == 1 ? "" : "s",
+			       im->layers_unpacked, im->layers - im->layers_unpacked);
+		}
+	}
+	rootfs_import_result_free(&res);
+	rootfs_store_close(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------ ls */
+
+static uint64_t image_bytes(struct rootfs_store *s, const struct rootfs_image *img)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < img->n_layers; i++)
+		n += rootfs_store_layer_bytes(s, &img->layers[i].chain);
+	return n;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+	static const char *const hdr[] = { "REPOSITORY", "TAG", "DIGEST", "CREATED", "SIZE" };
+	struct rootfs_store *s = NULL;
+	struct rootfs_image *imgs = NULL;
+	struct berr *err = NULL;
+	struct cli_table *t;
+	cleanup_json json_t *out = json_array();
+	size_t n = 0;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		image_usage(stdout);
+		return 0;
+	}
+	if (argc > 1) {
+		log_error("image ls: takes no arguments");
+		return 2;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	if (rootfs_store_list_images(s, &imgs, &n, &err) < 0) {
+		rootfs_store_close(s);
+		return fail(err);
+	}
+	t = cli_table_new(5, hdr);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_strv char **refs = rootfs_store_refs_of(s, &imgs[i].manifest);
+		char dig[ROOTFS_DIGEST_STR], size[32], age[48], shortd[20];
+		uint64_t bytes = image_bytes(s, &imgs[i]);
+		json_t *jrefs = json_array();
+
+		rootfs_digest_str(&imgs[i].manifest, dig);
+		snprintf(shortd, sizeof(shortd), "%.12s", imgs[i].manifest.hex);
+		cli_human_size(bytes, size, sizeof(size));
+		cli_human_age(imgs[i].created, age, sizeof(age));
+		for (char **r = refs; *r; r++) {
+			cleanup_free char *repo = xstrdup(*r);
+			char *colon = strrchr(repo, ':');
+			const char *row[5];
+
+			json_array_append_new(jrefs, json_string(*r));
+			*colon = '\0';
+			row[0] = repo;
+			row[1] = colon + 1;
+			row[2] = shortd;
+			row[3] = age;
+			row[4] = size;
+			cli_table_row(t, row);
+		}
+		if (refs[0] == NULL) {
+			const char *row[5] = { "<none>", "<none>", shortd, age, size };
+
+			cli_table_row(t, row);
+		}
+		json_array_append_new(out, json_pack("{s:s, s:o, s:I, s:I, s:I}", "digest", dig, "refs", jrefs,
+						     "created", (json_int_t)imgs[i].created,
+						     "size", (json_int_t)bytes, "layers", (json_int_t)imgs[i].n_layers));
+	}
+	if (cli.json)
+		print_json(out);
+	else
+		cli_table_print(t, stdout);
+	cli_table_free(t);
+	rootfs_images_free(imgs, n);
+	rootfs_store_close(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------ inspect */
+
+static json_t *strv_json(char **v)
+{
+	json_t *a;
+
+	if (v == NULL)
+		return json_null();
+	a = json_array();
+	for (; *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	cleanup_json json_t *all = json_array();
+	int rc = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		image_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		struct rootfs_digest m;
+		struct rootfs_image img = { 0 };
+		struct oci_image_config cfg = { 0 };
+		cleanup_free char *cbuf = NULL, *cwhat = NULL;
+		cleanup_strv char **refs = NULL;
+		char dbuf[ROOTFS_DIGEST_STR], cdbuf[ROOTFS_DIGEST_STR];
+		json_t *o, *layers, *labels;
+		size_t clen;
+
+		if (rootfs_store_resolve(s, argv[i], &m, &err) < 0 ||
+		    rootfs_store_get_image(s, &m, &img, &err) < 0) {
+			log_error("%s", berr_msg(err));
+			berr_clear(&err);
+			rc = 1;
+			continue;
+		}
+		cwhat = xasprintf("config %s", rootfs_digest_str(&img.config, cdbuf));
+		if (rootfs_store_read_blob(s, &img.config, 4u << 20, &cbuf, &clen, &err) < 0 ||
+		    oci_config_parse(cbuf, clen, cwhat, &cfg, &err) < 0) {
+			log_error("%s", berr_msg(err));
+			berr_clear(&err);
+			rootfs_image_free(&img);
+			rc = 1;
+			continue;
+		}
+		refs = rootfs_store_refs_of(s, &m);
+		layers = json_array();
+		for (size_t k = 0; k < img.n_layers; k++) {
+			char b[ROOTFS_DIGEST_STR], d[ROOTFS_DIGEST_STR], ch[ROOTFS_DIGEST_STR];
+
+			json_array_append_new(layers, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}",
+				"digest", rootfs_digest_str(&img.layers[k].blob, b),
+				"diffID", rootfs_digest_str(&img.layers[k].diff_id, d),
+				"chainID", rootfs_digest_str(&img.layers[k].chain, ch),
+				"size", (json_int_t)img.layers[k].size,
+				"compression", rootfs_compression_name(img.layers[k].comp),
+				"unpackedBytes", (json_int_t)rootfs_store_layer_bytes(s, &img.layers[k].chain)));
+		}
+		labels = json_object();
+		for (size_t k = 0; k < cfg.n_labels; k++)
+			json_object_set_new(labels, cfg.labels[k].key, json_string(cfg.labels[k].value));
+		o = json_pack("{s:s, s:o, s:s, s:I, s:s, s:s, s:s, s:s?, s:o}",
+			"digest", rootfs_digest_str(&m, dbuf), "refs", strv_json(refs),
+			"configDigest", cdbuf, "created", (json_int_t)img.created, "source", img.source,
+			"os", cfg.platform.os, "architecture", cfg.platform.architecture,
+			"variant", cfg.platform.variant, "layers", layers);
+		json_object_set_new(o, "config", json_pack("{s:o, s:o, s:o, s:s?, s:s?, s:o, s:o, s:s?}",
+			"Entrypoint", strv_json(cfg.entrypoint), "Cmd", strv_json(cfg.cmd),
+			"Env", strv_json(cfg.env), "WorkingDir", cfg.working_dir, "User", cfg.user,
+			"ExposedPorts", strv_json(cfg.exposed_ports), "Labels", labels,
+			"StopSignal", cfg.stop_signal));
+		json_array_append_new(all, o);
+		oci_config_free(&cfg);
+		rootfs_image_free(&img);
+	}
+	if (json_array_size(all))
+		print_json(all);
+	rootfs_store_close(s);
+	return rc;
+}
+
+/* ------------------------------------------------------------ tag, rm, prune */
+
+static int cmd_tag(int argc, char **argv)
+{
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	struct rootfs_digest m;
+	int r;
+
+	if (argc != 3) {
+		image_usage(argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) ? stdout : stderr);
+		return argc == 2 ? 0 : 2;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	r = rootfs_store_lock(s, &err);
+	if (r == 0)
+		r = rootfs_store_resolve(s, argv[1], &m, &err);
+	if (r == 0)
+		r = rootfs_store_tag(s, argv[2], &m, &err);
+	rootfs_store_unlock(s);
+	rootfs_store_close(s);
+	return r < 0 ? fail(err) : 0;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	int rc = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		image_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	if (rootfs_store_lock(s, &err) < 0) {
+		rootfs_store_close(s);
+		return fail(err);
+	}
+	for (int i = 1; i < argc; i++) {
+		if (rootfs_store_remove(s, argv[i], &err) < 0) {
+			log_error("%s", berr_msg(err));
+			berr_clear(&err);
+			rc = 1;
+		} else if (!cli.json) {
+			printf("removed %s\n", argv[i]);
+		}
+	}
+	rootfs_store_unlock(s);
+	rootfs_store_close(s);
+	return rc;
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+	struct rootfs_store *s = NULL;
+	struct rootfs_prune_stats st;
+	struct berr *err = NULL;
+	char size[32];
+	int r;
+
+	if (argc > 1) {
+		image_usage(!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ? stdout : stderr);
+		return !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ? 0 : 2;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	r = rootfs_store_lock(s, &err);
+	if (r == 0)
+		r = rootfs_store_prune(s, &st, &err);
+	rootfs_store_unlock(s);
+	rootfs_store_close(s);
+	if (r < 0)
+		return fail(err);
+	if (cli.json) {
+		cleanup_json json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "images", (json_int_t)st.images,
+						   "layers", (json_int_t)st.layers, "blobs", (json_int_t)st.blobs,
+						   "bytes", (json_int_t)st.bytes);
+		print_json(o);
+	} else {
+		cli_human_size(st.bytes, size, sizeof(size));
+		printf("removed %zu image%s, %zu layer%s, %zu blob%s: %s freed\n", st.images,
+		       st.images == 1 ? "" : "s", st.layers, st.layers == 1 ? "" : "s", st.blobs,
+		       st.blobs == 1 ? "" : "s", size);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ mount */
+
+/* Lease holder and state directory of a mount: named after the target. */
+static char *mount_holder(const char *target)
+{
+	struct rootfs_digest d;
+
+	rootfs_sha256_buf(target, strlen(target), &d);
+	return xasprintf("mount-%.16s", d.hex);
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rw", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rw = NULL;
+	struct rootfs_store *s = NULL;
+	struct rootfs_image img = { 0 };
+	struct berr *err = NULL;
+	struct rootfs_digest m;
+	cleanup_free char *holder = NULL, *state = NULL, *nested = NULL, *upper = NULL, *work = NULL;
+	cleanup_free char *rwabs = NULL;
+	char target[PATH_MAX];
+	const char **lowers = NULL;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': rw = optarg; break;
+		case 'h': image_usage(stdout); return 0;
+		default: return 2;
+		}
+	}
+	if (optind + 2 != argc) {
+		log_error("image mount: give REF and TARGET (see berth image --help)");
+		return 2;
+	}
+	if (realpath(argv[optind + 1], target) == NULL) {
+		log_error("image mount: target %s: %m", argv[optind + 1]);
+		return 1;
+	}
+	if (open_store(&s) < 0)
+		return 1;
+	holder = mount_holder(target);
+	state = xasprintf("%s/mounts/%s", cli.root, holder);
+	nested = xasprintf("%s/lower", state);
+	r = rootfs_store_lock(s, &err);
+	if (r == 0)
+		r = rootfs_store_resolve(s, argv[optind], &m, &err);
+	if (r == 0)
+		r = rootfs_store_get_image(s, &m, &img, &err);
+	if (r == 0)
+		r = fs_mkdir_p(state, 0700, &err);
+	if (r == 0)
+		r = rootfs_store_lease(s, holder, &m, &err);
+	if (r < 0)
+		goto out;
+	lowers = xcalloc(img.n_layers, sizeof(*lowers));
+	for (size_t i = 0; i < img.n_layers; i++)   /* overlayfs wants the top layer first */
+		lowers[i] = rootfs_store_layer_path(s, &img.layers[img.n_layers - 1 - i].chain);
+	if (rw) {
+		rwabs = realpath(rw, NULL);
+		if (rwabs == NULL && fs_mkdir_p(rw, 0700, &err) == 0)
+			rwabs = realpath(rw, NULL);
+		if (rwabs == NULL) {
+			r = berr_set(&err, errno, "image mount: --rw %s", rw);
+			goto fail;
+		}
+		upper = xasprintf("%s/upper", rwabs);
+		work = xasprintf("%s/work", rwabs);
+	}
+	{
+		struct rootfs_overlay_spec sp = {
+			.lowers = lowers, .n_lowers = img.n_layers, .upper = upper, .work = work,
+			.target = target, .readonly = rw == NULL, .nested_dir = nested,
+		};
+
+		r = rootfs_overlay_mount(&sp, &err);
+	}
+	if (r < 0)
+		goto fail;
+	if (!cli.json)
+		printf("mounted %s on %s%s\n", argv[optind], target, rw ? "" : " (read-only)");
+	goto out;
+fail:
+	{
+		struct berr *e2 = NULL;
+
+		rootfs_store_release(s, holder, &e2);
+		berr_free(e2);
+		rmdir(nested);
+		rmdir(state);
+	}
+out:
+	if (lowers)
+		for (size_t i = 0; i < img.n_layers; i++)
+			free((char *)lowers[i]);
+	free(lowers);
+	rootfs_image_free(&img);
+	rootfs_store_unlock(s);
+	rootfs_store_close(s);
+	return r < 0 ? fail(err) : 0;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	cleanup_free char *holder = NULL, *state = NULL, *nested = NULL;
+	char target[PATH_MAX];
+	int r;
+
+	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		image_usage(argc == 2 ? stdout : stderr);
+		return argc == 2 ? 0 : 2;
+	}
+	if (realpath(argv[1], target) == NULL) {
+		log_error("image umount: %s: %m", argv[1]);
+		return 1;
+	}
+	holder = mount_holder(target);
+	state = xasprintf("%s/mounts/%s", cli.root, holder);
+	nested = xasprintf("%s/lower", state);
+	if (access(state, F_OK) < 0) {
+		log_error("image umount: %s was not mounted by berth image mount", target);
+		return 1;
+	}
+	r = rootfs_overlay_umount(target, nested, &err);
+	if (r < 0)
+		return fail(err);
+	rmdir(nested);
+	rmdir(state);
+	if (open_store(&s) < 0)
+		return 1;
+	r = rootfs_store_lock(s, &err);
+	if (r == 0)
+		r = rootfs_store_release(s, holder, &err);
+	rootfs_store_unlock(s);
+	rootfs_store_close(s);
+	return r < 0 ? fail(err) : 0;
+}
+
+int cli_image(int argc, char **argv)
+{
+	const char *sub;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		image_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	sub = argv[1];
+	argc--;
+	argv++;
+	if (!strcmp(sub, "import") || !strcmp(sub, "load"))
+		return cmd_import(argc, argv);
+	if (!strcmp(sub, "ls") || !strcmp(sub, "list"))
+		return cmd_ls(argc, argv);
+	if (!strcmp(sub, "inspect"))
+		return cmd_inspect(argc, argv);
+	if (!strcmp(sub, "tag"))
+		return cmd_tag(argc, argv);
+	if (!strcmp(sub, "rm") || !strcmp(sub, "remove"))
+		return cmd_rm(argc, argv);
+	if (!strcmp(sub, "prune"))
+		return cmd_prune(argc, argv);
+	if (!strcmp(sub, "mount"))
+		return cmd_mount(argc, argv);
+	if (!strcmp(sub, "umount") || !strcmp(sub, "unmount"))
+		return cmd_umount(argc, argv);
+	log_error("image: unknown command \"%s\" (see berth image --help)", sub);
+	return 2;
+}

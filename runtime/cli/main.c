@@ -1,0 +1,84 @@
+/* runtime/cli/main.c - `berth`: global options and verb dispatch. */
+#include "runtime/cli/cli.h"
+#include "common/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BERTH_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: berth [--root DIR] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
+		"\n"
+		"berth runs ECS task definitions on this host without Docker.\n"
+		"\n"
+		"Commands:\n"
+		"  image     import, list, inspect, tag, remove and prune images (berth image --help)\n"
+		"  run       run a task definition in the foreground (not supported yet)\n"
+		"  version   print berth's version\n"
+		"\n"
+		"Options:\n"
+		"  --root DIR         state root (default $BERTH_ROOT or /var/lib/berth)\n"
+		"  --json             machine-readable output\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  -h, --help         this help\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd;
+	int c, lvl;
+
+	blog_init("berth");
+	cli.root = getenv("BERTH_ROOT") && *getenv("BERTH_ROOT") ? getenv("BERTH_ROOT") : "/var/lib/berth";
+	/* "+": stop at the first non-option, the command's own options follow it */
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': cli.root = optarg; break;
+		case 'j': cli.json = true; break;
+		case 'l':
+			lvl = blog_level_parse(optarg);
+			if (lvl < 0) {
+				log_error("--log-level %s: use error, warn, info or debug", optarg);
+				return 2;
+			}
+			blog_set_level((enum blog_level)lvl);
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("berth %s\n", BERTH_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0;   /* reset getopt for the command (0: also reinitialise) */
+	if (!strcmp(cmd, "image") || !strcmp(cmd, "images"))
+		return cli_image(argc, argv);
+	if (!strcmp(cmd, "version")) {
+		printf("berth %s\n", BERTH_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "run")) {
+		log_error("run: not supported yet: starting tasks arrives with the container-launch work (issue 4)");
+		return 3;
+	}
+	log_error("unknown command \"%s\" (see berth --help)", cmd);
+	return 2;
+}
