@@ -297,6 +297,31 @@ out:
 
 /* ------------------------------------------------------------ blobs */
 
+/* Open rel in a layout directory, as untrusted as an archive's members: no
+ * symlink on the way (nothing outside the layout is read), O_NONBLOCK so a
+ * FIFO cannot hang the import while it holds the store lock, and only a
+ * regular file (a FIFO or a device may never end). -ENOENT without a
+ * message when absent: the caller says what that means. */
+static int open_layout_file(struct import_ctx *c, const char *rel, struct berr **err)
+{
+	cleanup_close int fd = fs_open_in_root(c->dirfd, rel, O_RDONLY | O_NONBLOCK, 0,
+					       RESOLVE_NO_SYMLINKS, NULL);
+	struct stat st;
+
+	if (fd == -ENOENT)
+		return -ENOENT;
+	if (fd == -ELOOP)
+		return berr_set(err, 0, "%s: %s is a symlink or lies below one: "
+				"files of an OCI layout are never read through symlinks", c->path, rel);
+	if (fd < 0)
+		return berr_set(err, -fd, "%s: open %s", c->path, rel);
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "%s: stat %s", c->path, rel);
+	if (!S_ISREG(st.st_mode))
+		return berr_set(err, 0, "%s: %s is not a regular file", c->path, rel);
+	return steal_fd(&fd);
+}
+
 /* Make sure blob d (of size `size`, -1 unknown) is in the store: it came
  * with the archive, sits in the layout directory, or was there before. */
 static int ensure_blob(struct import_ctx *c, const struct rootfs_digest *d, int64_t size,
@@ -308,14 +333,16 @@ static int ensure_blob(struct import_ctx *c, const struct rootfs_digest *d, int6
 
 	if (!rootfs_store_has_blob(c->s, d) && c->dirfd >= 0) {
 		cleanup_free char *rel = xasprintf("blobs/sha256/%s", d->hex);
-		cleanup_close int fd = fs_open_in_root(c->dirfd, rel, O_RDONLY, 0, RESOLVE_NO_SYMLINKS, NULL);
+		cleanup_close int fd = open_layout_file(c, rel, err);
 		struct rootfs_blob_writer *w = NULL;
 		bool was_new = false;
 		char chunk[1 << 16];
 		ssize_t n;
 
-		if (fd < 0)
+		if (fd == -ENOENT)
 			return berr_set(err, 0, "%s: %s is missing from %s", what, rootfs_digest_str(d, buf), c->path);
+		if (fd < 0)
+			return berr_wrap(err, "%s", what);
 		r = rootfs_blob_begin(c->s, &w, err);
 		if (r < 0)
 			return r;
@@ -718,16 +745,25 @@ int rootfs_import(struct rootfs_store *s, const char *path, const struct rootfs_
 	if (r < 0)
 		return r;
 	if (S_ISDIR(st.st_mode)) {
-		cleanup_close int lf = -1;
+		cleanup_close int lf = -1, ifd = -1;
 
 		c.dirfd = fd;
 		res->format = "oci-layout";
-		lf = fs_open_in_root(fd, "oci-layout", O_RDONLY, 0, RESOLVE_NO_SYMLINKS, NULL);
+		lf = open_layout_file(&c, "oci-layout", err);
 		if (lf < 0) {
-			r = berr_set(err, 0, "%s: a directory without an oci-layout file is not an OCI image layout", path);
+			if (lf == -ENOENT)
+				berr_set(err, 0, "%s: a directory without an oci-layout file is not an OCI image layout", path);
+			r = -1;
 			goto out;
 		}
-		r = fs_read_file_at(fd, "index.json", &c.index_json, &c.index_len, META_MAX, err);
+		ifd = open_layout_file(&c, "index.json", err);
+		if (ifd < 0) {
+			if (ifd == -ENOENT)
+				berr_set(err, ENOENT, "%s: open index.json", path);
+			r = -1;
+			goto out;
+		}
+		r = fs_read_all(ifd, &c.index_json, &c.index_len, META_MAX, err);
 		if (r < 0)
 			goto out;
 		r = import_oci(&c, err);

@@ -26,8 +26,11 @@ static void image_usage(FILE *f)
 		"Usage: berth image COMMAND\n"
 		"\n"
 		"  import FILE|DIR [--tag REF] [--platform OS/ARCH[/VARIANT]]\n"
+		"                  [--max-layer-bytes N] [--max-layer-entries N]\n"
 		"                  import a docker-archive (docker save), an oci-archive or an\n"
-		"                  OCI layout directory; verifies every blob, unpacks layers once\n"
+		"                  OCI layout directory; verifies every blob, unpacks layers once;\n"
+		"                  a layer larger than N bytes uncompressed (default 64 GiB) or\n"
+		"                  with more than N entries (default 4194304) is refused\n"
 		"  ls              list images (REPOSITORY, TAG, DIGEST, CREATED, SIZE)\n"
 		"  inspect REF     the image's record and configuration, as JSON\n"
 		"  tag REF NEW     give an image another name\n"
@@ -81,11 +84,29 @@ static void on_progress(const char *phase, size_t i, size_t n, uint64_t done, ui
 	cli_progress_update(data, label, done, total);
 }
 
+/* A positive decimal count for --max-layer-*: 0 would mean "the default". */
+static int parse_limit(const char *opt, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0) {
+		log_error("%s %s: want a positive whole number", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tag", required_argument, NULL, 't' },
 		{ "platform", required_argument, NULL, 'p' },
+		{ "max-layer-bytes", required_argument, NULL, 'B' },
+		{ "max-layer-entries", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,6 +139,14 @@ static int cmd_import(int argc, char **argv)
 			o.variant = v;
 			break;
 		}
+		case 'B':
+			if (parse_limit("--max-layer-bytes", optarg, &o.unpack.max_bytes) < 0)
+				return 2;
+			break;
+		case 'E':
+			if (parse_limit("--max-layer-entries", optarg, &o.unpack.max_entries) < 0)
+				return 2;
+			break;
 		case 'h': image_usage(stdout); return 0;
 		default: return 2;
 		}

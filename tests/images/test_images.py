@@ -444,7 +444,9 @@ def run_mkimage(args, cwd, out, busybox, helper, epoch_arg, env_extra, umask):
 
 
 def outputs(d):
-    return {n: open(os.path.join(d, n), "rb").read() for n in sorted(os.listdir(d))}
+    # files only: images/evil/ is the malicious suite's (mkevil.py)
+    return {n: open(os.path.join(d, n), "rb").read() for n in sorted(os.listdir(d))
+            if os.path.isfile(os.path.join(d, n))}
 
 
 def explain_tar_diff(a, b):

@@ -152,6 +152,11 @@ stage() {
 		cp "$BUILD"/images/*.tar "$STAGE/berth/images/"
 		[ -f "$BUILD/images/digests.json" ] && cp "$BUILD/images/digests.json" "$STAGE/berth/images/"
 	fi
+	# the malicious image suite (tests/images/mkevil.py)
+	if [ -f "$BUILD/images/evil/expect.txt" ]; then
+		mkdir -p "$STAGE/berth/images/evil"
+		cp "$BUILD"/images/evil/*.tar "$BUILD"/images/evil/expect.* "$STAGE/berth/images/evil/"
+	fi
 	cp "$HERE"/cases/*.sh "$STAGE/berth/cases/"
 	install -m644 "$HERE/lib.sh" "$STAGE/berth/lib.sh"
 	install -m755 "$HERE/runner.sh" "$STAGE/berth/runner.sh"

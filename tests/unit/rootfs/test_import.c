@@ -162,6 +162,42 @@ static void test_oci_layout_dir(void **state)
 	berr_clear(&err);
 }
 
+/* A layout directory is as untrusted as an archive: a FIFO where a file
+ * should be is refused at once (it used to block the import forever, with
+ * the store locked), and no file of it is read through a symlink. */
+static void test_oci_layout_hostile_files(void **state)
+{
+	static const struct { const char *tamper, *want; } cases[] = {
+		{ "rm index.json && mkfifo index.json", "index.json is not a regular file" },
+		{ "rm oci-layout && mkfifo oci-layout", "oci-layout is not a regular file" },
+		{ "for b in blobs/sha256/*; do rm $b && mkfifo $b; done", "is not a regular file" },
+		{ "rm index.json && ln -s /etc/passwd index.json",
+		  "index.json is a symlink or lies below one: files of an OCI layout are never read through symlinks" },
+		{ "mv blobs ../blobs-outside && ln -s ../blobs-outside blobs", "is a symlink or lies below one" },
+	};
+	struct fx *f = *state;
+	cleanup_free char *layout = xasprintf("%s/layout", f->dir);
+
+	alarm(60);   /* a hang is a failure, not a stuck test run */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rootfs_import_result r = { 0 };
+		struct berr *err = NULL;
+		cleanup_free char *cmd = xasprintf(
+			"rm -rf '%s' '%s/blobs-outside' && mkdir '%s' && tar -xf '%s/web.oci.tar' -C '%s' && cd '%s' && %s",
+			layout, f->dir, layout, f->images, layout, layout, cases[i].tamper);
+
+		assert_int_equal(system(cmd), 0);
+		assert_true(rootfs_import(f->s, layout, &f->o, &r, &err) < 0);
+		if (strstr(berr_msg(err), cases[i].want) == NULL)
+			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].tamper, berr_msg(err), cases[i].want);
+		berr_clear(&err);
+		assert_int_equal(count_entries(f, "blobs/sha256", NULL), 0);
+		assert_int_equal(count_entries(f, "layers", NULL), 0);
+		assert_int_equal(count_entries(f, "tmp", NULL), 0);
+	}
+	alarm(0);
+}
+
 static void test_platform_mismatch(void **state)
 {
 	struct fx *f = *state;
@@ -217,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_both_formats_share_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oci_layout_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oci_layout_hostile_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_platform_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_archive_rolls_back, setup, teardown),
 	};
