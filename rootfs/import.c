@@ -811,6 +811,13 @@ int rootfs_import(struct rootfs_store *s, const char *path, const struct rootfs_
 out:
 	if (r < 0) {
 		undo(&c);
+		/* inner messages often start with the source already: say it once */
+		if (err && *err) {
+			size_t pl = strlen(path);
+
+			if (!strncmp((*err)->msg, path, pl) && !strncmp((*err)->msg + pl, ": ", 2))
+				memmove((*err)->msg, (*err)->msg + pl + 2, strlen((*err)->msg + pl + 2) + 1);
+		}
 		berr_wrap(err, "import %s", path);
 		rootfs_import_result_free(res);
 	}
