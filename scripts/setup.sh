@@ -26,7 +26,7 @@ PKGS=(
 	# reproducible test image builder
 	python3
 	# benchmark peers (tests/bench)
-	umoci
+	umoci zstd
 )
 
 missing=()
