@@ -321,3 +321,31 @@ int bjson_write_file_atomic(const char *path, const json_t *v, mode_t mode, stru
 	s[len] = '\0';
 	return fs_write_file_atomic(path, s, len, mode, err);
 }
+
+int bjson_expect_object(const json_t *v, const char *path, struct berr **err)
+{
+	if (json_is_object(v))
+		return 0;
+	if (path && *path)
+		return berr_set(err, 0, "%s: expected object, got %s", path, bjson_type_name(v));
+	return berr_set(err, 0, "expected object, got %s", bjson_type_name(v));
+}
+
+int bjson_strv(const json_t *arr, const char *path, char ***out, struct berr **err)
+{
+	size_t n = json_array_size(arr);
+	char **v = xcalloc(n + 1, sizeof(*v));
+	json_t *x;
+	size_t i;
+
+	*out = v;
+	json_array_foreach(arr, i, x) {
+		if (!json_is_string(x)) {
+			cleanup_free char *p = bjson_path_index(path, i);
+
+			return berr_set(err, 0, "%s: expected string, got %s", p, bjson_type_name(x));
+		}
+		v[i] = xstrdup(json_string_value(x));
+	}
+	return 0;
+}

@@ -57,6 +57,15 @@ int bjson_get_array(const json_t *obj, const char *path, const char *key, bool r
 int bjson_get_number(const json_t *obj, const char *path, const char *key, bool required,
 		     double *out, struct berr **err);
 
+/* Check that v (found at path) is an object: "<path>: expected object, got
+ * array", or without a path "expected object, got array". */
+int bjson_expect_object(const json_t *v, const char *path, struct berr **err);
+/* The elements of array arr (found at path) as a NULL-terminated list of
+ * xmalloc'd strings; each must be a string ("<path>[2]: expected string, got
+ * integer"). *out is NULL-terminated at every step, so the caller frees it
+ * (strv_free) on error too. */
+int bjson_strv(const json_t *arr, const char *path, char ***out, struct berr **err);
+
 /* Paths, xmalloc'd: ("a.b", "c") -> "a.b.c", ("", "c") -> "c",
  * ("a.b", 3) -> "a.b[3]". A key that is not a plain word (letters, digits,
  * '_', '-') is quoted: ("dockerLabels", "com.x") -> dockerLabels["com.x"]. */

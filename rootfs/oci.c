@@ -141,37 +141,6 @@ key_err(struct berr **err, const char *path, const char *key, const char *fmt, .
 	return berr_set(err, 0, "%s: %s", p, msg);
 }
 
-static int expect_object(const json_t *v, const char *path, struct berr **err)
-{
-	if (json_is_object(v))
-		return 0;
-	if (*path)
-		return berr_set(err, 0, "%s: expected object, got %s", path, bjson_type_name(v));
-	return berr_set(err, 0, "expected object, got %s", bjson_type_name(v));
-}
-
-/* The elements of the array arr (at path) as a NULL-terminated list of
- * strings; each must be a string. */
-static int parse_strv(const json_t *arr, const char *path, char ***out, struct berr **err)
-{
-	size_t n = json_array_size(arr);
-	char **v = xcalloc(n + 1, sizeof(*v));
-	json_t *x;
-	size_t i;
-
-	*out = v;   /* NULL-terminated at every step, so the caller can free it */
-	json_array_foreach(arr, i, x) {
-		if (!json_is_string(x)) {
-			cleanup_free char *p = bjson_path_index(path, i);
-
-			return berr_set(err, 0, "%s: expected string, got %s", p,
-					bjson_type_name(x));
-		}
-		v[i] = xstrdup(json_string_value(x));
-	}
-	return 0;
-}
-
 /* An optional array of strings at obj.key: 0 absent (*out untouched), 1 set. */
 static int get_strv(const json_t *obj, const char *path, const char *key, bool required,
 		    char ***out, struct berr **err)
@@ -184,7 +153,7 @@ static int get_strv(const json_t *obj, const char *path, const char *key, bool r
 	if (r <= 0)
 		return r;
 	p = bjson_path_key(path, key);
-	r = parse_strv(arr, p, out, err);
+	r = bjson_strv(arr, p, out, err);
 	return r < 0 ? r : 1;
 }
 
@@ -370,7 +339,7 @@ static int parse_descriptor(const json_t *obj, const char *path, bool with_platf
 	int64_t size;
 	int r;
 
-	r = expect_object(obj, path, err);
+	r = bjson_expect_object(obj, path, err);
 	if (r < 0)
 		return r;
 	r = bjson_get_string(obj, path, "mediaType", true, &mt, err);
@@ -447,7 +416,7 @@ static int parse_index(const json_t *root, struct oci_index *out, struct berr **
 	const char *mt = NULL;
 	int r;
 
-	r = expect_object(root, "", err);
+	r = bjson_expect_object(root, "", err);
 	if (r < 0)
 		return r;
 	r = check_schema_version(root, err);
@@ -618,7 +587,7 @@ static int parse_manifest(const json_t *root, struct oci_manifest *out, struct b
 	json_t *cfg = NULL;
 	int r;
 
-	r = expect_object(root, "", err);
+	r = bjson_expect_object(root, "", err);
 	if (r < 0)
 		return r;
 	r = check_schema_version(root, err);
@@ -875,7 +844,7 @@ static int parse_config(const json_t *root, struct oci_image_config *c, struct b
 	size_t i;
 	int r;
 
-	r = expect_object(root, "", err);
+	r = bjson_expect_object(root, "", err);
 	if (r < 0)
 		return r;
 	/* the list members are never NULL after a successful parse */
@@ -1016,7 +985,7 @@ static int parse_archive_image(const json_t *obj, const char *path,
 	size_t i;
 	int r;
 
-	r = expect_object(obj, path, err);
+	r = bjson_expect_object(obj, path, err);
 	if (r < 0)
 		return r;
 	r = bjson_get_string(obj, path, "Config", true, &config, err);

@@ -111,13 +111,6 @@ static void check_keys(struct ctx *c, const json_t *obj, const char *path,
 	}
 }
 
-static int expect_object(const json_t *v, const char *path, struct berr **err)
-{
-	if (json_is_object(v))
-		return 0;
-	return berr_set(err, 0, "%s: expected object, got %s", path, bjson_type_name(v));
-}
-
 static int get_str(const json_t *obj, const char *path, const char *key, bool required,
 		   char **out, struct berr **err)
 {
@@ -131,26 +124,6 @@ static int get_str(const json_t *obj, const char *path, const char *key, bool re
 		return key_err(err, path, key, "must not be empty");
 	*out = xstrdup(s);
 	return 1;
-}
-
-static int parse_strv(const json_t *arr, const char *path, char ***out, struct berr **err)
-{
-	size_t n = json_array_size(arr);
-	char **v = xcalloc(n + 1, sizeof(*v));
-	json_t *x;
-	size_t i;
-
-	*out = v;
-	json_array_foreach(arr, i, x) {
-		if (!json_is_string(x)) {
-			cleanup_free char *p = bjson_path_index(path, i);
-
-			return berr_set(err, 0, "%s: expected string, got %s", p,
-					bjson_type_name(x));
-		}
-		v[i] = xstrdup(json_string_value(x));
-	}
-	return 0;
 }
 
 /* An array of strings at obj.key; absent leaves *out untouched, or sets an
@@ -171,7 +144,7 @@ static int get_strv(const json_t *obj, const char *path, const char *key, bool e
 		return 0;
 	}
 	p = bjson_path_key(path, key);
-	r = parse_strv(arr, p, out, err);
+	r = bjson_strv(arr, p, out, err);
 	return r < 0 ? r : 1;
 }
 
@@ -197,7 +170,7 @@ static int get_items(struct ctx *c, const json_t *obj, const char *path, const c
 	json_array_foreach(arr, i, x) {
 		cleanup_free char *ip = bjson_path_index(p, i);
 
-		r = expect_object(x, ip, err);
+		r = bjson_expect_object(x, ip, err);
 		if (r < 0)
 			return r;
 		r = fn(c, x, ip, (char *)*items + i * size, err);
@@ -521,7 +494,7 @@ static int parse_health_check(struct ctx *c, const json_t *o, const char *path,
 	r = bjson_get_array(o, path, "command", true, &arr, err);
 	if (r < 0)
 		return r;
-	r = parse_strv(arr, cp, &h->command, err);
+	r = bjson_strv(arr, cp, &h->command, err);
 	if (r < 0)
 		return r;
 	if (h->command[0] == NULL)
@@ -1032,7 +1005,7 @@ static int check_placement(const json_t *root, struct berr **err)
 		cleanup_free char *p = bjson_path_index("placementConstraints", i);
 		const char *type = NULL;
 
-		if ((r = expect_object(x, p, err)) < 0)
+		if ((r = bjson_expect_object(x, p, err)) < 0)
 			return r;
 		if ((r = bjson_get_string(x, p, "type", true, &type, err)) < 0)
 			return r;
@@ -1053,7 +1026,7 @@ static int parse_task(struct ctx *c, const json_t *root, struct berr **err)
 	json_t *sub = NULL, *arr = NULL;
 	int r;
 
-	if ((r = expect_object(root, "task definition", err)) < 0)
+	if ((r = bjson_expect_object(root, "task definition", err)) < 0)
 		return r;
 	check_keys(c, root, "", task_known);
 	if ((r = get_str(root, "", "family", true, &td->family, err)) < 0)
@@ -1506,7 +1479,7 @@ static int apply_overrides(struct ctx *c, const json_t *root, struct berr **err)
 	const char *s = NULL;
 	int r;
 
-	if ((r = expect_object(root, "overrides", err)) < 0)
+	if ((r = bjson_expect_object(root, "overrides", err)) < 0)
 		return r;
 	check_keys(c, root, "", known);
 	if ((r = bjson_get_string(root, "", "taskRoleArn", false, &s, err)) < 0)

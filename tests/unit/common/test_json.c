@@ -510,6 +510,40 @@ static void test_cleanup_json(void **state)
 	json_decref(keep);
 }
 
+static void test_strv_and_expect_object(void **state)
+{
+	json_t *ok = json_pack("[s, s]", "a", "b");
+	json_t *bad = json_pack("[s, i]", "a", 7);
+	cleanup_strv char **v = NULL, **w = NULL;
+	struct berr *err = NULL;
+
+	(void)state;
+	assert_int_equal(bjson_strv(ok, "cmd", &v, &err), 0);
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "b");
+	assert_null(v[2]);
+	assert_true(bjson_strv(bad, "x.cmd", &w, &err) < 0);
+	assert_string_equal(berr_msg(err), "x.cmd[1]: expected string, got integer");
+	assert_string_equal(w[0], "a");   /* partial list, still NULL-terminated */
+	assert_null(w[1]);
+	berr_clear(&err);
+	{
+		json_t *obj = json_object();
+
+		assert_int_equal(bjson_expect_object(obj, "o", &err), 0);
+		assert_null(err);
+		json_decref(obj);
+	}
+	assert_true(bjson_expect_object(ok, "a.b", &err) < 0);
+	assert_string_equal(berr_msg(err), "a.b: expected object, got array");
+	berr_clear(&err);
+	assert_true(bjson_expect_object(ok, "", &err) < 0);
+	assert_string_equal(berr_msg(err), "expected object, got array");
+	berr_clear(&err);
+	json_decref(ok);
+	json_decref(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_dumps_aborts),
 		cmocka_unit_test(test_write_file_atomic_roundtrip),
 		cmocka_unit_test(test_cleanup_json),
+		cmocka_unit_test(test_strv_and_expect_object),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
