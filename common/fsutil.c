@@ -142,14 +142,14 @@ struct walk {
 	size_t depth, cap;
 	unsigned links;
 	struct mnt_ident root_mnt;
-	char *todo;              /* the path still to resolve */
+	char *pending;              /* the path still to resolve */
 };
 
 static void walk_free(struct walk *w)
 {
 	cleanup_closep(&w->cur);
 	free(w->up);
-	free(w->todo);
+	free(w->pending);
 }
 
 static int walk_set_cur(struct walk *w, int fd)
@@ -206,11 +206,11 @@ static bool is_magic_link(int linkfd, const struct stat *parent_st)
 }
 
 /* linkfd: O_PATH fd of a symlink found in w->cur; rest: what followed it in
- * w->todo. Replaces todo with target + rest. */
+ * w->pending. Replaces pending with target + rest. */
 static int walk_follow(struct walk *w, int linkfd, const char *rest)
 {
 	char target[PATH_MAX];
-	char *todo;
+	char *pending;
 	ssize_t n;
 
 	if (w->resolve & RESOLVE_NO_SYMLINKS)
@@ -226,9 +226,9 @@ static int walk_follow(struct walk *w, int linkfd, const char *rest)
 		return -ENAMETOOLONG;
 	if (n == 0)
 		return -ENOENT;
-	todo = xasprintf("%.*s%s", (int)n, target, rest);
-	free(w->todo);
-	w->todo = todo;
+	pending = xasprintf("%.*s%s", (int)n, target, rest);
+	free(w->pending);
+	w->pending = pending;
 	/* an absolute target starts again at the root, as in a chroot */
 	return target[0] == '/' ? walk_to_root(w) : 0;
 }
@@ -280,7 +280,7 @@ static int walk_enter(struct walk *w, int fd)
 }
 
 /* A component with more path after it: enter it when it is a directory,
- * follow it when it is a symlink. 0 entered, 1 followed (w->todo replaced),
+ * follow it when it is a symlink. 0 entered, 1 followed (w->pending replaced),
  * or -errno. */
 static int walk_middle(struct walk *w, const char *name, const char *rest)
 {
@@ -308,7 +308,7 @@ static int walk_middle(struct walk *w, const char *name, const char *rest)
 }
 
 /* Open the last component `name` of the path in w->cur. Returns 0 with the
- * fd in *out, 1 after following a symlink (w->todo replaced: keep walking),
+ * fd in *out, 1 after following a symlink (w->pending replaced: keep walking),
  * or -errno. */
 static int walk_last(struct walk *w, const char *name, const char *rest, int flags, mode_t mode,
 		     int *out)
@@ -379,8 +379,8 @@ static int walk_open(int rootfd, const char *path, int flags, mode_t mode, unsig
 		if (r < 0)
 			goto out;
 	}
-	w.todo = xstrdup(path);
-	p = w.todo;
+	w.pending = xstrdup(path);
+	p = w.pending;
 	for (;;) {
 		char name[NAME_MAX + 1];
 		const char *rest;
@@ -424,7 +424,7 @@ static int walk_open(int rootfd, const char *path, int flags, mode_t mode, unsig
 				r = fd;
 				goto out;
 			}
-			p = w.todo;
+			p = w.pending;
 			continue;
 		}
 
@@ -432,7 +432,7 @@ static int walk_open(int rootfd, const char *path, int flags, mode_t mode, unsig
 		r = walk_middle(&w, name, rest);
 		if (r < 0)
 			goto out;
-		p = r == 1 ? w.todo : rest;
+		p = r == 1 ? w.pending : rest;
 	}
 out:
 	walk_free(&w);
