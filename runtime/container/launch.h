@@ -1,0 +1,85 @@
+/* runtime/container/launch.h - start a container process.
+ *
+ * The caller (berth run's supervisor, the shim) prepares everything first:
+ * the resolved spec, the mounted root filesystem, the cgroup leaf, the
+ * compiled seccomp filter and, for initProcessEnabled, the sealed init
+ * binary. ctr_launch() then clones one child (clone3 with CLONE_INTO_CGROUP
+ * when a cgroup is given, else clone) into new mount, pid, uts, ipc and
+ * cgroup namespaces (and net unless one is supplied or the host's is
+ * wanted); the child only makes syscalls, in the order security.md gives:
+ *
+ *   mount propagation private -> bind the rootfs -> /proc, /dev (+ devices,
+ *   devpts, shm, mqueue), /sys ro, /sys/fs/cgroup ro -> masked and
+ *   read-only paths -> tmpfs and bind mounts (targets resolved inside the
+ *   rootfs, mounted onto O_PATH fds) -> readonlyRootFilesystem ->
+ *   pivot_root(".", ".") + umount2(MNT_DETACH) -> hostname -> rlimits ->
+ *   setsid -> capabilities (bounding, keepcaps, groups, setresgid,
+ *   setresuid, capset, ambient) -> no_new_privs -> chdir (checked inside
+ *   the root) -> every fd above 2 close-on-exec -> seccomp -> execve.
+ *
+ * Errors travel back over a SOCK_SEQPACKET pair: ctr_launch() returns them
+ * as "container <name>: <step>: <reason>", after reaping the child, so a
+ * failed launch leaves no process behind. */
+#ifndef BERTH_RUNTIME_CONTAINER_LAUNCH_H
+#define BERTH_RUNTIME_CONTAINER_LAUNCH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "runtime/container/seccomp.h"
+#include "runtime/container/spec.h"
+
+/* Namespace choices for netns_fd / pidns_fd / ipcns_fd / utsns_fd. */
+#define CTR_NS_NEW  (-1)   /* a private namespace for this container */
+#define CTR_NS_HOST (-2)   /* stay in the caller's (EC2 mode host network, pidMode host) */
+/* any fd >= 0: join that namespace (nsfs fd or pidfd) */
+
+struct ctr_launch {
+	const struct ctr_spec *spec;
+	const char *rootfs;         /* mounted root filesystem, a path in the caller's mount ns */
+	int cgroup_fd;              /* the container's leaf cgroup dir (CLONE_INTO_CGROUP); -1: none */
+	int netns_fd;               /* the task's netns (awsvpc/none), CTR_NS_NEW or CTR_NS_HOST */
+	int pidns_fd;               /* CTR_NS_NEW (default), a pid ns fd (pidMode task), or HOST */
+	int ipcns_fd;               /* CTR_NS_NEW (default), an ipc ns fd (ipcMode task), or HOST */
+	int utsns_fd;               /* CTR_NS_NEW (default) or a uts ns fd */
+	int stdin_fd, stdout_fd, stderr_fd;   /* -1: /dev/null */
+	const struct ctr_seccomp *seccomp;    /* NULL: none (privileged) */
+	int init_fd;                /* sealed berth-init (ctr_init_fd()) when spec->init; else -1 */
+};
+
+/* Fill l with the defaults: every fd -1, namespaces CTR_NS_NEW. */
+void ctr_launch_init(struct ctr_launch *l);
+
+struct ctr_proc {
+	pid_t pid;                  /* in the caller's pid namespace */
+	int pidfd;                  /* O_CLOEXEC; wait with waitid(P_PIDFD) or poll */
+};
+
+/* Start the container. On success *out holds the running process (its
+ * program has been exec'd). On failure nothing is left running. */
+int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **err);
+
+/* Start argv inside the running container `target` (health checks, exec):
+ * its mount, net, uts, ipc, cgroup and pid namespaces, l->cgroup_fd, and
+ * l->spec's user, groups, env, cwd, capabilities, no_new_privs, rlimits and
+ * l->seccomp. l->rootfs and the namespace fields are not used. */
+int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *const argv[],
+	     struct ctr_proc *out, struct berr **err);
+
+/* Close a ctr_proc's pidfd (the process itself is the caller's to reap). */
+void ctr_proc_release(struct ctr_proc *p);
+
+/* CVE-2019-5736: make sure this process runs from a sealed memfd copy of
+ * its binary, so nothing a container does through /proc/<pid>/exe can
+ * reach the host's berth binary. If /proc/self/exe is not a sealed memfd
+ * yet, copy it, seal it and re-exec with the same argv and environment
+ * (no return); returns 0 when already sealed, -errno when sealing is
+ * impossible (the caller refuses to run containers then). */
+int ctr_exe_seal(char **argv);
+
+/* A sealed memfd holding berth-init (embedded in the binary at build time),
+ * made once per process and cached; O_CLOEXEC. */
+int ctr_init_fd(struct berr **err);
+
+#endif
