@@ -91,7 +91,7 @@ struct ctr_spec {
 
 /* What the task supplies that is not in the definition or the image. */
 struct ctr_resolve_opts {
-	/* Files the task generated, bind-mounted read-only when not NULL:
+	/* Files the task generated, bind-mounted (read-write, as Docker does) when not NULL:
 	 * /etc/hosts, /etc/resolv.conf, /etc/hostname. */
 	const char *hosts_file, *resolv_file, *hostname_file;
 	/* Default hostname when the definition has none (e.g. the task id's
