@@ -37,5 +37,7 @@ void cli_progress_update(struct cli_progress *p, const char *label, uint64_t don
 void cli_progress_done(struct cli_progress *p);   /* clears the line; frees */
 
 int cli_image(int argc, char **argv);
+/* berth run (run.c) */
+int cli_run(int argc, char **argv);
 
 #endif

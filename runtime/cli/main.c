@@ -1,6 +1,10 @@
 /* runtime/cli/main.c - `berth`: global options and verb dispatch. */
 #include "runtime/cli/cli.h"
 #include "common/log.h"
+#include "runtime/container/launch.h"
+
+#include <errno.h>
+#include <unistd.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -18,7 +22,7 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  image     import, list, inspect, tag, remove and prune images (berth image --help)\n"
-		"  run       run a task definition in the foreground (not supported yet)\n"
+		"  run       run a task definition in the foreground (berth run --help)\n"
 		"  version   print berth's version\n"
 		"\n"
 		"Options:\n"
@@ -38,6 +42,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char **orig_argv = argv;
 	const char *cmd;
 	int c, lvl;
 
@@ -76,8 +81,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "run")) {
-		log_error("run: not supported yet: starting tasks arrives with the container-launch work (issue 4)");
-		return 3;
+		/* CVE-2019-5736: containers are started from a sealed copy of
+		 * this binary, never from the host file */
+		if (geteuid() == 0 && ctr_exe_seal(orig_argv) < 0) {
+			log_error("run: cannot run from a sealed copy of the berth binary: %m");
+			return 125;
+		}
+		return cli_run(argc, argv);
 	}
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;

@@ -1,0 +1,1517 @@
+/* runtime/shim/taskrun.c - set a task up, supervise it, tear it down.
+ *
+ * One process, one poll loop, no threads: the launcher forks with clone3
+ * and temporarily moves this process's pid_for_children, which a second
+ * thread would see. Every fd is O_CLOEXEC. Setup steps record what they
+ * made in struct trun, and teardown undoes exactly that, so a failure at
+ * any step and a normal end go through the same code. */
+#include "runtime/shim/taskrun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroups/cgroup.h"
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "rootfs/ephemeral.h"
+#include "rootfs/oci.h"
+#include "rootfs/overlay.h"
+#include "rootfs/store.h"
+#include "runtime/container/launch.h"
+#include "runtime/container/seccomp.h"
+#include "runtime/container/spec.h"
+
+#define OOM_REASON "OutOfMemoryError: Container killed due to memory usage"
+#define LINE_MAX_BYTES 16384
+#define HC_OUTPUT_MAX 4096
+#define CG_REMOVE_TIMEOUT_MS 5000
+
+enum cstate {
+	C_PENDING,      /* waiting for its dependencies */
+	C_RUNNING,
+	C_EXITED,       /* final */
+	C_FAILED,       /* could not start: final */
+	C_SKIPPED,      /* never started (the task stopped first): final */
+};
+
+enum health {
+	H_UNKNOWN,
+	H_HEALTHY,
+	H_UNHEALTHY,
+};
+
+static const char *const health_names[] = { "UNKNOWN", "HEALTHY", "UNHEALTHY" };
+
+struct linebuf {
+	int fd;                 /* read end of the pipe, -1 when none */
+	int wfd;                /* write end, handed to every (re)start */
+	char buf[LINE_MAX_BYTES];
+	size_t len;
+};
+
+struct tctr {
+	size_t idx;
+	const struct task_container *def;
+	struct ctr_spec *spec;
+	struct rootfs_image img;
+	bool have_img;
+	struct oci_image_config cfg;
+	bool have_cfg;
+	char *dir;              /* <task dir>/c/<name> */
+	char *rootfs;           /* <dir>/rootfs: the overlay */
+	char *nested;           /* <dir>/lower: a nested lower overlay when needed */
+	bool mounted;
+	char *cg;               /* leaf cgroup path */
+	int cg_fd;
+	int events_fd;          /* memory.events, POLLPRI on change */
+	uint64_t oom_seen;      /* oom_kill count at (re)start */
+	const struct ctr_seccomp *seccomp;
+
+	enum cstate st;
+	struct ctr_proc proc;
+	bool ever_started;
+	int exit_code;
+	char *reason;
+	int64_t started_ms;
+	struct linebuf out, err;
+	int log_fd;
+
+	/* health check */
+	enum health health;
+	int64_t hc_next_ms, hc_deadline_ms, hc_grace_end_ms;
+	struct ctr_proc hc;
+	bool hc_running;
+	int hc_fails;
+	int hc_pipe;            /* read end of the check's output */
+	char hc_out[HC_OUTPUT_MAX];
+	size_t hc_out_len;
+
+	/* stop */
+	bool stop_sent;
+	int64_t kill_at_ms;
+	bool kill_sent;
+	int restarts;
+};
+
+struct trun {
+	const struct task_def *td;
+	const struct trun_opts *o;
+	char id[64];
+	char *dir;
+	char *logdir;
+	struct rootfs_store *store;
+	bool leased;
+	struct rootfs_ephemeral_config eph_cfg;
+	struct rootfs_ephemeral *eph;
+	char *tmpfs_dir;        /* TRUN_STORAGE_TMPFS mount point */
+	const char *storage;    /* where upper/work dirs and task volumes live */
+	char *cg_task;
+	int netns_fd, ipcns_fd, pidns_fd;
+	enum task_network_mode net;
+	char *hosts, *resolv, *volumes;
+	int init_fd;
+	struct tctr *c;
+	size_t n;
+	int sfd;
+	int interrupts;
+	bool stopping;
+	const char *stop_code;
+	char *stopped_reason;
+	bool have_exit;
+	int exit_code;
+	int64_t t0;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void trun_opts_init(struct trun_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->root = "/var/lib/berth";
+	o->run_dir = "/run/berth/tasks";
+	o->log_dir = "/var/log/berth/tasks";
+	o->cgroup_root = CG_DEFAULT_MOUNT "/berth";
+	o->storage = TRUN_STORAGE_LOOP;
+	o->pids_max = 16384;
+	o->out = stdout;
+	o->err = stderr;
+	o->stop_fd = -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int sys_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* ------------------------------------------------------------ output */
+
+static void json_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void emit_line(struct trun *t, struct tctr *c, bool is_err, const char *line, size_t len)
+{
+	if (!t->o->quiet) {
+		FILE *f = is_err ? t->o->err : t->o->out;
+
+		fprintf(f, "%s | %.*s\n", c->def->name, (int)len, line);
+		fflush(f);
+	}
+	if (c->log_fd >= 0) {
+		char ts[64];
+		json_t *o;
+		char *s;
+
+		json_time(ts, sizeof(ts));
+		o = json_pack("{s:s, s:s, s:s%}", "time", ts, "stream", is_err ? "stderr" : "stdout",
+			      "log", line, len);
+		s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+		if (s) {
+			size_t sl = strlen(s);
+
+			s[sl] = '\n';
+			(void)fs_write_all(c->log_fd, s, sl + 1);
+			s[sl] = '\0';
+		}
+		free(s);
+		json_decref(o);
+	}
+}
+
+/* Read what is there; emit whole lines; a full buffer goes out as one line. */
+static void drain(struct trun *t, struct tctr *c, struct linebuf *lb, bool is_err, bool flush)
+{
+	for (;;) {
+		ssize_t r;
+
+		if (lb->len == sizeof(lb->buf)) {
+			emit_line(t, c, is_err, lb->buf, lb->len);
+			lb->len = 0;
+		}
+		r = read(lb->fd, lb->buf + lb->len, sizeof(lb->buf) - lb->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		lb->len += (size_t)r;
+		for (;;) {
+			char *nl = memchr(lb->buf, '\n', lb->len);
+			size_t n;
+
+			if (!nl)
+				break;
+			n = (size_t)(nl - lb->buf);
+			emit_line(t, c, is_err, lb->buf, n);
+			memmove(lb->buf, nl + 1, lb->len - n - 1);
+			lb->len -= n + 1;
+		}
+	}
+	if (flush && lb->len) {
+		emit_line(t, c, is_err, lb->buf, lb->len);
+		lb->len = 0;
+	}
+}
+
+static int linebuf_open(struct linebuf *lb, struct berr **err)
+{
+	int p[2];
+
+	lb->len = 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	lb->fd = p[0];
+	lb->wfd = p[1];
+	fcntl(lb->fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* Status lines: on stderr for people, like the container output. */
+__attribute__((format(printf, 3, 4)))
+static void status(struct trun *t, const struct tctr *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c)
+		log_info("%s: %s", c->def->name, msg);
+	else
+		log_info("task %.12s: %s", t->id, msg);
+}
+
+/* ------------------------------------------------------------- setup */
+
+static int make_id(char *buf, size_t len, struct berr **err)
+{
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return berr_set(err, errno ? errno : EIO, "getrandom");
+	for (size_t i = 0; i < sizeof(r) && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+/* A namespace of `type` for the task: create it by unshare() and step back,
+ * keeping an fd. The caller stays where it was. */
+static int task_ns(int type, const char *name, int *out, struct berr **err)
+{
+	char self[64], path[64];
+	cleanup_close int orig = -1;
+	int fd, r;
+
+	snprintf(self, sizeof(self), "/proc/self/ns/%s", name);
+	orig = open(self, O_RDONLY | O_CLOEXEC);
+	if (orig < 0)
+		return berr_set(err, errno, "open %s", self);
+	if (unshare(type) < 0)
+		return berr_set(err, errno, "unshare a %s namespace for the task", name);
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	r = errno;
+	if (setns(orig, type) < 0) {
+		/* cannot step back: this process is now in the task's namespace */
+		if (fd >= 0)
+			close(fd);
+		return berr_set(err, errno, "setns back to the original %s namespace", name);
+	}
+	if (fd < 0)
+		return berr_set(err, r, "open the task's %s namespace", name);
+	*out = fd;
+	return 0;
+}
+
+/* Bring up lo inside the netns fd (localhost between the task's containers). */
+static int netns_lo_up(int nsfd, struct berr **err)
+{
+	cleanup_close int orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	struct ifreq ifr = { 0 };
+	int s, r = 0;
+
+	if (orig < 0)
+		return berr_set(err, errno, "open /proc/self/ns/net");
+	if (setns(nsfd, CLONE_NEWNET) < 0)
+		return berr_set(err, errno, "setns into the task's netns");
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		r = berr_set(err, errno, "socket in the task's netns");
+	} else {
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+			r = berr_set(err, errno, "netns: SIOCGIFFLAGS lo");
+		else {
+			ifr.ifr_flags |= IFF_UP;
+			if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+				r = berr_set(err, errno, "netns: bring lo up");
+		}
+		close(s);
+	}
+	if (setns(orig, CLONE_NEWNET) < 0 && r == 0)
+		r = berr_set(err, errno, "setns back to the original netns");
+	return r;
+}
+
+static int load_image(struct trun *t, struct tctr *c, struct berr **err)
+{
+	const struct task_container *d = c->def;
+	struct rootfs_digest m;
+	cleanup_free char *buf = NULL, *what = NULL;
+	size_t len = 0;
+	char dbuf[ROOTFS_DIGEST_STR];
+	int r;
+
+	r = rootfs_store_resolve(t->store, d->image, &m, err);
+	if (r < 0) {
+		if (r == -ENOENT)
+			return berr_set(err, ENOENT,
+					"containerDefinitions[%zu] (%s): image \"%s\" is not in the store %s/images "
+					"(import it first: berth image import FILE, or berth run --image-archive FILE)",
+					c->idx, d->name, d->image, t->o->root);
+		return berr_wrap(err, "containerDefinitions[%zu] (%s): image", c->idx, d->name), r;
+	}
+	r = rootfs_store_get_image(t->store, &m, &c->img, err);
+	if (r < 0)
+		return berr_wrap(err, "containerDefinitions[%zu] (%s): image %s", c->idx, d->name, d->image), r;
+	c->have_img = true;
+	for (size_t i = 0; i < c->img.n_layers; i++)
+		if (!rootfs_store_has_layer(t->store, &c->img.layers[i].chain))
+			return berr_set(err, ENOENT,
+					"containerDefinitions[%zu] (%s): image %s: layer %s is not unpacked "
+					"(re-import the image)", c->idx, d->name, d->image,
+					rootfs_digest_str(&c->img.layers[i].chain, dbuf));
+	what = xasprintf("image %s config", d->image);
+	r = rootfs_store_read_blob(t->store, &c->img.config, 4u << 20, &buf, &len, err);
+	if (r < 0)
+		return berr_wrap(err, "%s", what), r;
+	r = oci_config_parse(buf, len, what, &c->cfg, err);
+	if (r < 0)
+		return r;
+	c->have_cfg = true;
+	r = rootfs_store_lease(t->store, t->id, &m, err);
+	if (r < 0)
+		return r;
+	t->leased = true;
+	return 0;
+}
+
+static int setup_storage(struct trun *t, struct berr **err)
+{
+	uint64_t bytes;
+	int r;
+
+	t->eph_cfg.base_dir = NULL;
+	rootfs_ephemeral_config_init(&t->eph_cfg, NULL);
+	r = rootfs_ephemeral_size_from_gib(&t->eph_cfg, t->td->ephemeral_storage_gib != TASK_UNSET,
+					   t->td->ephemeral_storage_gib, &bytes, err);
+	if (r < 0)
+		return r;
+	if (t->o->storage == TRUN_STORAGE_TMPFS) {
+		char data[64];
+
+		t->tmpfs_dir = xasprintf("%s/storage", t->dir);
+		if (mkdir(t->tmpfs_dir, 0700) < 0 && errno != EEXIST)
+			return berr_set(err, errno, "mkdir %s", t->tmpfs_dir);
+		snprintf(data, sizeof(data), "size=%" PRIu64 ",mode=0700", bytes);
+		if (mount("berth-storage", t->tmpfs_dir, "tmpfs", MS_NODEV | MS_NOSUID, data) < 0) {
+			r = berr_set(err, errno, "mount the task's tmpfs storage on %s", t->tmpfs_dir);
+			free(t->tmpfs_dir);
+			t->tmpfs_dir = NULL;
+			return r;
+		}
+		t->storage = t->tmpfs_dir;
+		return 0;
+	}
+	{
+		char *base = xasprintf("%s/ephemeral", t->o->root);
+
+		rootfs_ephemeral_config_init(&t->eph_cfg, base);
+		/* base_dir is kept, not copied: owned by t (freed in teardown) */
+		r = rootfs_ephemeral_create(&t->eph_cfg, t->id, bytes, &t->eph, err);
+		if (r < 0)
+			return berr_wrap(err, "ephemeral storage"), r;
+		t->storage = rootfs_ephemeral_path(t->eph);
+	}
+	return 0;
+}
+
+static int setup_cgroups(struct trun *t, struct berr **err)
+{
+	struct cg_info info = { 0 };
+	struct cg_limits lim;
+	int r;
+
+	r = cg_detect(CG_DEFAULT_MOUNT, &info, err);
+	if (r < 0)
+		return berr_wrap(err, "cgroups (run with --no-limits to run without resource limits)"), r;
+	cg_info_free(&info);
+	r = cg_task_create(t->o->cgroup_root, t->id, NULL, &t->cg_task, err);
+	if (r < 0)
+		return r;
+	cg_limits_init(&lim);
+	if (t->td->cpu > 0)
+		lim.cpu_units = t->td->cpu;
+	if (t->td->memory > 0 && (r = cg_mib_to_bytes(t->td->memory, "memory", &lim.memory_max, err)) < 0)
+		return r;
+	lim.pids_max = t->o->pids_max;
+	r = cg_limits_apply(t->cg_task, &lim, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+		const struct task_container *d = c->def;
+		const struct task_linux_params *lp = &d->linux_parameters;
+
+		r = cg_leaf_create(t->cg_task, d->name, &c->cg, err);
+		if (r < 0)
+			return r;
+		cg_limits_init(&lim);
+		lim.cpu_weight = cg_cpu_weight_from_shares((uint64_t)(d->cpu > 0 ? d->cpu : 0));
+		if (d->memory > 0 &&
+		    (r = cg_mib_to_bytes(d->memory, "memory", &lim.memory_max, err)) < 0)
+			return r;
+		if (d->memory_reservation > 0 &&
+		    (r = cg_mib_to_bytes(d->memory_reservation, "memoryReservation", &lim.memory_low, err)) < 0)
+			return r;
+		r = cg_swap_max_bytes(lp->max_swap, (int)lp->swappiness, &lim.swap_max, err);
+		if (r < 0)
+			return r;
+		r = cg_limits_apply(c->cg, &lim, err);
+		if (r < 0)
+			return berr_wrap(err, "container %s", d->name), r;
+		c->cg_fd = cg_open_dir(c->cg, err);
+		if (c->cg_fd < 0)
+			return c->cg_fd;
+		c->events_fd = cg_events_open(c->cg, "memory.events", err);
+		if (c->events_fd < 0) {
+			r = c->events_fd;
+			c->events_fd = -1;
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int write_etc_files(struct trun *t, struct berr **err)
+{
+	cleanup_free char *hosts = NULL, *resolv = NULL;
+	const struct task_container *first = &t->td->containers[0];
+	size_t cap = 1024, len = 0;
+	int r;
+
+	/* /etc/hosts: loopback names, then every container's extraHosts */
+	hosts = xmalloc(cap);
+	len = (size_t)snprintf(hosts, cap, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	for (size_t i = 0; i < t->n; i++) {
+		const struct task_container *d = t->c[i].def;
+
+		for (size_t j = 0; j < d->n_extra_hosts; j++) {
+			size_t need = strlen(d->extra_hosts[j].name) + strlen(d->extra_hosts[j].value) + 3;
+
+			if (len + need + 1 > cap) {
+				cap = 2 * (len + need + 1);
+				hosts = xrealloc(hosts, cap);
+			}
+			len += (size_t)snprintf(hosts + len, cap - len, "%s\t%s\n",
+						d->extra_hosts[j].value, d->extra_hosts[j].name);
+		}
+	}
+	t->hosts = xasprintf("%s/hosts", t->dir);
+	r = fs_write_file_atomic(t->hosts, hosts, len, 0644, err);
+	if (r < 0)
+		return r;
+
+	/* /etc/resolv.conf: dnsServers / dnsSearchDomains of the first
+	 * container that has them, else the host's (as Docker does) */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct task_container *d = t->c[i].def;
+
+		if (d->dns_servers[0] || d->dns_search_domains[0]) {
+			first = d;
+			break;
+		}
+	}
+	if (first->dns_servers[0] || first->dns_search_domains[0]) {
+		size_t rl = 0, rc = 256;
+
+		resolv = xmalloc(rc);
+		resolv[0] = '\0';
+		for (size_t i = 0; first->dns_servers[i]; i++) {
+			char *line = xasprintf("nameserver %s\n", first->dns_servers[i]);
+			size_t ll = strlen(line);
+
+			if (rl + ll + 1 > rc) {
+				rc = 2 * (rl + ll + 1);
+				resolv = xrealloc(resolv, rc);
+			}
+			memcpy(resolv + rl, line, ll + 1);
+			rl += ll;
+			free(line);
+		}
+		if (first->dns_search_domains[0]) {
+			char *line = xasprintf("search");
+			for (size_t i = 0; first->dns_search_domains[i]; i++) {
+				char *nl = xasprintf("%s %s", line, first->dns_search_domains[i]);
+				free(line);
+				line = nl;
+			}
+			size_t ll = strlen(line);
+			if (rl + ll + 2 > rc) {
+				rc = rl + ll + 2;
+				resolv = xrealloc(resolv, rc);
+			}
+			memcpy(resolv + rl, line, ll);
+			rl += ll;
+			resolv[rl++] = '\n';
+			resolv[rl] = '\0';
+			free(line);
+		}
+	} else {
+		size_t rlen = 0;
+		struct berr *ignored = NULL;
+
+		if (fs_read_file("/etc/resolv.conf", &resolv, &rlen, 64 << 10, &ignored) < 0) {
+			berr_free(ignored);
+			resolv = xstrdup("");
+		}
+	}
+	t->resolv = xasprintf("%s/resolv.conf", t->dir);
+	return fs_write_file_atomic(t->resolv, resolv, strlen(resolv), 0644, err);
+}
+
+static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
+{
+	const struct task_container *d = c->def;
+	struct ctr_resolve_opts ro = { 0 };
+	cleanup_free const char **lowers = NULL;
+	cleanup_free char *upper = NULL, *work = NULL, *hostname_file = NULL, *cdir = NULL;
+	cleanup_close int rootfs_fd = -1;
+	char short_id[13];
+	int r;
+
+	c->dir = xasprintf("%s/c/%s", t->dir, d->name);
+	c->rootfs = xasprintf("%s/rootfs", c->dir);
+	c->nested = xasprintf("%s/lower", c->dir);
+	if ((r = fs_mkdir_p(c->rootfs, 0755, err)) < 0)
+		return r;
+	cdir = xasprintf("%s/c/%s", t->storage, d->name);
+	upper = xasprintf("%s/upper", cdir);
+	work = xasprintf("%s/work", cdir);
+	if ((r = fs_mkdir_p(cdir, 0700, err)) < 0)
+		return r;
+
+	lowers = xcalloc(c->img.n_layers ? c->img.n_layers : 1, sizeof(*lowers));
+	for (size_t i = 0; i < c->img.n_layers; i++)
+		lowers[i] = rootfs_store_layer_path(t->store, &c->img.layers[c->img.n_layers - 1 - i].chain);
+	{
+		struct rootfs_overlay_spec sp = {
+			.lowers = lowers, .n_lowers = c->img.n_layers,
+			.upper = upper, .work = work, .target = c->rootfs,
+			.readonly = d->readonly_root_filesystem, .nested_dir = c->nested,
+		};
+
+		r = rootfs_overlay_mount(&sp, err);
+	}
+	for (size_t i = 0; i < c->img.n_layers; i++)
+		free((char *)lowers[i]);
+	if (r < 0)
+		return berr_wrap(err, "container %s: root filesystem", d->name), r;
+	c->mounted = true;
+
+	rootfs_fd = open(c->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfs_fd < 0)
+		return berr_set(err, errno, "open %s", c->rootfs);
+	memcpy(short_id, t->id, 12);
+	short_id[12] = '\0';
+	ro.default_hostname = t->net == TASK_NET_HOST ? NULL : short_id;
+	{
+		/* /etc/hostname: the name the container will have */
+		const char *name = d->hostname ? d->hostname : ro.default_hostname;
+
+		if (name) {
+			char *line = xasprintf("%s\n", name);
+
+			hostname_file = xasprintf("%s/hostname", c->dir);
+			r = fs_write_file_atomic(hostname_file, line, strlen(line), 0644, err);
+			free(line);
+			if (r < 0)
+				return r;
+		}
+	}
+	ro.hosts_file = t->hosts;
+	ro.resolv_file = t->resolv;
+	ro.hostname_file = hostname_file;
+	ro.volumes_dir = t->volumes;
+	ro.extra_env = t->o->extra_env;
+	ro.env_file_base = t->o->env_file_base;
+	r = ctr_spec_resolve(t->td, c->idx, &c->cfg, rootfs_fd, &ro, &c->spec, err);
+	if (r < 0)
+		return r;
+	if (!c->spec->privileged) {
+		r = ctr_seccomp_get(c->spec->caps, &c->seccomp, err);
+		if (r < 0)
+			return berr_wrap(err, "container %s: seccomp", d->name), r;
+	}
+	if (c->spec->init && t->init_fd < 0) {
+		t->init_fd = ctr_init_fd(err);
+		if (t->init_fd < 0)
+			return t->init_fd;
+	}
+	if ((r = linebuf_open(&c->out, err)) < 0 || (r = linebuf_open(&c->err, err)) < 0)
+		return r;
+	if (t->logdir) {
+		char *p = xasprintf("%s/%s.log", t->logdir, d->name);
+
+		c->log_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (c->log_fd < 0) {
+			r = berr_set(err, errno, "open log file %s", p);
+			free(p);
+			return r;
+		}
+		free(p);
+	}
+	return 0;
+}
+
+static int setup(struct trun *t, struct berr **err)
+{
+	const struct task_def *td = t->td;
+	cleanup_free char *images = NULL;
+	int r;
+
+	t->net = t->o->net_override ? t->o->net_mode : td->network_mode;
+	if (t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE)
+		return berr_set(err, ENOTSUP,
+				"networkMode %s: not supported yet (task networking is still being built); "
+				"run with --network none or --network host (EC2) to override",
+				task_network_mode_name(t->net));
+	if (td->pid_mode == TASK_NS_TASK)
+		return berr_set(err, ENOTSUP, "pidMode task: not supported yet");
+
+	/* our mounts stay in a mount namespace of our own: they vanish with
+	 * this process whatever happens to it */
+	if (unshare(CLONE_NEWNS) < 0)
+		return berr_set(err, errno, "unshare a mount namespace (berth run needs root)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return berr_set(err, errno, "make / a slave mount");
+
+	t->dir = xasprintf("%s/%s", t->o->run_dir, t->id);
+	if ((r = fs_mkdir_p(t->o->run_dir, 0711, err)) < 0)
+		return r;
+	if (mkdir(t->dir, 0700) < 0) {
+		r = berr_set(err, errno, "mkdir %s", t->dir);
+		free(t->dir);
+		t->dir = NULL;
+		return r;
+	}
+	if (t->o->log_dir) {
+		t->logdir = xasprintf("%s/%s", t->o->log_dir, t->id);
+		if ((r = fs_mkdir_p(t->logdir, 0750, err)) < 0)
+			return r;
+	}
+
+	images = xasprintf("%s/images", t->o->root);
+	r = rootfs_store_open(images, &t->store, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < t->n; i++)
+		if ((r = load_image(t, &t->c[i], err)) < 0)
+			return r;
+
+	if ((r = setup_storage(t, err)) < 0)
+		return r;
+	t->volumes = xasprintf("%s/volumes", t->storage);
+	if ((r = fs_mkdir_p(t->volumes, 0755, err)) < 0)
+		return r;
+	for (size_t i = 0; i < td->n_volumes; i++) {
+		char *p;
+
+		if (td->volumes[i].host_source_path)
+			continue;
+		p = xasprintf("%s/%s", t->volumes, td->volumes[i].name);
+		r = fs_mkdir_p(p, 0755, err);
+		free(p);
+		if (r < 0)
+			return r;
+	}
+
+	if (t->net == TASK_NET_NONE) {
+		if ((r = task_ns(CLONE_NEWNET, "net", &t->netns_fd, err)) < 0)
+			return r;
+		if ((r = netns_lo_up(t->netns_fd, err)) < 0)
+			return r;
+	}
+	if (td->ipc_mode == TASK_NS_TASK && (r = task_ns(CLONE_NEWIPC, "ipc", &t->ipcns_fd, err)) < 0)
+		return r;
+
+	if (!t->o->no_limits && (r = setup_cgroups(t, err)) < 0)
+		return r;
+	if ((r = write_etc_files(t, err)) < 0)
+		return r;
+	for (size_t i = 0; i < t->n; i++)
+		if ((r = setup_container(t, &t->c[i], err)) < 0)
+			return r;
+	return 0;
+}
+
+static void teardown(struct trun *t)
+{
+	struct berr *err = NULL;
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+
+		if (c->st == C_RUNNING && c->proc.pidfd >= 0) {
+			siginfo_t si;
+
+			sys_pidfd_send_signal(c->proc.pidfd, SIGKILL);
+			waitid(P_PIDFD, (id_t)c->proc.pidfd, &si, WEXITED);
+		}
+		if (c->hc_running) {
+			siginfo_t si;
+
+			sys_pidfd_send_signal(c->hc.pidfd, SIGKILL);
+			waitid(P_PIDFD, (id_t)c->hc.pidfd, &si, WEXITED);
+			ctr_proc_release(&c->hc);
+			c->hc_running = false;
+		}
+		ctr_proc_release(&c->proc);
+		close_fd(&c->hc_pipe);
+		close_fd(&c->cg_fd);
+		close_fd(&c->events_fd);
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+
+		if (c->cg && cg_destroy(c->cg, CG_REMOVE_TIMEOUT_MS, &err) < 0) {
+			log_warn("teardown: %s", berr_msg(err));
+			berr_free(err);
+			err = NULL;
+		}
+	}
+	if (t->cg_task && cg_destroy(t->cg_task, CG_REMOVE_TIMEOUT_MS, &err) < 0) {
+		log_warn("teardown: %s", berr_msg(err));
+		berr_free(err);
+		err = NULL;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+
+		if (c->mounted && rootfs_overlay_umount(c->rootfs, c->nested, &err) < 0) {
+			log_warn("teardown: %s", berr_msg(err));
+			berr_free(err);
+			err = NULL;
+		}
+		c->mounted = false;
+		/* output the containers wrote last */
+		if (c->out.fd >= 0)
+			drain(t, c, &c->out, false, true);
+		if (c->err.fd >= 0)
+			drain(t, c, &c->err, true, true);
+		close_fd(&c->out.fd);
+		close_fd(&c->out.wfd);
+		close_fd(&c->err.fd);
+		close_fd(&c->err.wfd);
+		close_fd(&c->log_fd);
+	}
+	close_fd(&t->netns_fd);
+	close_fd(&t->ipcns_fd);
+	close_fd(&t->pidns_fd);
+	if (t->eph) {
+		char *base = (char *)t->eph_cfg.base_dir;
+
+		if (rootfs_ephemeral_destroy(t->eph, &err) < 0) {
+			log_warn("teardown: %s", berr_msg(err));
+			berr_free(err);
+			err = NULL;
+		}
+		t->eph = NULL;
+		free(base);
+	}
+	if (t->tmpfs_dir) {
+		if (umount2(t->tmpfs_dir, MNT_DETACH) < 0)
+			log_warn("teardown: umount %s: %m", t->tmpfs_dir);
+		free(t->tmpfs_dir);
+		t->tmpfs_dir = NULL;
+	}
+	if (t->leased && rootfs_store_release(t->store, t->id, &err) < 0) {
+		log_warn("teardown: %s", berr_msg(err));
+		berr_free(err);
+		err = NULL;
+	}
+	if (t->dir && fs_rm_rf_at(AT_FDCWD, t->dir, &err) < 0) {
+		log_warn("teardown: %s", berr_msg(err));
+		berr_free(err);
+		err = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ running */
+
+static struct tctr *by_name(struct trun *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->c[i].def->name, name))
+			return &t->c[i];
+	return NULL;
+}
+
+static bool final(const struct tctr *c)
+{
+	return c->st == C_EXITED || c->st == C_FAILED || c->st == C_SKIPPED;
+}
+
+static int launch(struct trun *t, struct tctr *c, struct berr **err)
+{
+	struct ctr_launch l;
+	uint64_t oom = 0;
+	int r;
+
+	ctr_launch_init(&l);
+	l.spec = c->spec;
+	l.rootfs = c->rootfs;
+	l.cgroup_fd = c->cg_fd;
+	l.netns_fd = t->net == TASK_NET_HOST ? CTR_NS_HOST : t->netns_fd;
+	l.ipcns_fd = t->td->ipc_mode == TASK_NS_HOST ? CTR_NS_HOST
+		     : t->ipcns_fd >= 0 ? t->ipcns_fd : CTR_NS_NEW;
+	l.pidns_fd = t->td->pid_mode == TASK_NS_HOST ? CTR_NS_HOST : CTR_NS_NEW;
+	l.stdin_fd = -1;
+	l.stdout_fd = c->out.wfd;
+	l.stderr_fd = c->err.wfd;
+	l.seccomp = c->seccomp;
+	l.init_fd = c->spec->init ? t->init_fd : -1;
+	if (c->cg && cg_oom_kills(c->cg, &oom, NULL) == 0)
+		c->oom_seen = oom;
+	r = ctr_launch(&l, &c->proc, err);
+	if (r < 0)
+		return r;
+	c->st = C_RUNNING;
+	c->ever_started = true;
+	c->started_ms = now_ms();
+	c->stop_sent = c->kill_sent = false;
+	c->health = H_UNKNOWN;
+	c->hc_fails = 0;
+	if (c->def->health_check.set) {
+		c->hc_next_ms = c->started_ms + c->def->health_check.interval * 1000;
+		c->hc_grace_end_ms = c->started_ms + c->def->health_check.start_period * 1000;
+	}
+	status(t, c, "started (pid %d)", (int)c->proc.pid);
+	return 0;
+}
+
+static int exit_code_of(const siginfo_t *si)
+{
+	if (si->si_code == CLD_EXITED)
+		return si->si_status;
+	return 128 + si->si_status;
+}
+
+static void begin_stop(struct trun *t, const char *code, const char *reason, int exit_code,
+		       bool have_exit)
+{
+	if (t->stopping)
+		return;
+	t->stopping = true;
+	t->stop_code = code;
+	t->stopped_reason = xstrdup(reason);
+	if (have_exit) {
+		t->have_exit = true;
+		t->exit_code = exit_code;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (t->c[i].st == C_PENDING)
+			t->c[i].st = C_SKIPPED;
+	status(t, NULL, "stopping: %s", reason);
+}
+
+/* Stop in reverse dependency order: a container gets its stop signal once
+ * no running container depends on it; SIGKILL after its stopTimeout. */
+static void advance_stop(struct trun *t, int64_t now)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+		bool needed = false;
+
+		if (c->st != C_RUNNING)
+			continue;
+		if (c->stop_sent) {
+			if (!c->kill_sent && now >= c->kill_at_ms) {
+				status(t, c, "did not stop within %" PRId64 " s: SIGKILL", c->spec->stop_timeout);
+				sys_pidfd_send_signal(c->proc.pidfd, SIGKILL);
+				c->kill_sent = true;
+			}
+			continue;
+		}
+		for (size_t j = 0; j < t->n && !needed; j++) {
+			const struct tctr *o = &t->c[j];
+
+			if (o == c || o->st != C_RUNNING)
+				continue;
+			for (size_t k = 0; k < o->def->n_depends_on; k++)
+				if (!strcmp(o->def->depends_on[k].container_name, c->def->name))
+					needed = true;
+		}
+		if (needed)
+			continue;
+		if (t->interrupts > 1) {
+			sys_pidfd_send_signal(c->proc.pidfd, SIGKILL);
+			c->stop_sent = c->kill_sent = true;
+			continue;
+		}
+		sys_pidfd_send_signal(c->proc.pidfd, c->spec->stop_signal);
+		c->stop_sent = true;
+		c->kill_at_ms = now + c->spec->stop_timeout * 1000;
+	}
+}
+
+enum dep_state { DEP_WAIT, DEP_OK, DEP_NEVER };
+
+static enum dep_state dep_check(struct trun *t, const struct task_depends_on *dep, const char **why)
+{
+	struct tctr *o = by_name(t, dep->container_name);
+
+	if (!o) {
+		*why = "is not in the task";
+		return DEP_NEVER;
+	}
+	if (o->st == C_FAILED || o->st == C_SKIPPED) {
+		*why = "did not start";
+		return DEP_NEVER;
+	}
+	switch (dep->condition) {
+	case TASK_DEP_START:
+		return o->ever_started ? DEP_OK : DEP_WAIT;
+	case TASK_DEP_COMPLETE:
+		return o->st == C_EXITED ? DEP_OK : DEP_WAIT;
+	case TASK_DEP_SUCCESS:
+		if (o->st != C_EXITED)
+			return DEP_WAIT;
+		if (o->exit_code == 0)
+			return DEP_OK;
+		*why = "exited with a non-zero code (condition SUCCESS)";
+		return DEP_NEVER;
+	case TASK_DEP_HEALTHY:
+		if (o->st == C_EXITED) {
+			*why = "exited before it was HEALTHY";
+			return DEP_NEVER;
+		}
+		return o->health == H_HEALTHY ? DEP_OK : DEP_WAIT;
+	}
+	return DEP_WAIT;
+}
+
+static void start_failed(struct trun *t, struct tctr *c, const char *reason, int code)
+{
+	c->st = C_FAILED;
+	free(c->reason);
+	c->reason = xstrdup(reason);
+	status(t, c, "%s", reason);
+	if (c->def->essential) {
+		char *r = xasprintf("%s: %s", c->def->name, reason);
+
+		begin_stop(t, "TaskFailedToStart", r, code, true);
+		free(r);
+	}
+}
+
+static void try_start(struct trun *t, int64_t now)
+{
+	bool progress = true;
+
+	while (progress && !t->stopping) {
+		progress = false;
+		for (size_t i = 0; i < t->n && !t->stopping; i++) {
+			struct tctr *c = &t->c[i];
+			enum dep_state ds = DEP_OK;
+			const char *why = NULL, *dep_name = NULL;
+			struct berr *err = NULL;
+
+			if (c->st != C_PENDING)
+				continue;
+			for (size_t k = 0; k < c->def->n_depends_on && ds != DEP_NEVER; k++) {
+				enum dep_state s = dep_check(t, &c->def->depends_on[k], &why);
+
+				if (s != DEP_OK) {
+					ds = s;
+					dep_name = c->def->depends_on[k].container_name;
+				}
+			}
+			if (ds == DEP_WAIT && c->def->start_timeout > 0 &&
+			    now - t->t0 >= c->def->start_timeout * 1000) {
+				char *r = xasprintf("DependencyTimeout: %s did not meet its dependsOn condition "
+						    "within startTimeout (%" PRId64 " s)", dep_name,
+						    c->def->start_timeout);
+
+				start_failed(t, c, r, 1);
+				free(r);
+				progress = true;
+				continue;
+			}
+			if (ds == DEP_WAIT)
+				continue;
+			if (ds == DEP_NEVER) {
+				char *r = xasprintf("DependencyNotResolved: %s %s", dep_name, why);
+
+				start_failed(t, c, r, 1);
+				free(r);
+				progress = true;
+				continue;
+			}
+			if (launch(t, c, &err) < 0) {
+				char *r = xasprintf("CannotStartContainerError: %s", berr_msg(err));
+				int code = err && err->code == ENOENT ? 127 : err && err->code == EACCES ? 126 : 125;
+
+				start_failed(t, c, r, code);
+				free(r);
+				berr_free(err);
+			}
+			progress = true;
+		}
+	}
+}
+
+static bool restartable(const struct tctr *c, int64_t now)
+{
+	const struct task_restart_policy *rp = &c->def->restart_policy;
+	int64_t period = rp->restart_attempt_period > 0 ? rp->restart_attempt_period : 300;
+
+	if (!c->def->has_restart_policy || !rp->enabled)
+		return false;
+	for (size_t i = 0; i < rp->n_ignored_exit_codes; i++)
+		if (rp->ignored_exit_codes[i] == c->exit_code)
+			return false;
+	return now - c->started_ms >= period * 1000;
+}
+
+static void on_exit_of(struct trun *t, struct tctr *c, const siginfo_t *si, int64_t now)
+{
+	uint64_t oom = 0;
+
+	c->exit_code = exit_code_of(si);
+	drain(t, c, &c->out, false, true);
+	drain(t, c, &c->err, true, true);
+	ctr_proc_release(&c->proc);
+	free(c->reason);
+	c->reason = NULL;
+	if (c->cg && cg_oom_kills(c->cg, &oom, NULL) == 0 && oom > c->oom_seen &&
+	    si->si_code != CLD_EXITED && si->si_status == SIGKILL) {
+		c->reason = xstrdup(OOM_REASON);
+		c->exit_code = 137;
+	}
+	if (c->hc_running) {
+		siginfo_t hsi;
+
+		sys_pidfd_send_signal(c->hc.pidfd, SIGKILL);
+		waitid(P_PIDFD, (id_t)c->hc.pidfd, &hsi, WEXITED);
+		ctr_proc_release(&c->hc);
+		c->hc_running = false;
+		close_fd(&c->hc_pipe);
+	}
+	status(t, c, "exited with code %d%s%s", c->exit_code, c->reason ? ": " : "",
+	       c->reason ? c->reason : "");
+	if (!t->stopping && restartable(c, now)) {
+		struct berr *err = NULL;
+
+		c->restarts++;
+		status(t, c, "restarting (restartPolicy, restart %d)", c->restarts);
+		if (launch(t, c, &err) == 0)
+			return;
+		status(t, c, "restart failed: %s", berr_msg(err));
+		berr_free(err);
+	}
+	c->st = C_EXITED;
+	if (c->def->essential && !t->stopping)
+		begin_stop(t, "EssentialContainerExited", "Essential container in task exited",
+			   c->exit_code, true);
+	else if (c->def->essential && !t->have_exit) {
+		t->have_exit = true;
+		t->exit_code = c->exit_code;
+	}
+}
+
+static void hc_start(struct trun *t, struct tctr *c, int64_t now)
+{
+	const struct task_health_check *hc = &c->def->health_check;
+	struct ctr_launch l;
+	struct berr *err = NULL;
+	char **argv;
+	size_t n = 0;
+	int p[2];
+
+	c->hc_next_ms = now + hc->interval * 1000;
+	while (hc->command[n])
+		n++;
+	if (!strcmp(hc->command[0], "CMD-SHELL")) {
+		argv = xcalloc(4, sizeof(*argv));
+		argv[0] = (char *)"/bin/sh";
+		argv[1] = (char *)"-c";
+		argv[2] = n > 1 ? hc->command[1] : (char *)"";
+	} else {
+		argv = xcalloc(n + 1, sizeof(*argv));
+		for (size_t i = 1; i < n; i++)
+			argv[i - 1] = hc->command[i];
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(argv);
+		return;
+	}
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	ctr_launch_init(&l);
+	l.spec = c->spec;
+	l.cgroup_fd = c->cg_fd;
+	l.stdout_fd = p[1];
+	l.stderr_fd = p[1];
+	l.seccomp = c->seccomp;
+	if (ctr_exec(&l, &c->proc, argv, &c->hc, &err) < 0) {
+		log_debug("%s: health check could not start: %s", c->def->name, berr_msg(err));
+		berr_free(err);
+		close(p[0]);
+		close(p[1]);
+		free(argv);
+		/* counts as a failed check */
+		if (now >= c->hc_grace_end_ms && ++c->hc_fails >= hc->retries && c->health != H_UNHEALTHY) {
+			status(t, c, "health %s -> UNHEALTHY", health_names[c->health]);
+			c->health = H_UNHEALTHY;
+		}
+		return;
+	}
+	free(argv);
+	close(p[1]);
+	c->hc_pipe = p[0];
+	c->hc_out_len = 0;
+	c->hc_running = true;
+	c->hc_deadline_ms = now + hc->timeout * 1000;
+}
+
+static void hc_done(struct trun *t, struct tctr *c, bool timed_out, int code, int64_t now)
+{
+	const struct task_health_check *hc = &c->def->health_check;
+	enum health before = c->health;
+
+	if (c->hc_pipe >= 0) {
+		ssize_t r;
+
+		while (c->hc_out_len < sizeof(c->hc_out) &&
+		       (r = read(c->hc_pipe, c->hc_out + c->hc_out_len,
+				 sizeof(c->hc_out) - c->hc_out_len)) > 0)
+			c->hc_out_len += (size_t)r;
+	}
+	close_fd(&c->hc_pipe);
+	ctr_proc_release(&c->hc);
+	c->hc_running = false;
+	if (!timed_out && code == 0) {
+		c->hc_fails = 0;
+		c->health = H_HEALTHY;
+	} else if (now >= c->hc_grace_end_ms) {
+		if (++c->hc_fails >= hc->retries)
+			c->health = H_UNHEALTHY;
+		log_debug("%s: health check failed (%s): %.*s", c->def->name,
+			  timed_out ? "timeout" : "exit code", (int)c->hc_out_len, c->hc_out);
+	}
+	if (before != c->health)
+		status(t, c, "health %s -> %s", health_names[before], health_names[c->health]);
+}
+
+static void on_signal(struct trun *t)
+{
+	struct signalfd_siginfo si;
+
+	while (read(t->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		t->interrupts++;
+		if (t->interrupts == 1)
+			begin_stop(t, "UserInitiated", "Task stopped by user", 0, false);
+		else
+			status(t, NULL, "second interrupt: killing every container now");
+	}
+}
+
+static bool done(const struct trun *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!final(&t->c[i]))
+			return false;
+	return true;
+}
+
+/* Pending containers that wait on something that cannot happen any more
+ * (everything else final) would wait for ever: fail them. */
+static void resolve_stuck(struct trun *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->c[i].st == C_RUNNING)
+			return;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->c[i].st == C_PENDING)
+			start_failed(t, &t->c[i], "DependencyNotResolved: its dependencies can no longer be met", 1);
+}
+
+static int loop(struct trun *t)
+{
+	enum { MAXFDS = 2 + 10 * 5 };
+
+	for (;;) {
+		struct pollfd pfd[MAXFDS];
+		struct { struct tctr *c; int kind; } who[MAXFDS];
+		int64_t now = now_ms(), next = now + 60000;
+		size_t np = 0;
+		int r;
+
+		try_start(t, now);
+		if (t->stopping)
+			advance_stop(t, now);
+		if (done(t))
+			return 0;
+		if (!t->stopping)
+			resolve_stuck(t);
+		if (done(t))
+			return 0;
+
+		pfd[np] = (struct pollfd){ .fd = t->sfd, .events = POLLIN };
+		who[np].c = NULL;
+		who[np++].kind = 8;
+		if (t->o->stop_fd >= 0 && !t->stopping) {
+			pfd[np] = (struct pollfd){ .fd = t->o->stop_fd, .events = POLLIN };
+			who[np].c = NULL;
+			who[np++].kind = 9;
+		}
+		for (size_t i = 0; i < t->n; i++) {
+			struct tctr *c = &t->c[i];
+
+			if (c->st != C_RUNNING)
+				continue;
+			pfd[np] = (struct pollfd){ .fd = c->proc.pidfd, .events = POLLIN };
+			who[np].c = c;
+			who[np++].kind = 0;
+			pfd[np] = (struct pollfd){ .fd = c->out.fd, .events = POLLIN };
+			who[np].c = c;
+			who[np++].kind = 1;
+			pfd[np] = (struct pollfd){ .fd = c->err.fd, .events = POLLIN };
+			who[np].c = c;
+			who[np++].kind = 2;
+			if (c->events_fd >= 0) {
+				pfd[np] = (struct pollfd){ .fd = c->events_fd, .events = POLLPRI };
+				who[np].c = c;
+				who[np++].kind = 3;
+			}
+			if (c->hc_running) {
+				pfd[np] = (struct pollfd){ .fd = c->hc.pidfd, .events = POLLIN };
+				who[np].c = c;
+				who[np++].kind = 4;
+				if (c->hc_deadline_ms < next)
+					next = c->hc_deadline_ms;
+			} else if (c->def->health_check.set && !t->stopping && c->hc_next_ms < next) {
+				next = c->hc_next_ms;
+			}
+			if (c->stop_sent && !c->kill_sent && c->kill_at_ms < next)
+				next = c->kill_at_ms;
+		}
+		for (size_t i = 0; i < t->n; i++) {
+			const struct tctr *c = &t->c[i];
+
+			if (c->st == C_PENDING && c->def->start_timeout > 0 &&
+			    t->t0 + c->def->start_timeout * 1000 < next)
+				next = t->t0 + c->def->start_timeout * 1000;
+		}
+		r = poll(pfd, np, next > now ? (int)(next - now) : 0);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		now = now_ms();
+		for (size_t i = 0; r > 0 && i < np; i++) {
+			struct tctr *c = who[i].c;
+
+			if (!pfd[i].revents)
+				continue;
+			if (!c) {
+				if (who[i].kind == 9)
+					begin_stop(t, "UserInitiated", "Task stopped by user", 0, false);
+				else
+					on_signal(t);
+				continue;
+			}
+			switch (who[i].kind) {
+			case 1:
+				drain(t, c, &c->out, false, false);
+				break;
+			case 2:
+				drain(t, c, &c->err, true, false);
+				break;
+			case 3: {
+				uint64_t k = 0;
+
+				if (cg_events_read(c->events_fd, "oom_kill", &k, NULL) == 0 && k > c->oom_seen)
+					status(t, c, "memory limit reached: the kernel OOM-killed a process "
+						     "(oom_kill %" PRIu64 ")", k);
+				break;
+			}
+			case 4: {
+				siginfo_t si = { 0 };
+
+				if (waitid(P_PIDFD, (id_t)c->hc.pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+					hc_done(t, c, false, exit_code_of(&si), now);
+				break;
+			}
+			default:
+				break;
+			}
+		}
+		/* exits after output, so the last lines come first */
+		for (size_t i = 0; i < np; i++) {
+			struct tctr *c = who[i].c;
+			siginfo_t si = { 0 };
+
+			if (!c || who[i].kind != 0 || !pfd[i].revents || c->st != C_RUNNING)
+				continue;
+			if (waitid(P_PIDFD, (id_t)c->proc.pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+				on_exit_of(t, c, &si, now);
+		}
+		for (size_t i = 0; i < t->n; i++) {
+			struct tctr *c = &t->c[i];
+
+			if (c->st != C_RUNNING || !c->def->health_check.set)
+				continue;
+			if (c->hc_running && now >= c->hc_deadline_ms) {
+				siginfo_t si;
+
+				sys_pidfd_send_signal(c->hc.pidfd, SIGKILL);
+				waitid(P_PIDFD, (id_t)c->hc.pidfd, &si, WEXITED);
+				hc_done(t, c, true, -1, now);
+			} else if (!c->hc_running && !t->stopping && now >= c->hc_next_ms) {
+				hc_start(t, c, now);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------- result */
+
+static void fill_result(struct trun *t, struct trun_result *res)
+{
+	snprintf(res->task_id, sizeof(res->task_id), "%s", t->id);
+	res->limits = !t->o->no_limits;
+	res->stop_code = t->stop_code;
+	res->stopped_reason = t->stopped_reason ? xstrdup(t->stopped_reason) : NULL;
+	res->exit_code = t->have_exit ? t->exit_code : 125;
+	res->have_exit_code = t->have_exit;
+	res->n_containers = t->n;
+	res->containers = xcalloc(t->n ? t->n : 1, sizeof(*res->containers));
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+		struct trun_container_result *cr = &res->containers[i];
+
+		cr->name = xstrdup(c->def->name);
+		cr->essential = c->def->essential;
+		cr->started = c->ever_started;
+		cr->exit_code = c->st == C_EXITED ? c->exit_code : -1;
+		cr->reason = c->reason ? xstrdup(c->reason) : NULL;
+		cr->health = c->def->health_check.set ? health_names[c->health] : "UNKNOWN";
+		cr->restarts = c->restarts;
+	}
+}
+
+void trun_result_free(struct trun_result *res)
+{
+	if (!res)
+		return;
+	for (size_t i = 0; i < res->n_containers; i++) {
+		free(res->containers[i].name);
+		free(res->containers[i].reason);
+	}
+	free(res->containers);
+	free(res->stopped_reason);
+	memset(res, 0, sizeof(*res));
+}
+
+int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_result *res,
+	     struct berr **err)
+{
+	struct trun t = { .td = td, .o = o, .netns_fd = -1, .ipcns_fd = -1, .pidns_fd = -1,
+			  .init_fd = -1, .sfd = -1 };
+	sigset_t mask, old;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (o->task_id) {
+		r = rootfs_ephemeral_check_task_id(o->task_id, err);
+		if (r < 0)
+			return r;
+		snprintf(t.id, sizeof(t.id), "%s", o->task_id);
+	} else if ((r = make_id(t.id, sizeof(t.id), err)) < 0) {
+		return r;
+	}
+	t.n = td->n_containers;
+	t.c = xcalloc(t.n, sizeof(*t.c));
+	for (size_t i = 0; i < t.n; i++) {
+		struct tctr *c = &t.c[i];
+
+		c->idx = i;
+		c->def = &td->containers[i];
+		c->cg_fd = c->events_fd = c->log_fd = c->hc_pipe = -1;
+		c->out.fd = c->out.wfd = c->err.fd = c->err.wfd = -1;
+		c->proc.pidfd = c->hc.pidfd = -1;
+		c->exit_code = -1;
+	}
+	t.t0 = now_ms();
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	t.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (t.sfd < 0) {
+		r = berr_set(err, errno, "signalfd");
+		goto out;
+	}
+
+	r = setup(&t, err);
+	if (r < 0) {
+		t.stop_code = "TaskFailedToStart";
+		t.stopped_reason = xstrdup(berr_msg(*err));
+		goto out;
+	}
+	status(&t, NULL, "running %s (%zu container%s)%s", td->family, t.n, t.n == 1 ? "" : "s",
+	       o->no_limits ? " WITHOUT resource limits (--no-limits)" : "");
+	r = loop(&t);
+	if (r < 0)
+		r = berr_set(err, -r, "supervising the task");
+	else if (t.stop_code && !strcmp(t.stop_code, "TaskFailedToStart"))
+		r = berr_set(err, 0, "%s", t.stopped_reason);
+out:
+	teardown(&t);
+	fill_result(&t, res);
+	if (t.sfd >= 0)
+		close(t.sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	for (size_t i = 0; i < t.n; i++) {
+		struct tctr *c = &t.c[i];
+
+		ctr_spec_free(c->spec);
+		if (c->have_img)
+			rootfs_image_free(&c->img);
+		if (c->have_cfg)
+			oci_config_free(&c->cfg);
+		free(c->dir);
+		free(c->rootfs);
+		free(c->nested);
+		free(c->cg);
+		free(c->reason);
+	}
+	free(t.c);
+	if (t.store)
+		rootfs_store_close(t.store);
+	free(t.dir);
+	free(t.logdir);
+	free(t.cg_task);
+	free(t.hosts);
+	free(t.resolv);
+	free(t.volumes);
+	free(t.stopped_reason);
+	/* t.init_fd is the process-wide cached memfd: stays open */
+	return r;
+}
