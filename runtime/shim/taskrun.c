@@ -713,6 +713,17 @@ static int setup(struct trun *t, struct berr **err)
 			return r;
 	}
 
+	{
+		/* compiled seccomp filters, shared by every task of this root */
+		char *cache = xasprintf("%s/cache/seccomp", t->o->root);
+		struct berr *cerr = NULL;
+
+		if (ctr_seccomp_set_cache_dir(cache, &cerr) < 0) {
+			log_warn("seccomp cache off: %s", berr_msg(cerr));
+			berr_free(cerr);
+		}
+		free(cache);
+	}
 	images = xasprintf("%s/images", t->o->root);
 	r = rootfs_store_open(images, &t->store, err);
 	if (r < 0)

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -28,11 +29,15 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "rootfs/digest.h"
 #include "runtime/container/caps.h"
 #include "runtime/container/seccomp.h"
 
@@ -565,6 +570,552 @@ static void test_load_result(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+
+/* ------------------------------------------------------------ disk cache
+ *
+ * A "second process" is this one after ctr_seccomp_cache_clear(). Files
+ * are built here from the documented layout: magic "BERTHSCF", u32
+ * version, u32 count, 64 hex key, 64 hex sha256 of the instructions, then
+ * the instructions. */
+
+#define HDR_SIZE (16 + 2 * ROOTFS_SHA256_HEX)
+#define HDR_COUNT 12
+#define HDR_KEY 16
+#define HDR_BODY (16 + ROOTFS_SHA256_HEX)
+
+static char tmp_root[] = "/tmp/berth-seccomp-test-XXXXXX";
+static char *cache_dir_path;
+
+/* debug log lines of the disk cache, to tell why a file was refused */
+static char log_buf[8192];
+
+static void capture_sink(enum blog_level level, const char *msg, void *data)
+{
+	size_t used = strlen(log_buf);
+
+	(void)level;
+	(void)data;
+	snprintf(log_buf + used, sizeof(log_buf) - used, "%s\n", msg);
+}
+
+static int disk_setup(void **state)
+{
+	struct berr *err = NULL;
+
+	(void)state;
+	if (!mkdtemp(tmp_root))
+		return -1;
+	cache_dir_path = fs_path_join(tmp_root, "cache/seccomp");
+	if (ctr_seccomp_set_cache_dir(cache_dir_path, &err) < 0) {
+		fprintf(stderr, "set cache dir: %s\n", berr_msg(err));
+		berr_free(err);
+		return -1;
+	}
+	log_buf[0] = '\0';
+	blog_set_sink(capture_sink, NULL);
+	blog_set_level(BLOG_DEBUG);
+	return 0;
+}
+
+static int disk_teardown(void **state)
+{
+	struct berr *err = NULL;
+
+	(void)state;
+	blog_set_sink(NULL, NULL);
+	blog_set_level(BLOG_INFO);
+	ctr_seccomp_set_cache_dir(NULL, NULL);
+	ctr_seccomp_cache_clear();
+	if (fs_rm_rf_at(AT_FDCWD, tmp_root, &err) < 0) {
+		fprintf(stderr, "%s\n", berr_msg(err));
+		berr_free(err);
+	}
+	free(cache_dir_path);
+	cache_dir_path = NULL;
+	strcpy(tmp_root, "/tmp/berth-seccomp-test-XXXXXX");
+	return 0;
+}
+
+/* Remove every entry of the cache directory. */
+static void cache_empty(void)
+{
+	DIR *d = opendir(cache_dir_path);
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			assert_int_equal(unlinkat(dirfd(d), de->d_name, 0), 0);
+	closedir(d);
+}
+
+/* The names of the entries in the cache directory (sorted), e.g. to check
+ * that exactly one file exists and no temporary file was left behind. */
+static int cache_list(char names[][256], int max)
+{
+	struct dirent **list;
+	int n = scandir(cache_dir_path, &list, NULL, alphasort), k = 0;
+
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, "..")) {
+			assert_true(k < max);
+			snprintf(names[k++], 256, "%s", list[i]->d_name);
+		}
+		free(list[i]);
+	}
+	free(list);
+	return k;
+}
+
+static char *read_whole(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	struct berr *err = NULL;
+
+	if (fs_read_file(path, &buf, len, 1 << 20, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	return buf;
+}
+
+static void write_raw(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_write_all(fd, buf, len), 0);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* A well-formed cache file for key holding prog. */
+static char *make_file(const char *key_hex, const struct sock_fprog *prog, size_t *len)
+{
+	size_t body = prog->len * sizeof(*prog->filter);
+	char *buf = calloc(1, HDR_SIZE + body);
+	uint32_t version = 1, count = prog->len;
+	struct rootfs_digest d;
+
+	memcpy(buf, "BERTHSCF", 8);
+	memcpy(buf + 8, &version, 4);
+	memcpy(buf + HDR_COUNT, &count, 4);
+	memcpy(buf + HDR_KEY, key_hex, ROOTFS_SHA256_HEX);
+	memcpy(buf + HDR_SIZE, prog->filter, body);
+	rootfs_sha256_buf(buf + HDR_SIZE, body, &d);
+	memcpy(buf + HDR_BODY, d.hex, ROOTFS_SHA256_HEX);
+	*len = HDR_SIZE + body;
+	return buf;
+}
+
+static bool same_prog(const struct sock_fprog *a, const struct sock_fprog *b)
+{
+	return a->len == b->len && memcmp(a->filter, b->filter, a->len * sizeof(*a->filter)) == 0;
+}
+
+static struct sock_fprog copy_prog(const struct sock_fprog *p)
+{
+	struct sock_fprog c = { .len = p->len, .filter = malloc(p->len * sizeof(*p->filter)) };
+
+	memcpy(c.filter, p->filter, p->len * sizeof(*p->filter));
+	return c;
+}
+
+/* A fresh "process": empty process cache, then ctr_seccomp_get(caps). */
+static const struct ctr_seccomp *get_fresh(uint64_t caps, int64_t *ns)
+{
+	const struct ctr_seccomp *f = NULL;
+	struct berr *err = NULL;
+	int64_t t0;
+
+	ctr_seccomp_cache_clear();
+	t0 = now_ns();
+	if (ctr_seccomp_get(caps, &f, &err) < 0)
+		fail_msg("ctr_seccomp_get(%#llx): %s", (unsigned long long)caps, berr_msg(err));
+	if (ns)
+		*ns = now_ns() - t0;
+	assert_non_null(f);
+	assert_int_equal(f->caps, caps);
+	return f;
+}
+
+/* The name of the only entry of the cache directory; fails on any other. */
+static char *only_file(void)
+{
+	char names[8][256];
+
+	assert_int_equal(cache_list(names, 8), 1);
+	return fs_path_join(cache_dir_path, names[0]);
+}
+
+static void test_disk_dir(void **state)
+{
+	struct berr *err = NULL;
+	struct stat st;
+	char *p;
+
+	(void)state;
+	/* created 0700 with its parent by the setup */
+	assert_int_equal(lstat(cache_dir_path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(st.st_uid, geteuid());
+
+	/* an open directory, a regular file, a symlink: refused, cache off */
+	p = fs_path_join(tmp_root, "open");
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(chmod(p, 0777), 0);
+	assert_int_equal(ctr_seccomp_set_cache_dir(p, &err), -EPERM);
+	printf("  %s\n", berr_msg(err));
+	assert_non_null(strstr(berr_msg(err), "writable by group or others"));
+	berr_clear(&err);
+	free(p);
+	p = fs_path_join(tmp_root, "file");
+	write_raw(p, "x", 1, 0600);
+	assert_true(ctr_seccomp_set_cache_dir(p, &err) < 0);
+	printf("  %s\n", berr_msg(err));
+	berr_clear(&err);
+	free(p);
+	p = fs_path_join(tmp_root, "link");
+	assert_int_equal(symlink(cache_dir_path, p), 0);
+	assert_true(ctr_seccomp_set_cache_dir(p, &err) < 0);
+	printf("  %s\n", berr_msg(err));
+	berr_clear(&err);
+	free(p);
+
+	/* off after a refusal (and after NULL): nothing is written */
+	cache_empty();
+	get_fresh(0, NULL);
+	assert_int_equal(ctr_seccomp_set_cache_dir(NULL, &err), 0);
+	get_fresh(ctr_caps_default(), NULL);
+	{
+		char names[4][256];
+
+		assert_int_equal(cache_list(names, 4), 0);
+	}
+	/* and on again */
+	assert_int_equal(ctr_seccomp_set_cache_dir(cache_dir_path, &err), 0);
+	get_fresh(0, NULL);
+	free(only_file());
+}
+
+static void test_disk_cold_then_hit(void **state)
+{
+	const uint64_t caps = ctr_caps_default();
+	const struct ctr_seccomp *f;
+	struct sock_fprog cold;
+	struct stat st, st2;
+	int64_t t_cold, t_hit;
+	size_t len;
+	char *path, *buf, names[4][256];
+	int control[P_COUNT], r[P_COUNT];
+
+	(void)state;
+	cache_empty();
+	log_buf[0] = '\0';
+	f = get_fresh(caps, &t_cold);
+	cold = copy_prog(&f->prog);
+
+	/* the file: <key>.bpf, ours, 0600, header and instructions as compiled */
+	path = only_file();
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	buf = read_whole(path, &len);
+	assert_int_equal(len, HDR_SIZE + cold.len * sizeof(*cold.filter));
+	assert_memory_equal(buf, "BERTHSCF", 8);
+	{
+		uint32_t count;
+		const char *base = strrchr(path, '/') + 1;
+		struct rootfs_digest d;
+
+		memcpy(&count, buf + HDR_COUNT, 4);
+		assert_int_equal(count, cold.len);
+		assert_int_equal(strlen(base), ROOTFS_SHA256_HEX + 4);
+		assert_string_equal(base + ROOTFS_SHA256_HEX, ".bpf");
+		assert_memory_equal(buf + HDR_KEY, base, ROOTFS_SHA256_HEX);
+		rootfs_sha256_buf(buf + HDR_SIZE, len - HDR_SIZE, &d);
+		assert_memory_equal(buf + HDR_BODY, d.hex, ROOTFS_SHA256_HEX);
+	}
+	assert_memory_equal(buf + HDR_SIZE, cold.filter, cold.len * sizeof(*cold.filter));
+	free(buf);
+
+	/* a second process reads it: the same program, the file untouched */
+	f = get_fresh(caps, &t_hit);
+	assert_true(same_prog(&f->prog, &cold));
+	assert_int_equal(lstat(path, &st2), 0);
+	assert_int_equal(st2.st_ino, st.st_ino);
+	assert_int_equal(st2.st_mtim.tv_nsec, st.st_mtim.tv_nsec);
+	assert_int_equal(st2.st_mtim.tv_sec, st.st_mtim.tv_sec);
+	printf("  %u instructions: cold compile + write %.2f ms, cache hit %.3f ms (%.0fx)\n",
+	       cold.len, t_cold / 1e6, t_hit / 1e6, (double)t_cold / (double)t_hit);
+	assert_true(t_hit * 4 < t_cold);
+	/* nothing logged: the hit is silent, and the cold miss is "no file" */
+	assert_string_equal(log_buf, "");
+
+	/* the filter from the cache does its job */
+	probe_child(NULL, control);
+	probe_child(f, r);
+	assert_int_equal(r[P_SECCOMP_MODE], 0);
+	assert_int_equal(r[P_GETPID], 0);
+	assert_int_equal(r[P_FORK], 0);
+	assert_int_equal(r[P_CLONE3], -ENOSYS);
+	assert_int_equal(r[P_UNSHARE_0], -EPERM);
+	assert_int_equal(r[P_MOUNT], -EPERM);
+	assert_passed(control, r, P_SOCKET_NETLINK);
+	assert_never(r);
+
+	/* another capability set: another key, another file */
+	f = get_fresh(caps | C(CAP_SYS_ADMIN), NULL);
+	assert_false(same_prog(&f->prog, &cold));
+	assert_int_equal(cache_list(names, 4), 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(names[i][0] != '.', 1);   /* no temporary file left */
+	free(cold.filter);
+	free(path);
+}
+
+/* A valid file is trusted as it is: plant one that holds another set's
+ * program under the default set's key, and the default set gets it. This
+ * is what makes the refusals below meaningful. */
+static void test_disk_valid_file_is_used(void **state)
+{
+	const uint64_t caps = ctr_caps_default();
+	struct sock_fprog genuine, other;
+	size_t len;
+	char *path, *buf;
+	const struct ctr_seccomp *f;
+
+	(void)state;
+	cache_empty();
+	other = copy_prog(&get_fresh(0, NULL)->prog);
+	cache_empty();
+	genuine = copy_prog(&get_fresh(caps, NULL)->prog);
+	assert_false(same_prog(&genuine, &other));
+	path = only_file();
+	buf = read_whole(path, &len);
+	free(buf);
+	buf = make_file(strrchr(path, '/') + 1, &other, &len);
+	write_raw(path, buf, len, 0600);
+	f = get_fresh(caps, NULL);
+	assert_true(same_prog(&f->prog, &other));
+	free(buf);
+	free(path);
+	free(genuine.filter);
+	free(other.filter);
+}
+
+enum defect {
+	D_TRUNCATED,        /* last instruction cut in half */
+	D_HEADER_ONLY,
+	D_EMPTY,
+	D_CORRUPT_BODY,     /* one byte of an instruction changed */
+	D_BAD_MAGIC,
+	D_BAD_VERSION,
+	D_WRONG_KEY,        /* another set's file under this set's name */
+	D_COUNT_MISMATCH,
+	D_COUNT_TOO_BIG,    /* count and size agree, above BPF_MAXINSNS */
+	D_MODE_0666,
+	D_MODE_0620,
+	D_SYMLINK,          /* to a valid file elsewhere */
+	D_HARDLINK,
+	D_FIFO,
+	D_OTHER_OWNER,
+	D_COUNT
+};
+
+static const struct {
+	const char *name;
+	const char *why;    /* in the debug log line */
+} defects[D_COUNT] = {
+	[D_TRUNCATED] = { "truncated", "size is no header plus whole instructions" },
+	[D_HEADER_ONLY] = { "header only", "instruction count does not match" },
+	[D_EMPTY] = { "empty", "size is no header plus whole instructions" },
+	[D_CORRUPT_BODY] = { "corrupted instruction", "do not match their digest" },
+	[D_BAD_MAGIC] = { "wrong magic", "bad magic" },
+	[D_BAD_VERSION] = { "wrong version", "other format version" },
+	[D_WRONG_KEY] = { "wrong key", "key in the header differs" },
+	[D_COUNT_MISMATCH] = { "count != size", "instruction count does not match" },
+	[D_COUNT_TOO_BIG] = { "count > BPF_MAXINSNS", "size is no header plus whole" },
+	[D_MODE_0666] = { "mode 0666", "writable by group or others" },
+	[D_MODE_0620] = { "mode 0620", "writable by group or others" },
+	[D_SYMLINK] = { "symlink", "Too many levels of symbolic links" },
+	[D_HARDLINK] = { "hard link", "more than one link" },
+	[D_FIFO] = { "fifo", "not a regular file" },
+	[D_OTHER_OWNER] = { "owned by uid 65534", "owned by another user" },
+};
+
+/* Put a defective file at path whose program (where it has one) is other,
+ * so that using it would be visible. false: cannot be set up here. */
+static bool plant(enum defect d, const char *path, const char *key, const char *other_file,
+		  const struct sock_fprog *other)
+{
+	size_t len, big_len;
+	char *buf = make_file(key, other, &len), *elsewhere;
+	bool ok = true;
+
+	switch (d) {
+	case D_TRUNCATED:
+		write_raw(path, buf, len - 4, 0600);
+		break;
+	case D_HEADER_ONLY:
+		write_raw(path, buf, HDR_SIZE, 0600);
+		break;
+	case D_EMPTY:
+		write_raw(path, buf, 0, 0600);
+		break;
+	case D_CORRUPT_BODY:
+		buf[HDR_SIZE + 8 * 40 + 4] ^= 0x01;
+		write_raw(path, buf, len, 0600);
+		break;
+	case D_BAD_MAGIC:
+		buf[0] = 'X';
+		write_raw(path, buf, len, 0600);
+		break;
+	case D_BAD_VERSION:
+		buf[8] = 2;
+		write_raw(path, buf, len, 0600);
+		break;
+	case D_WRONG_KEY: {
+		size_t olen;
+		char *o = read_whole(other_file, &olen);
+
+		write_raw(path, o, olen, 0600);
+		free(o);
+		break;
+	}
+	case D_COUNT_MISMATCH: {
+		uint32_t count = other->len - 1;
+
+		memcpy(buf + HDR_COUNT, &count, 4);
+		write_raw(path, buf, len, 0600);
+		break;
+	}
+	case D_COUNT_TOO_BIG: {
+		uint32_t count = BPF_MAXINSNS + 1;
+		char *big;
+
+		big_len = HDR_SIZE + (size_t)count * 8;
+		big = calloc(1, big_len);
+		memcpy(big, buf, HDR_SIZE);
+		memcpy(big + HDR_COUNT, &count, 4);
+		write_raw(path, big, big_len, 0600);
+		free(big);
+		break;
+	}
+	case D_MODE_0666:
+		write_raw(path, buf, len, 0666);
+		break;
+	case D_MODE_0620:
+		write_raw(path, buf, len, 0620);
+		break;
+	case D_SYMLINK:
+	case D_HARDLINK:
+		elsewhere = fs_path_join(tmp_root, "planted.bpf");
+		write_raw(elsewhere, buf, len, 0600);
+		unlink(path);
+		if (d == D_SYMLINK)
+			assert_int_equal(symlink(elsewhere, path), 0);
+		else
+			assert_int_equal(link(elsewhere, path), 0);
+		free(elsewhere);
+		break;
+	case D_FIFO:
+		unlink(path);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		break;
+	case D_OTHER_OWNER:
+		write_raw(path, buf, len, 0600);
+		ok = chown(path, 65534, 65534) == 0;
+		break;
+	case D_COUNT:
+		break;
+	}
+	free(buf);
+	return ok;
+}
+
+/* Each defective file is refused for its reason, the genuine program is
+ * compiled instead, and the file is replaced by a good one (without
+ * following a symlink: the planted target stays as it was). */
+static void test_disk_refuses(void **state)
+{
+	const uint64_t caps = ctr_caps_default();
+	struct sock_fprog genuine, other;
+	char *path, *other_path, *good;
+	size_t good_len;
+
+	(void)state;
+	cache_empty();
+	other = copy_prog(&get_fresh(0, NULL)->prog);
+	other_path = only_file();
+	genuine = copy_prog(&get_fresh(caps, NULL)->prog);
+	{
+		char names[4][256];
+
+		assert_int_equal(cache_list(names, 4), 2);
+		path = fs_path_join(cache_dir_path,
+				    strcmp(names[0], strrchr(other_path, '/') + 1) ? names[0]
+										: names[1]);
+	}
+	good = read_whole(path, &good_len);
+
+	for (int d = 0; d < D_COUNT; d++) {
+		const struct ctr_seccomp *f;
+		struct stat st;
+		size_t len;
+		char *now;
+
+		if (!plant(d, path, strrchr(path, '/') + 1, other_path, &other)) {
+			printf("  %-24s not run (cannot chown here)\n", defects[d].name);
+			continue;
+		}
+		log_buf[0] = '\0';
+		f = get_fresh(caps, NULL);
+		if (!same_prog(&f->prog, &genuine))
+			fail_msg("%s: the planted program was used", defects[d].name);
+		if (!strstr(log_buf, defects[d].why))
+			fail_msg("%s: expected \"%s\" in the log, got: %s", defects[d].name,
+				 defects[d].why, log_buf);
+		printf("  %-24s refused: %s", defects[d].name, strstr(log_buf, "seccomp cache:"));
+		/* replaced by a good file */
+		assert_int_equal(lstat(path, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0600);
+		assert_int_equal(st.st_uid, geteuid());
+		assert_int_equal(st.st_nlink, 1);
+		now = read_whole(path, &len);
+		assert_int_equal(len, good_len);
+		assert_memory_equal(now, good, len);
+		free(now);
+		if (d == D_SYMLINK || d == D_HARDLINK) {
+			char *elsewhere = fs_path_join(tmp_root, "planted.bpf");
+			size_t plen, olen;
+			char *planted = read_whole(elsewhere, &plen);
+			char *orig = make_file(strrchr(path, '/') + 1, &other, &olen);
+
+			assert_int_equal(plen, olen);
+			assert_memory_equal(planted, orig, olen);
+			unlink(elsewhere);
+			free(planted);
+			free(orig);
+			free(elsewhere);
+		}
+		/* and the next process takes the replacement silently */
+		log_buf[0] = '\0';
+		f = get_fresh(caps, NULL);
+		assert_true(same_prog(&f->prog, &genuine));
+		assert_string_equal(log_buf, "");
+	}
+	free(good);
+	free(path);
+	free(other_path);
+	free(genuine.filter);
+	free(other.filter);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,8 +1126,15 @@ int main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_load_result),
 	};
+	const struct CMUnitTest disk_tests[] = {
+		cmocka_unit_test(test_disk_dir),
+		cmocka_unit_test(test_disk_cold_then_hit),
+		cmocka_unit_test(test_disk_valid_file_is_used),
+		cmocka_unit_test(test_disk_refuses),
+	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 
+	r |= cmocka_run_group_tests_name("disk cache", disk_tests, disk_setup, disk_teardown);
 	ctr_seccomp_cache_clear();
 	return r;
 }
