@@ -86,6 +86,7 @@ struct tctr {
 	int cg_fd;
 	int events_fd;          /* memory.events, POLLPRI on change */
 	uint64_t oom_seen;      /* oom_kill count at (re)start */
+	uint64_t oom_reported;  /* last oom_kill count reported as it happened */
 	const struct ctr_seccomp *seccomp;
 
 	enum cstate st;
@@ -1056,7 +1057,7 @@ static void try_start(struct trun *t, int64_t now)
 						    "within startTimeout (%" PRId64 " s)", dep_name,
 						    c->def->start_timeout);
 
-				start_failed(t, c, r, 1);
+				start_failed(t, c, r, 125);
 				free(r);
 				progress = true;
 				continue;
@@ -1066,7 +1067,7 @@ static void try_start(struct trun *t, int64_t now)
 			if (ds == DEP_NEVER) {
 				char *r = xasprintf("DependencyNotResolved: %s %s", dep_name, why);
 
-				start_failed(t, c, r, 1);
+				start_failed(t, c, r, 125);
 				free(r);
 				progress = true;
 				continue;
@@ -1258,7 +1259,7 @@ static void resolve_stuck(struct trun *t)
 			return;
 	for (size_t i = 0; i < t->n; i++)
 		if (t->c[i].st == C_PENDING)
-			start_failed(t, &t->c[i], "DependencyNotResolved: its dependencies can no longer be met", 1);
+			start_failed(t, &t->c[i], "DependencyNotResolved: its dependencies can no longer be met", 125);
 }
 
 static int loop(struct trun *t)
@@ -1354,9 +1355,12 @@ static int loop(struct trun *t)
 			case 3: {
 				uint64_t k = 0;
 
-				if (cg_events_read(c->events_fd, "oom_kill", &k, NULL) == 0 && k > c->oom_seen)
+				if (cg_events_read(c->events_fd, "oom_kill", &k, NULL) == 0 &&
+				    k > c->oom_seen && k > c->oom_reported) {
 					status(t, c, "memory limit reached: the kernel OOM-killed a process "
 						     "(oom_kill %" PRIu64 ")", k);
+					c->oom_reported = k;
+				}
 				break;
 			}
 			case 4: {

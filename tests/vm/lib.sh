@@ -92,3 +92,142 @@ ext4_dir() {
 json_field() {
 	echo "$1" | sed -n "s/.*\"$2\":\\(\"[^\"]*\"\\|[^,}]*\\).*/\\1/p" | sed 's/^"//; s/"$//'
 }
+
+# ------------------------------------------------------ berth run (run_*.sh)
+# run_setup [MIB]: what a `berth run` case needs: a state root on ext4 with
+# both test images imported ($RUN_ROOT), a cgroup root of the case's own
+# ($RUN_CG, removed afterwards), a run dir ($RUN_DIR) and a log dir
+# ($RUN_LOGS). Task definitions go in the scratch dir (heredocs: run.sh
+# stages only the case scripts and this file).
+run_setup() {
+	RUN_ROOT=$BERTH_SCRATCH/state
+	RUN_CG=$BERTH_CGROUP/berth-test.$BERTH_CASE
+	RUN_DIR=$BERTH_SCRATCH/run
+	RUN_LOGS=$BERTH_SCRATCH/logs
+	ext4_dir "$RUN_ROOT" "${1:-512}"
+	on_exit "rmdir '$RUN_CG'"
+	for _i in helper web; do
+		"$BERTH_BIN/berth" --root "$RUN_ROOT" image import "$BERTH_IMAGES/$_i.oci.tar" >/dev/null ||
+			die "import $_i.oci.tar"
+	done
+}
+
+# run_berth ARGS... / run_berth_json ARGS...: `berth [--json] run` with the
+# case's root, cgroup root, run and log dirs, tmpfs storage and EC2 rules;
+# later options (--storage loop, --launch-type FARGATE) override these.
+run_berth() {
+	"$BERTH_BIN/berth" --root "$RUN_ROOT" run --cgroup-root "$RUN_CG" --run-dir "$RUN_DIR" \
+		--log-dir "$RUN_LOGS" --storage tmpfs --launch-type EC2 "$@"
+}
+run_berth_json() {
+	"$BERTH_BIN/berth" --root "$RUN_ROOT" --json run --cgroup-root "$RUN_CG" --run-dir "$RUN_DIR" \
+		--log-dir "$RUN_LOGS" --storage tmpfs --launch-type EC2 "$@"
+}
+
+# run_bg NAME ARGS...: run_berth_json ARGS... in the background: stdout (the
+# result JSON) in $BERTH_SCRATCH/NAME.result.json, stderr (berth's status lines and,
+# with --json, the containers' output) in $BERTH_SCRATCH/NAME.err with each
+# line prefixed by the uptime (seconds) at which it was read. Sets RUN_PID
+# (berth itself: signals go straight to it). Finish with run_wait. A
+# command prefix in RUN_WRAP (e.g. "taskset -c 0") runs berth under it.
+run_bg() {
+	_n=$1; shift
+	_fifo=$BERTH_SCRATCH/.$_n.fifo
+	rm -f "$_fifo"
+	mkfifo "$_fifo" || die "mkfifo $_fifo"
+	(
+		while IFS= read -r _l; do
+			read -r _up _x < /proc/uptime
+			echo "$_up $_l"
+		done < "$_fifo" > "$BERTH_SCRATCH/$_n.err"
+	) &
+	RUN_STAMPER=$!
+	( exec ${RUN_WRAP-} "$BERTH_BIN/berth" --root "$RUN_ROOT" --json run --cgroup-root "$RUN_CG" --run-dir "$RUN_DIR" \
+		--log-dir "$RUN_LOGS" --storage tmpfs --launch-type EC2 "$@" > "$BERTH_SCRATCH/$_n.result.json" 2> "$_fifo" ) &
+	RUN_PID=$!
+	on_exit "kill -KILL $RUN_PID"
+}
+
+# run_wait: wait for the run_bg berth; its exit status is returned
+run_wait() {
+	wait "$RUN_PID"
+	_st=$?
+	wait "$RUN_STAMPER"
+	return $_st
+}
+
+# run_uptime: seconds since boot, the clock of run_bg's stamps and of
+# /proc/uptime inside containers
+run_uptime() { read -r _up _x < /proc/uptime; echo "$_up"; }
+
+# run_t FILE TEXT: the stamp of the first line of a run_bg .err file holding
+# TEXT (fixed string); empty when there is none
+run_t() { awk -v p="$2" 'index($0, p) { print $1; exit }' "$1"; }
+
+# run_wait_line SECS FILE TEXT: wait until FILE has a line holding TEXT
+run_wait_line() { wait_until "$1" grep -qF -- "$3" "$2"; }
+
+# run_num A OP B: numeric comparison of two decimals (awk); OP: < <= > >=
+run_num() {
+	awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+		if (a == "" || b == "") exit 1
+		if (op == "<") exit !(a + 0 < b + 0); if (op == "<=") exit !(a + 0 <= b + 0)
+		if (op == ">") exit !(a + 0 > b + 0); if (op == ">=") exit !(a + 0 >= b + 0)
+		exit 1 }'
+}
+# run_cmp A OP B [WHAT]: run_num, or die saying WHAT
+run_cmp() { run_num "$1" "$2" "$3" || die "${4:-comparison}: want $1 $2 $3"; }
+
+# run_sleep_until UPTIME: sleep until /proc/uptime reaches UPTIME
+run_sleep_until() { while run_num "$(run_uptime)" '<' "$1"; do usleep 100000; done; }
+
+# run_add A B: A + B (decimals)
+run_add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
+
+# run_jget FILE KEY [CONTAINER]: a scalar of berth --json run's result (the
+# pretty-printed object): a top-level key, or a key of containers[] entry
+# CONTAINER. Strings without their quotes; empty when the key is absent.
+run_jget() {
+	awk -v key="$2" -v ctr="${3-}" '
+		function val(s) {
+			sub(/^ *"[^"]*": /, "", s); sub(/,$/, "", s)
+			if (s ~ /^".*"$/) s = substr(s, 2, length(s) - 2)
+			return s
+		}
+		/^  "containers": \[/ { inc = 1; next }
+		/^  \]/ { inc = 0; next }
+		!inc && ctr == "" && index($0, "  \"" key "\": ") == 1 { print val($0); exit }
+		inc && /^    \{/ { name = ""; next }
+		inc && index($0, "      \"name\": ") == 1 { name = val($0) }
+		inc && ctr != "" && name == ctr && index($0, "      \"" key "\": ") == 1 { print val($0); exit }
+	' "$1"
+}
+
+# run_expect_j FILE KEY [CONTAINER] WANT: run_jget must give exactly WANT
+run_expect_j() {
+	if [ $# = 4 ]; then _v=$(run_jget "$1" "$2" "$3"); _w=$4; _what="$3.$2"
+	else _v=$(run_jget "$1" "$2"); _w=$3; _what=$2; fi
+	[ "$_v" = "$_w" ] || die "result $_what: '$_v', want '$_w' (result: $(tr -d '\n' < "$1"))"
+}
+
+# run_out FILE CONTAINER: the output lines of CONTAINER ("NAME | line") in
+# FILE, without the prefix (run_bg stamps removed)
+run_out() { sed -n "s/^\([0-9.]* \)\{0,1\}$2 | //p" "$1"; }
+
+# run_has TEXT PART: TEXT holds PART (fixed string)
+run_has() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
+
+# run_procs_of CGROUP: pids in a cgroup and below it
+run_procs_of() { find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null; }
+
+# run_assert_clean: the case's tasks are gone: nothing in the run dir, no
+# cgroup under the cgroup root, no store lease
+run_assert_clean() {
+	[ -z "$(ls -A "$RUN_DIR" 2>/dev/null)" ] || die "left in the run dir: $(ls -A "$RUN_DIR")"
+	if [ -d "$RUN_CG" ]; then
+		_l=$(find "$RUN_CG" -mindepth 1 -type d)
+		[ -z "$_l" ] || die "cgroups left: $_l"
+	fi
+	[ -z "$(ls -A "$RUN_ROOT/images/leases" 2>/dev/null)" ] ||
+		die "store leases left: $(ls -A "$RUN_ROOT/images/leases")"
+}
