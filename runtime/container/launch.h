@@ -75,7 +75,10 @@ void ctr_proc_release(struct ctr_proc *p);
  * reach the host's berth binary. If /proc/self/exe is not a sealed memfd
  * yet, copy it, seal it and re-exec with the same argv and environment
  * (no return); returns 0 when already sealed, -errno when sealing is
- * impossible (the caller refuses to run containers then). */
+ * impossible (the caller refuses to run containers then). A binary that
+ * cannot be written anyway (on a read-only mount, or immutable: chattr +i)
+ * is used as it is: no copy, no second exec. BERTH_EXE_SEAL_ALWAYS in the
+ * environment forces the copy. */
 int ctr_exe_seal(char **argv);
 
 /* A sealed memfd holding berth-init (embedded in the binary at build time),

@@ -18,6 +18,9 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -122,6 +125,25 @@ static bool fd_sealed(int fd)
 			     (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
 }
 
+/* Nothing, not even root with every capability but CAP_LINUX_IMMUTABLE and
+ * CAP_SYS_ADMIN outside our mount namespace, can write the binary through
+ * /proc/<pid>/exe: it sits on a read-only mount (the path /proc/pid/exe
+ * resolves to carries that mount) or is immutable (chattr +i). Then the
+ * sealed copy, and the second exec it costs, buys nothing. */
+static bool exe_write_protected(int fd)
+{
+	struct statvfs sv;
+	int flags = 0;
+
+	if (getenv("BERTH_EXE_SEAL_ALWAYS"))
+		return false;
+	if (fstatvfs(fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+		return true;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL))
+		return true;
+	return false;
+}
+
 int ctr_exe_seal(char **argv)
 {
 	cleanup_close int exe = -1;
@@ -136,6 +158,8 @@ int ctr_exe_seal(char **argv)
 	if (exe < 0)
 		return -errno;
 	if (fd_sealed(exe))
+		return 0;
+	if (!reexeced && exe_write_protected(exe))
 		return 0;
 	if (reexeced)
 		return -ELOOP;   /* we did re-exec, yet the binary is not sealed */

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,6 +188,37 @@ static void test_exe_seal_loop_guard(void **state)
 	assert_int_equal(WEXITSTATUS(st), 1);
 }
 
+/* A binary nobody can write (here: on a read-only bind mount of itself, in
+ * a mount namespace of this test's own) runs as it is: no copy, no second
+ * exec; BERTH_EXE_SEAL_ALWAYS still forces the copy. Last test: it leaves
+ * this process in its own mount namespace (the mount is undone). */
+static void test_exe_read_only(void **state)
+{
+	const char *args[] = { NULL };
+	int st;
+	char *out;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0) {
+		skip();
+		return;
+	}
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	assert_int_equal(mount(self_exe, self_exe, NULL, MS_BIND, NULL), 0);
+	assert_int_equal(mount(NULL, self_exe, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), 0);
+
+	out = run_sealed_child(args, NULL, &st);
+	printf("%s", out);
+	assert_non_null(strstr(out, "ctr_exe_seal: 0\n"));
+	assert_null(strstr(out, "exe: /memfd:"));
+	assert_true(strstr(out, "write: EROFS\n") || strstr(out, "write: ETXTBSY\n"));
+
+	out = run_sealed_child(args, "BERTH_EXE_SEAL_ALWAYS=1", &st);
+	printf("%s", out);
+	assert_non_null(strstr(out, "ctr_exe_seal: 0\n"));
+	assert_non_null(strstr(out, "exe: /memfd:"));
+	assert_int_equal(umount2(self_exe, 0), 0);
+}
+
 /* The child: seal (re-executing from the memfd), then report. */
 static int sealed_child(int argc, char **argv)
 {
@@ -229,6 +262,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_init_fd),
 		cmocka_unit_test(test_exe_seal),
 		cmocka_unit_test(test_exe_seal_loop_guard),
+		cmocka_unit_test(test_exe_read_only),
 	};
 	ssize_t n;
 
