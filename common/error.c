@@ -92,3 +92,42 @@ const char *berr_msg(const struct berr *err)
 {
 	return err && err->msg ? err->msg : "unknown error";
 }
+
+const char *berr_qn(const char *s, size_t len)
+{
+	/* worst case: every byte as \uXXXX, then "..." and the NUL */
+	static __thread char ring[BERR_Q_RING][BERR_Q_MAX * 6 + 4];
+	static __thread unsigned next;
+	char *out = ring[next++ % BERR_Q_RING];
+	size_t cut = len, n = 0;
+
+	if (cut > BERR_Q_MAX) {
+		cut = BERR_Q_MAX;
+		/* s[cut] exists: back off while it continues a UTF-8 sequence */
+		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+			cut--;
+	}
+	for (size_t i = 0; i < cut; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	if (cut < len) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+const char *berr_q(const char *s)
+{
+	return berr_qn(s, strlen(s));
+}

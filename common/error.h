@@ -16,6 +16,7 @@
 #define BERTH_COMMON_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 struct berr {
 	int code;   /* errno value, or 0 when the cause is not a system error */
@@ -45,6 +46,24 @@ void berr_clear(struct berr **err);
 
 /* Message of err, or "unknown error" when err is NULL. */
 const char *berr_msg(const struct berr *err);
+
+/* Untrusted text (a document, an image, a file) in a message or log line:
+ *
+ *     berr_set(err, 0, "%s: \"%s\" is not valid", path, berr_q(value));
+ *
+ * '"' and '\\' get a backslash, control bytes (< 0x20 and 0x7f) become
+ * \uXXXX, so no terminal escape and no line break comes through; the text
+ * is cut after BERR_Q_MAX bytes, at a UTF-8 boundary, with "..." after it.
+ * The caller writes the quote marks. berr_qn() takes len bytes of s, which
+ * need not be NUL-terminated (the %.*s case); a NUL among them is escaped.
+ *
+ * The result lives in a per-thread ring of BERR_Q_RING buffers: at most that
+ * many berr_q/berr_qn results may be used in one message, and each is valid
+ * until the ring comes round again (never keep it; copy it if needed). */
+#define BERR_Q_MAX 64
+#define BERR_Q_RING 4
+const char *berr_q(const char *s);
+const char *berr_qn(const char *s, size_t len);
 
 #define cleanup_berr __attribute__((cleanup(berr_clear)))
 

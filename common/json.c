@@ -29,6 +29,11 @@ int bjson_load_buf(const char *what, const char *buf, size_t len, json_t **out,
 	 * whose message ("expected object, got integer") is the clearer one */
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (v == NULL) {
+		/* jansson quotes the input near the error: no control byte
+		 * from a document reaches a terminal */
+		for (char *p = jerr.text; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 		if (jerr.line > 0)
 			return berr_set(err, 0, "parse %s: line %d, column %d: %s", what,
 					jerr.line, jerr.column, jerr.text);

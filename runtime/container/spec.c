@@ -3,7 +3,13 @@
  *
  * Everything here runs in the parent, before any clone(): it reads the
  * environment files (host paths) and the image's /etc/passwd and /etc/group
- * (resolved inside the rootfs), and leaves a ctr_spec of plain data. */
+ * (resolved inside the rootfs), and leaves a ctr_spec of plain data.
+ *
+ * Every value a message or log line shows that comes from the definition,
+ * the image config or a file (env files, the image's /etc/passwd and
+ * /etc/group) goes through berr_q/berr_qn: escaped and cut, so no terminal
+ * escape or line break reaches a log. The container name in c->what is not
+ * quoted: task.c allows only letters, digits, '-' and '_' in it. */
 #include "runtime/container/spec.h"
 
 #include <ctype.h>
@@ -208,13 +214,14 @@ static int env_file_path(const struct rctx *c, size_t k, const char *value, char
 	if (strncmp(value, "s3://", 5) == 0 ||
 	    (strncmp(value, "arn:", 4) == 0 && strstr(value, ":s3:::") != NULL))
 		return fail(c, err, 0, field, "not supported yet: environmentFiles from S3 "
-			    "(\"%s\"); give a path on this host", value);
+			    "(\"%s\"); give a path on this host", berr_q(value));
 	if (strncmp(value, "arn:", 4) == 0)
-		return fail(c, err, 0, field, "\"%s\" is neither an S3 object ARN nor a path", value);
+		return fail(c, err, 0, field, "\"%s\" is neither an S3 object ARN nor a path",
+			    berr_q(value));
 	if (strncmp(value, "file://", 7) == 0)
 		p += 7;
 	if (*p == '\0')
-		return fail(c, err, 0, field, "\"%s\" names no file", value);
+		return fail(c, err, 0, field, "\"%s\" names no file", berr_q(value));
 	if (p[0] == '/' || base == NULL)
 		*out = xstrdup(p);
 	else
@@ -234,7 +241,7 @@ static int env_file_parse(const struct rctx *c, size_t k, const char *path, char
 	char *line = buf, *end = buf + len;
 
 	if (memchr(buf, '\0', len) != NULL)
-		return fail(c, err, 0, field, "%s: holds a NUL byte (not a text file)", path);
+		return fail(c, err, 0, field, "%s: holds a NUL byte (not a text file)", berr_q(path));
 	while (line < end) {
 		char *nl = memchr(line, '\n', (size_t)(end - line));
 		char *stop = nl ? nl : end, *eq, *p;
@@ -249,18 +256,21 @@ static int env_file_parse(const struct rctx *c, size_t k, const char *path, char
 			goto next;
 		eq = strchr(line, '=');
 		if (eq == NULL)
-			return fail(c, err, 0, field, "%s line %zu: expected NAME=VALUE", path, lineno);
+			return fail(c, err, 0, field, "%s line %zu: expected NAME=VALUE", berr_q(path),
+				    lineno);
 		if (eq == line)
 			return fail(c, err, 0, field, "%s line %zu: the name before '=' is empty",
-				    path, lineno);
+				    berr_q(path), lineno);
 		for (p = line; p < eq; p++)
 			if (isspace((unsigned char)*p))
-				return fail(c, err, 0, field, "%s line %zu: the name \"%.*s\" holds "
-					    "white space", path, lineno, (int)(eq - line), line);
+				return fail(c, err, 0, field, "%s line %zu: the name \"%s\" holds "
+					    "white space", berr_q(path), lineno,
+					    berr_qn(line, (size_t)(eq - line)));
 		if (eq[1] == '\0') {
 			/* the ECS agent skips these: the variable is not set at all */
-			log_warn("%s: %s: %s line %zu: %.*s has an empty value and is not set "
-				 "(as ECS does)", c->what, field, path, lineno, (int)(eq - line), line);
+			log_warn("%s: %s: %s line %zu: %s has an empty value and is not set "
+				 "(as ECS does)", c->what, field, berr_q(path), lineno,
+				 berr_qn(line, (size_t)(eq - line)));
 			goto next;
 		}
 		env_set(out, line, (size_t)(eq - line), eq + 1, (long)k);
@@ -268,6 +278,29 @@ next:
 		line = nl ? nl + 1 : end;
 	}
 	return 0;
+}
+
+/* fs_read_file, with the error rebuilt: its message would show the path
+ * (which the definition chose) unquoted. */
+static int env_file_read(const struct rctx *c, size_t k, const char *path, char **buf,
+			 size_t *len, struct berr **err)
+{
+	cleanup_free char *field = xasprintf("environmentFiles[%zu]", k);
+	cleanup_close int fd = -1;
+	struct berr *e = NULL;
+	int code;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(c, err, errno, field, "open %s", berr_q(path));
+	if (fs_read_all(fd, buf, len, MAX_ENV_FILE, &e) == 0)
+		return 0;
+	code = e ? e->code : EIO;
+	berr_free(e);
+	if (code == EFBIG)
+		return fail(c, err, EFBIG, field, "read %s: more than %u bytes", berr_q(path),
+			    MAX_ENV_FILE);
+	return fail(c, err, code, field, "read %s", berr_q(path));
 }
 
 static int env_add_files(const struct rctx *c, struct env *env, struct berr **err)
@@ -283,9 +316,9 @@ static int env_add_files(const struct rctx *c, struct env *env, struct berr **er
 		r = env_file_path(c, k, ct->environment_files[k].value, &path, err);
 		if (r < 0)
 			return r;
-		r = fs_read_file(path, &buf, &len, MAX_ENV_FILE, err);
+		r = env_file_read(c, k, path, &buf, &len, err);
 		if (r < 0)
-			return berr_wrap(err, "%s: environmentFiles[%zu]", c->what, k);
+			return r;
 		r = env_file_parse(c, k, path, buf, len, &file, err);
 		/* the agent: the first file that names a variable wins */
 		for (size_t i = 0; r == 0 && i < file.n; i++) {
@@ -439,7 +472,8 @@ static int parse_id_arg(const struct rctx *c, const char *s, const char *kind,
 	a->name = s;
 	a->numeric = parse_id_field(s, &a->id);
 	if (a->numeric && a->id > MAX_ID)
-		return fail(c, err, 0, "user", "%s %s is out of range (0-%llu)", kind, s, MAX_ID);
+		return fail(c, err, 0, "user", "%s %s is out of range (0-%llu)", kind, berr_q(s),
+			    MAX_ID);
 	return 0;
 }
 
@@ -538,7 +572,7 @@ static int group_scan(const struct rctx *c, const char *buf, const struct id_arg
 		if (user && n == 4 && member_of(f[3], user)) {
 			if (gid > MAX_ID)
 				return fail(c, err, 0, "user", "group %s in the image's /etc/group has "
-					    "gid %llu, out of range", f[0], gid);
+					    "gid %llu, out of range", berr_q(f[0]), gid);
 			add_gid(s, (gid_t)gid);
 		}
 	}
@@ -575,7 +609,7 @@ static int resolve_user(const struct rctx *c, const struct oci_image_config *img
 		*colon = '\0';
 		if (strchr(colon + 1, ':'))
 			return fail(c, err, 0, "user", "\"%s\" is not user, uid, user:group or uid:gid",
-				    spec);
+				    berr_q(spec));
 		have_group = colon[1] != '\0';
 	}
 	if ((r = parse_id_arg(c, ubuf, "uid", &u, err)) < 0)
@@ -592,14 +626,14 @@ static int resolve_user(const struct rctx *c, const struct oci_image_config *img
 		gid = m.gid;
 		if (uid > MAX_ID || gid > MAX_ID) {
 			r = fail(c, err, 0, "user", "the image's /etc/passwd gives %s uid %llu gid %llu, "
-				 "out of range (0-%llu)", m.name, uid, gid, MAX_ID);
+				 "out of range (0-%llu)", berr_q(m.name), uid, gid, MAX_ID);
 			goto out;
 		}
 	} else if (u.numeric) {
 		uid = u.id;
 	} else if (u.name[0] != '\0') {
-		r = fail(c, err, 0, "user", "no user \"%s\" in the image's /etc/passwd%s", u.name,
-			 passwd ? "" : " (the image has no /etc/passwd)");
+		r = fail(c, err, 0, "user", "no user \"%s\" in the image's /etc/passwd%s",
+			 berr_q(u.name), passwd ? "" : " (the image has no /etc/passwd)");
 		goto out;
 	}
 
@@ -616,7 +650,7 @@ static int resolve_user(const struct rctx *c, const struct oci_image_config *img
 		if (found) {
 			if (ggid > MAX_ID) {
 				r = fail(c, err, 0, "user", "group %s in the image's /etc/group has gid "
-					 "%llu, out of range", g.name, ggid);
+					 "%llu, out of range", berr_q(g.name), ggid);
 				goto out;
 			}
 			gid = ggid;
@@ -624,7 +658,7 @@ static int resolve_user(const struct rctx *c, const struct oci_image_config *img
 			gid = g.id;
 		} else {
 			r = fail(c, err, 0, "user", "no group \"%s\" in the image's /etc/group%s",
-				 g.name, group ? "" : " (the image has no /etc/group)");
+				 berr_q(g.name), group ? "" : " (the image has no /etc/group)");
 			goto out;
 		}
 	}
@@ -649,13 +683,13 @@ static int clean_target(const struct rctx *c, const char *field, const char *pat
 	cleanup_free char *p = NULL;
 
 	if (path[0] != '/')
-		return fail(c, err, 0, field, "\"%s\" is not an absolute path", path);
+		return fail(c, err, 0, field, "\"%s\" is not an absolute path", berr_q(path));
 	/* cleaning an absolute path resolves every ".." lexically ("/a/../.."
 	 * is "/"), so what is left cannot climb; the launcher still resolves it
 	 * inside the rootfs */
 	p = fs_path_clean(path);
 	if (strcmp(p, "/") == 0)
-		return fail(c, err, 0, field, "\"%s\" names the root directory", path);
+		return fail(c, err, 0, field, "\"%s\" names the root directory", berr_q(path));
 	*out = steal_pointer(&p);
 	return 0;
 }
@@ -703,10 +737,33 @@ static const struct tmpfs_flag tmpfs_flags[] = {
 	{ "unbindable", 0, 0 }, { "runbindable", 0, 0 },
 };
 
-/* tmpfs(5) options that take a value; they go into the mount data. */
+/* tmpfs(5) options that take a value and that ECS lists for mountOptions;
+ * they go into the mount data after size=. */
 static const char *const tmpfs_data_keys[] = {
-	"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "huge", NULL,
+	"mode", "uid", "gid", "nr_inodes", "mpol", NULL,
 };
+
+/* Options that set the size of the tmpfs. The kernel takes the last one it
+ * sees, so one in mountOptions would silently replace tmpfs[i].size, the
+ * size the definition asks for. nr_blocks is on ECS's list of valid values,
+ * but accepting it leaves two bad choices (it wins over tmpfs[i].size, or
+ * size= goes last and it is silently ignored), so it is refused like size=,
+ * with an error that says where the size comes from. */
+static const char *const tmpfs_size_keys[] = { "size", "nr_blocks", NULL };
+
+/* Options tmpfs has and ECS does not take in mountOptions. */
+static const char *const tmpfs_refused_keys[] = { "huge", NULL };
+
+/* Whether "key=value" has one of keys as its key. */
+static bool opt_key_in(const char *opt, const char *eq, const char *const *keys)
+{
+	size_t n = (size_t)(eq - opt);
+
+	for (; *keys; keys++)
+		if (strlen(*keys) == n && strncmp(opt, *keys, n) == 0)
+			return true;
+	return false;
+}
 
 /* Docker mounts a tmpfs with noexec,nosuid,nodev and then the options in
  * order (MergeTmpfsOptions: a later option undoes an earlier one). */
@@ -727,23 +784,27 @@ static int resolve_tmpfs(const struct rctx *c, struct ctr_spec *s, struct berr *
 		if ((r = clean_target(c, cfield, t->container_path, &target, err)) < 0)
 			return r;
 		if (mount_find(s, target) >= 0)
-			return fail(c, err, 0, cfield, "%s is already a mount target", target);
+			return fail(c, err, 0, cfield, "%s is already a mount target", berr_q(target));
 		data = xasprintf("size=%lldm", (long long)t->size);
 		for (size_t o = 0; t->mount_options[o]; o++) {
+			cleanup_free char *ofield = xasprintf("%s.mountOptions[%zu]", field, o);
 			const char *opt = t->mount_options[o];
 			const char *eq = strchr(opt, '=');
 			bool known = false;
 
 			if (strchr(opt, ',') != NULL)
-				return fail(c, err, 0, field, "mountOptions[%zu]: \"%s\": give one option "
-					    "per entry", o, opt);
+				return fail(c, err, 0, ofield, "\"%s\": give one option per entry",
+					    berr_q(opt));
 			if (eq) {
-				for (size_t i = 0; tmpfs_data_keys[i] && !known; i++)
-					known = strlen(tmpfs_data_keys[i]) == (size_t)(eq - opt) &&
-						strncmp(opt, tmpfs_data_keys[i], (size_t)(eq - opt)) == 0;
-				if (!known || eq[1] == '\0')
-					return fail(c, err, 0, field, "mountOptions[%zu]: \"%s\" is not a "
-						    "tmpfs option", o, opt);
+				if (opt_key_in(opt, eq, tmpfs_size_keys))
+					return fail(c, err, 0, ofield, "\"%s\" is not allowed: the size "
+						    "comes from tmpfs[%zu].size", berr_q(opt), k);
+				if (opt_key_in(opt, eq, tmpfs_refused_keys))
+					return fail(c, err, 0, ofield, "\"%s\" is not allowed: ECS does not "
+						    "take it in mountOptions", berr_q(opt));
+				if (!opt_key_in(opt, eq, tmpfs_data_keys) || eq[1] == '\0')
+					return fail(c, err, 0, ofield, "\"%s\" is not a tmpfs option",
+						    berr_q(opt));
 				char *nd = xasprintf("%s,%s", data, opt);
 				free(data);
 				data = nd;
@@ -761,8 +822,8 @@ static int resolve_tmpfs(const struct rctx *c, struct ctr_spec *s, struct berr *
 				}
 			}
 			if (!known)
-				return fail(c, err, 0, field, "mountOptions[%zu]: \"%s\" is not supported "
-					    "for a tmpfs", o, opt);
+				return fail(c, err, 0, ofield, "\"%s\" is not supported for a tmpfs",
+					    berr_q(opt));
 		}
 		m = mount_add(s);
 		m->kind = CTR_MOUNT_TMPFS;
@@ -800,13 +861,13 @@ static int volume_source(const struct rctx *c, const char *field, const char *vn
 	struct stat st;
 
 	if (v == NULL)
-		return fail(c, err, 0, field, "\"%s\" is not a volume of the task", vname);
+		return fail(c, err, 0, field, "\"%s\" is not a volume of the task", berr_q(vname));
 	if (v->host_source_path) {
 		*out = fs_path_clean(v->host_source_path);
 	} else {
 		if (dir == NULL)
 			return fail(c, err, EINVAL, field, "volume \"%s\" is task-scoped but no volume "
-				    "directory was given", vname);
+				    "directory was given", berr_q(vname));
 		*out = xasprintf("%s/%s", dir, vname);
 	}
 	/* a host file is bound onto a file; anything missing is a directory */
@@ -890,7 +951,7 @@ static int resolve_mounts(const struct rctx *c, size_t idx, struct ctr_spec *s,
 			return r;
 		if (dup)
 			return fail(c, err, 0, field, "containerPath %s is already a mount target",
-				    ct->mount_points[k].container_path);
+				    berr_q(ct->mount_points[k].container_path));
 	}
 	for (size_t k = 0; k < ct->n_volumes_from; k++) {
 		const struct task_volume_from *vf = &ct->volumes_from[k];
@@ -900,7 +961,7 @@ static int resolve_mounts(const struct rctx *c, size_t idx, struct ctr_spec *s,
 
 		if (j < 0)
 			return fail(c, err, 0, field, "\"%s\" is not a container of the task",
-				    vf->source_container);
+				    berr_q(vf->source_container));
 		seen[idx] = 1;
 		if ((r = add_volumes_from(c, (size_t)j, vf->read_only, seen, field, s, err)) < 0)
 			return r;
@@ -999,10 +1060,10 @@ static int resolve_rlimits(const struct rctx *c, struct ctr_spec *s, struct berr
 
 		if (res < 0)
 			return fail(c, err, 0, "ulimits", "[%zu]: \"%s\" is not a ulimit name", k,
-				    u->name);
+				    berr_q(u->name));
 		if (u->soft_limit < 0 || u->hard_limit < u->soft_limit)
 			return fail(c, err, 0, "ulimits", "[%zu]: %s: soft %lld, hard %lld is not a "
-				    "limit", k, u->name, (long long)u->soft_limit,
+				    "limit", k, berr_q(u->name), (long long)u->soft_limit,
 				    (long long)u->hard_limit);
 		s->rlimits[s->n_rlimits++] = (struct ctr_rlimit){
 			res, (uint64_t)u->soft_limit, (uint64_t)u->hard_limit,
@@ -1101,7 +1162,7 @@ int ctr_spec_resolve(const struct task_def *td, size_t idx, const struct oci_ima
 
 		if (wd[0] != '/')
 			return fail(&c, err, 0, "workingDirectory", "%s\"%s\" is not an absolute path",
-				    ct->working_directory ? "" : "the image's WorkingDir ", wd);
+				    ct->working_directory ? "" : "the image's WorkingDir ", berr_q(wd));
 		s->cwd = fs_path_clean(wd);
 	}
 
@@ -1131,7 +1192,7 @@ int ctr_spec_resolve(const struct task_def *td, size_t idx, const struct oci_ima
 		s->stop_signal = ctr_signal_parse(img->stop_signal);
 		if (s->stop_signal < 0)
 			return fail(&c, err, 0, "image", "%s: the image config's StopSignal \"%s\" is "
-				    "not a signal", ct->image, img->stop_signal);
+				    "not a signal", berr_q(ct->image), berr_q(img->stop_signal));
 	}
 	s->stop_timeout = ct->stop_timeout != TASK_UNSET ? ct->stop_timeout
 							 : CTR_DEFAULT_STOP_TIMEOUT;

@@ -18,7 +18,7 @@
 
 #define MAX_CONTAINERS 10
 #define MAX_NAME 255
-/* User text in a message: see q(). */
+/* User text in a message: see berr_q() (common/error.h). */
 #define Q "%s"
 
 struct ctx {
@@ -28,42 +28,6 @@ struct ctx {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-/* s for a message: '"', '\\' and control characters escaped (no terminal
- * escapes from a document), cut after 64 bytes at a UTF-8 boundary with
- * "..." after it. In a small per-thread ring, so a message can quote two
- * values; valid until the ring comes round again. */
-static const char *q(const char *s)
-{
-	static __thread char ring[4][64 * 6 + 8];
-	static __thread unsigned next;
-	char *out = ring[next++ % 4];
-	size_t len = strlen(s), cut = len, n = 0;
-
-	if (cut > 64) {
-		cut = 64;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	for (size_t i = 0; i < cut; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			out[n++] = '\\';
-			out[n++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
-		} else {
-			out[n++] = (char)c;
-		}
-	}
-	if (cut < len) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
-}
 
 static int __attribute__((format(printf, 4, 5)))
 key_err(struct berr **err, const char *path, const char *key, const char *fmt, ...)
@@ -288,16 +252,16 @@ static int parse_amount(const char *s, const char *path, const char *const *unit
 
 			if ((frac * f) % div != 0)
 				return berr_set(err, 0, "%s: \"" Q "\" is not a whole number of %s",
-						path, q(s), what);
+						path, berr_q(s), what);
 			v = ip * f + frac * f / div;
 			if (v <= 0)
-				return berr_set(err, 0, "%s: \"" Q "\" must be positive", path, q(s));
+				return berr_set(err, 0, "%s: \"" Q "\" must be positive", path, berr_q(s));
 			*out = v;
 			return 0;
 		}
 	}
 bad:
-	return berr_set(err, 0, "%s: \"" Q "\" is not a valid %s value", path, q(s), what);
+	return berr_set(err, 0, "%s: \"" Q "\" is not a valid %s value", path, berr_q(s), what);
 }
 
 int task_parse_cpu(const char *s, const char *path, int64_t *out, struct berr **err)
@@ -370,7 +334,7 @@ static int parse_env_file(struct ctx *c, const json_t *o, const char *path, void
 	if (r < 0)
 		return r;
 	if (strcmp(f->type, "s3") != 0)
-		return key_err(err, path, "type", "\"" Q "\" is not valid (s3)", q(f->type));
+		return key_err(err, path, "type", "\"" Q "\" is not valid (s3)", berr_q(f->type));
 	return 0;
 }
 
@@ -400,7 +364,7 @@ static int parse_port(struct ctx *c, const json_t *o, const char *path, void *ou
 		pm->protocol = xstrdup("tcp");
 	if (!in_list(pm->protocol, protos))
 		return key_err(err, path, "protocol", "\"" Q "\" is not valid (tcp, udp)",
-			       q(pm->protocol));
+			       berr_q(pm->protocol));
 	r = get_str(o, path, "name", false, &pm->name, err);
 	if (r < 0)
 		return r;
@@ -409,7 +373,7 @@ static int parse_port(struct ctx *c, const json_t *o, const char *path, void *ou
 		return r;
 	if (pm->app_protocol && !in_list(pm->app_protocol, app_protos))
 		return key_err(err, path, "appProtocol", "\"" Q "\" is not valid (http, http2, grpc)",
-			       q(pm->app_protocol));
+			       berr_q(pm->app_protocol));
 	if (pm->app_protocol && pm->name == NULL)
 		return key_err(err, path, "appProtocol", "requires name");
 	return 0;
@@ -473,7 +437,7 @@ static int parse_depends_on(struct ctx *c, const json_t *o, const char *path, vo
 		}
 	}
 	return key_err(err, path, "condition",
-		       "\"" Q "\" is not valid (START, COMPLETE, SUCCESS, HEALTHY)", q(cond));
+		       "\"" Q "\" is not valid (START, COMPLETE, SUCCESS, HEALTHY)", berr_q(cond));
 }
 
 static int parse_health_check(struct ctx *c, const json_t *o, const char *path,
@@ -501,7 +465,7 @@ static int parse_health_check(struct ctx *c, const json_t *o, const char *path,
 		return berr_set(err, 0, "%s: must not be empty", cp);
 	if (strcmp(h->command[0], "CMD") != 0 && strcmp(h->command[0], "CMD-SHELL") != 0)
 		return berr_set(err, 0, "%s[0]: must be CMD or CMD-SHELL, got \"" Q "\"", cp,
-				q(h->command[0]));
+				berr_q(h->command[0]));
 	if (h->command[1] == NULL)
 		return berr_set(err, 0, "%s: %s needs a command after it", cp, h->command[0]);
 	r = bjson_get_int_range(o, path, "interval", false, 5, 300, &h->interval, err);
@@ -554,7 +518,7 @@ static int parse_device(struct ctx *c, const json_t *o, const char *path, void *
 			cleanup_free char *pp = bjson_path_key(path, "permissions");
 
 			return berr_set(err, 0, "%s[%zu]: \"" Q "\" is not valid (read, write, mknod)",
-					pp, i, q(d->permissions[i]));
+					pp, i, berr_q(d->permissions[i]));
 		}
 	}
 	r = get_str(o, path, "hostPath", true, &d->host_path, err);
@@ -582,7 +546,8 @@ static int parse_cap_list(const json_t *o, const char *path, const char *key, ch
 			cleanup_free char *p = bjson_path_key(path, key);
 
 			return berr_set(err, 0, "%s[%zu]: \"" Q "\" is not a capability name "
-					"(as ECS takes them: SYS_PTRACE, without CAP_)", p, i, q((*out)[i]));
+					"(as ECS takes them: SYS_PTRACE, without CAP_)", p, i,
+					berr_q((*out)[i]));
 		}
 	}
 	return 0;
@@ -648,7 +613,7 @@ static int parse_ulimit(struct ctx *c, const json_t *o, const char *path, void *
 	if (!task_ulimit_name_valid(u->name))
 		return key_err(err, path, "name", "\"" Q "\" is not a ulimit name (core, cpu, data, "
 			       "fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, "
-			       "rttime, sigpending, stack)", q(u->name));
+			       "rttime, sigpending, stack)", berr_q(u->name));
 	r = bjson_get_int_range(o, path, "softLimit", true, 0, INT64_MAX, &u->soft_limit, err);
 	if (r < 0)
 		return r;
@@ -738,11 +703,11 @@ static int parse_extra_host(struct ctx *c, const json_t *o, const char *path, vo
 	if ((r = get_str(o, path, "hostname", true, &kv->name, err)) < 0)
 		return r;
 	if (strpbrk(kv->name, " \t\n\r#") != NULL)
-		return key_err(err, path, "hostname", "\"" Q "\" is not a host name", q(kv->name));
+		return key_err(err, path, "hostname", "\"" Q "\" is not a host name", berr_q(kv->name));
 	if ((r = get_str(o, path, "ipAddress", true, &kv->value, err)) < 0)
 		return r;
 	if (!ip_valid(kv->value))
-		return key_err(err, path, "ipAddress", "\"" Q "\" is not an IP address", q(kv->value));
+		return key_err(err, path, "ipAddress", "\"" Q "\" is not an IP address", berr_q(kv->value));
 	return 0;
 }
 
@@ -758,7 +723,7 @@ static int parse_dns(const json_t *o, const char *path, struct task_container *c
 			cleanup_free char *p = bjson_path_key(path, "dnsServers");
 
 			return berr_set(err, 0, "%s[%zu]: \"" Q "\" is not an IP address", p, i,
-					q(ct->dns_servers[i]));
+					berr_q(ct->dns_servers[i]));
 		}
 	}
 	if ((r = get_strv(o, path, "dnsSearchDomains", true, &ct->dns_search_domains, err)) < 0)
@@ -769,7 +734,7 @@ static int parse_dns(const json_t *o, const char *path, struct task_container *c
 		if (*d == '\0' || strlen(d) > 253 || strpbrk(d, " \t\n\r") != NULL) {
 			cleanup_free char *p = bjson_path_key(path, "dnsSearchDomains");
 
-			return berr_set(err, 0, "%s[%zu]: \"" Q "\" is not a domain name", p, i, q(d));
+			return berr_set(err, 0, "%s[%zu]: \"" Q "\" is not a domain name", p, i, berr_q(d));
 		}
 	}
 	return 0;
@@ -818,7 +783,7 @@ static int parse_container(struct ctx *c, const json_t *o, const char *path, voi
 		return r;
 	if (!name_valid(ct->name))
 		return key_err(err, path, "name", "\"" Q "\" must be 1-255 letters, digits, "
-			       "hyphens and underscores", q(ct->name));
+			       "hyphens and underscores", berr_q(ct->name));
 	if ((r = get_str(o, path, "image", true, &ct->image, err)) < 0)
 		return r;
 	if ((r = bjson_get_int_range(o, path, "cpu", false, 0, 262144, &ct->cpu, err)) < 0)
@@ -939,7 +904,7 @@ static int parse_volume(struct ctx *c, const json_t *o, const char *path, void *
 		return r;
 	if (!name_valid(v->name))
 		return key_err(err, path, "name", "\"" Q "\" must be 1-255 letters, digits, "
-			       "hyphens and underscores", q(v->name));
+			       "hyphens and underscores", berr_q(v->name));
 	if (json_object_get(o, "efsVolumeConfiguration") ||
 	    json_object_get(o, "fsxWindowsFileServerVolumeConfiguration") ||
 	    json_object_get(o, "dockerVolumeConfiguration"))
@@ -985,7 +950,7 @@ static int parse_ns_mode(const json_t *o, const char *key, bool allow_none,
 	else if (allow_none && strcmp(s, "none") == 0)
 		*out = TASK_NS_NONE;
 	else
-		return berr_set(err, 0, "%s: \"" Q "\" is not valid (%s)", key, q(s),
+		return berr_set(err, 0, "%s: \"" Q "\" is not valid (%s)", key, berr_q(s),
 				allow_none ? "host, task, none" : "host, task");
 	return 0;
 }
@@ -1011,7 +976,7 @@ static int check_placement(const json_t *root, struct berr **err)
 			return r;
 		if (strcmp(type, "memberOf") != 0)
 			return key_err(err, p, "type", "\"" Q "\" is not valid in a task definition "
-				       "(memberOf)", q(type));
+				       "(memberOf)", berr_q(type));
 	}
 	return 0;
 }
@@ -1033,7 +998,7 @@ static int parse_task(struct ctx *c, const json_t *root, struct berr **err)
 		return r;
 	if (!name_valid(td->family))
 		return berr_set(err, 0, "family: \"" Q "\" must be 1-255 letters, digits, hyphens "
-				"and underscores", q(td->family));
+				"and underscores", berr_q(td->family));
 	if ((r = get_str(root, "", "taskRoleArn", false, &td->task_role_arn, err)) < 0)
 		return r;
 	if ((r = get_str(root, "", "executionRoleArn", false, &td->execution_role_arn, err)) < 0)
@@ -1047,7 +1012,7 @@ static int parse_task(struct ctx *c, const json_t *root, struct berr **err)
 				td->network_mode = m;
 		if (strcmp(nm, task_network_mode_name(td->network_mode)) != 0)
 			return berr_set(err, 0, "networkMode: \"" Q "\" is not valid (bridge, host, "
-					"awsvpc, none)", q(nm));
+					"awsvpc, none)", berr_q(nm));
 	}
 	if ((r = get_strv(root, "", "requiresCompatibilities", true,
 			  &td->requires_compatibilities, err)) < 0)
@@ -1055,7 +1020,8 @@ static int parse_task(struct ctx *c, const json_t *root, struct berr **err)
 	for (size_t i = 0; td->requires_compatibilities[i]; i++)
 		if (!in_list(td->requires_compatibilities[i], compat))
 			return berr_set(err, 0, "requiresCompatibilities[%zu]: \"" Q "\" is not valid "
-					"(EC2, FARGATE, EXTERNAL)", i, q(td->requires_compatibilities[i]));
+					"(EC2, FARGATE, EXTERNAL)", i,
+					berr_q(td->requires_compatibilities[i]));
 	if ((r = get_amount(root, "cpu", true, &td->cpu, err)) < 0)
 		return r;
 	if ((r = get_amount(root, "memory", false, &td->memory, err)) < 0)
@@ -1083,13 +1049,13 @@ static int parse_task(struct ctx *c, const json_t *root, struct berr **err)
 		if (td->cpu_architecture && strcmp(td->cpu_architecture, "X86_64") != 0 &&
 		    strcmp(td->cpu_architecture, "ARM64") != 0)
 			return berr_set(err, 0, "runtimePlatform.cpuArchitecture: \"" Q "\" is not "
-					"valid (X86_64, ARM64)", q(td->cpu_architecture));
+					"valid (X86_64, ARM64)", berr_q(td->cpu_architecture));
 		if ((r = get_str(sub, "runtimePlatform", "operatingSystemFamily", false,
 				 &td->os_family, err)) < 0)
 			return r;
 		if (td->os_family && strcmp(td->os_family, "LINUX") != 0)
 			return berr_set(err, 0, "runtimePlatform.operatingSystemFamily: \"" Q "\" is "
-					"not supported (berth runs LINUX)", q(td->os_family));
+					"not supported (berth runs LINUX)", berr_q(td->os_family));
 	}
 	if ((r = check_placement(root, err)) < 0)
 		return r;
@@ -1181,7 +1147,7 @@ static int validate_fargate_container(const struct task_container *ct, const cha
 			cleanup_free char *ap = bjson_path_key(cp2, "add");
 
 			return berr_set(err, 0, "%s[%zu]: Fargate only supports adding SYS_PTRACE, "
-					"not " Q, ap, k, q(lp->cap_add[k]));
+					"not " Q, ap, k, berr_q(lp->cap_add[k]));
 		}
 	}
 	if (ct->stop_timeout != TASK_UNSET && (ct->stop_timeout < 2 || ct->stop_timeout > 120))
@@ -1258,7 +1224,8 @@ static int validate_container(struct ctx *c, size_t i, int64_t *cpu_sum,
 			cleanup_free char *ml = bjson_path_key(cp, "mountPoints");
 			cleanup_free char *mp = bjson_path_index(ml, m);
 
-			return key_err(err, mp, "sourceVolume", "\"" Q "\" is not a volume of the task", q(sv));
+			return key_err(err, mp, "sourceVolume", "\"" Q "\" is not a volume of the task",
+				       berr_q(sv));
 		}
 	}
 	for (size_t v = 0; v < ct->n_volumes_from; v++) {
@@ -1267,7 +1234,8 @@ static int validate_container(struct ctx *c, size_t i, int64_t *cpu_sum,
 		cleanup_free char *vp = bjson_path_index(vl, v);
 
 		if (container_index(td, sc) < 0)
-			return key_err(err, vp, "sourceContainer", "\"" Q "\" is not a container of the task", q(sc));
+			return key_err(err, vp, "sourceContainer", "\"" Q "\" is not a container of "
+				       "the task", berr_q(sc));
 		if (strcmp(sc, ct->name) == 0)
 			return key_err(err, vp, "sourceContainer", "a container cannot mount its own volumes");
 	}
@@ -1279,7 +1247,7 @@ static int validate_container(struct ctx *c, size_t i, int64_t *cpu_sum,
 
 		if (j < 0)
 			return key_err(err, dp, "containerName", "\"" Q "\" is not a container of the task",
-				       q(dep->container_name));
+				       berr_q(dep->container_name));
 		if (j == (int)i)
 			return key_err(err, dp, "containerName", "a container cannot depend on itself");
 		if (dep->condition == TASK_DEP_HEALTHY && !td->containers[j].health_check.set)
@@ -1416,7 +1384,7 @@ static int override_container(struct ctx *c, const json_t *o, const char *path, 
 		return r;
 	i = container_index(td, name);
 	if (i < 0)
-		return key_err(err, path, "name", "\"" Q "\" is not a container of the task", q(name));
+		return key_err(err, path, "name", "\"" Q "\" is not a container of the task", berr_q(name));
 	ct = &td->containers[i];
 	if ((r = bjson_get_int_range(o, path, "cpu", false, 0, 262144, &ct->cpu, err)) < 0)
 		return r;

@@ -23,7 +23,12 @@
  * with the gid first in the group list and no duplicate groups, env entries
  * "NAME=value" with unique names in which the definition, the extra env and
  * the env file's lines (the last line of a name winning) hold, the
- * StopSignal the image gave, and the tmpfs options in its mount data. */
+ * StopSignal the image gave, and the tmpfs options in its mount data (only
+ * options from ECS's documented list, never one that sets the size).
+ * Every error message (task_def_parse's and ctr_spec_resolve's) and every
+ * log line (captured through blog_set_sink) is shorter than MAX_MSG and
+ * holds no control byte (< 0x20, 0x7f): untrusted text is quoted (JSON
+ * syntax errors excepted, see LLVMFuzzerTestOneInput). */
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/fsutil.h"
@@ -54,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define WHAT "fuzz task"
 #define CTR_WHAT "containerDefinitions[0] (app): "
 #define MAX_ID 4294967294ULL
+/* Bound on one error message or log line. */
+#define MAX_MSG 2048
 
 enum { P_PASSWD, P_GROUP, P_ENV, P_USER, P_STOP, P_TMPFS, P_ULIMITS };
 
@@ -78,11 +85,33 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static void quiet_sink(enum blog_level level, const char *msg, void *data)
+/* A message or log line: bounded, one line, no terminal escapes. */
+static void check_text(const char *what, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	if (n >= MAX_MSG) {
+		fprintf(stderr, "fuzz_spec: %s of %zu bytes\n", what, n);
+		abort();
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			fprintf(stderr, "fuzz_spec: %s has byte 0x%02x at %zu: %s\n", what, c, i,
+				berr_q(msg));
+			abort();
+		}
+	}
+}
+
+/* Log lines are checked, not printed (empty-value warnings would flood
+ * the output). */
+static void check_sink(enum blog_level level, const char *msg, void *data)
 {
 	(void)level;
-	(void)msg;
 	(void)data;
+	check_text("log line", msg);
 }
 
 static void cleanup_dir(void)
@@ -127,8 +156,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	atexit(cleanup_dir);
-	/* empty-value warnings from env files would flood the output */
-	blog_set_sink(quiet_sink, NULL);
+	blog_set_sink(check_sink, NULL);
 	return 0;
 }
 
@@ -252,6 +280,64 @@ static void fuzz_signal(const char *s)
 
 	check(r == ref_signal(s));
 	check(r == -1 || (r >= 1 && r <= 64));
+}
+
+/* ------------------------------------------------------------ tmpfs */
+
+/* ECS's documented valid values for tmpfs mountOptions (RegisterTask-
+ * Definition, Tmpfs.mountOptions). The last six take a value. */
+static const char *const ecs_tmpfs_options[] = {
+	"defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync",
+	"async", "dirsync", "remount", "mand", "nomand", "atime", "noatime", "diratime",
+	"nodiratime", "bind", "rbind", "unbindable", "runbindable", "private", "rprivate",
+	"shared", "rshared", "slave", "rslave", "relatime", "norelatime", "strictatime",
+	"nostrictatime", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", NULL,
+};
+
+#define ECS_TMPFS_VALUED 6
+
+/* What a resolved tmpfs may have come from: one of ECS's names that takes
+ * no value, or key=value (value not empty) with one of the last six as key;
+ * never nr_blocks (it would override tmpfs.size; size= is not on the list)
+ * and never a bind or remount (not a tmpfs mount). */
+static bool tmpfs_option_ok(const char *opt)
+{
+	const char *eq = strchr(opt, '=');
+	size_t n = eq ? (size_t)(eq - opt) : strlen(opt), first, last;
+
+	if ((eq && eq[1] == '\0') || strchr(opt, ',') != NULL)
+		return false;
+	if (n == 9 && strncmp(opt, "nr_blocks", 9) == 0)
+		return false;
+	if (!eq && (!strcmp(opt, "bind") || !strcmp(opt, "rbind") || !strcmp(opt, "remount")))
+		return false;
+	for (last = 0; ecs_tmpfs_options[last]; last++)
+		;
+	first = eq ? last - ECS_TMPFS_VALUED : 0;
+	if (!eq)
+		last -= ECS_TMPFS_VALUED;
+	for (size_t i = first; i < last; i++)
+		if (strlen(ecs_tmpfs_options[i]) == n && strncmp(opt, ecs_tmpfs_options[i], n) == 0)
+			return true;
+	return false;
+}
+
+#define TMPFS_OPT_FIELD CTR_WHAT "linuxParameters.tmpfs[0].mountOptions["
+
+/* An error about mountOptions[i] (its field starts the message): whether
+ * tmpfs_option_ok refuses that option too. */
+static bool tmpfs_error_justified(const struct part *pt, const char *msg)
+{
+	cleanup_strv char **opts = NULL;
+	size_t i, n = 0;
+
+	if (pt->p == NULL || sscanf(msg + strlen(CTR_WHAT),
+				    "linuxParameters.tmpfs[0].mountOptions[%zu]", &i) != 1)
+		return false;
+	opts = lines(pt);
+	while (opts[n])
+		n++;
+	return i < n && !tmpfs_option_ok(opts[i]);
 }
 
 /* ------------------------------------------------------- definition */
@@ -437,6 +523,7 @@ static void check_spec(const struct ctr_spec *s, const struct part *parts, const
 				m = &s->mounts[i];
 		check(m && strcmp(m->target, "/scratch") == 0);
 		for (size_t i = 0; opts[i]; i++) {
+			check(tmpfs_option_ok(opts[i]));
 			if (strchr(opts[i], '=')) {
 				char *w = xasprintf("%s,%s", want, opts[i]);
 
@@ -489,6 +576,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = task_def_parse(def, strlen(def), WHAT, TASK_MODE_EC2, &td, &err);
 	if (r < 0) {
 		check(err != NULL && td == NULL);
+		check_text("task_def_parse error", berr_msg(err));
 		check(has_prefix(berr_msg(err), WHAT ": ") ||
 		      has_prefix(berr_msg(err), "parse " WHAT ": "));
 		/* only a NUL in a string can make what we built invalid */
@@ -521,6 +609,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = ctr_spec_resolve(td, 0, &img, flags & 2 ? -1 : g_rootfd, &opts, &s, &err);
 	if (r < 0) {
 		check(err != NULL && s == NULL && has_prefix(berr_msg(err), CTR_WHAT));
+		check_text("ctr_spec_resolve error", berr_msg(err));
+		/* an option is refused only when it is not on ECS's list or sets the size */
+		if (has_prefix(berr_msg(err), TMPFS_OPT_FIELD))
+			check(tmpfs_error_justified(&parts[P_TMPFS], berr_msg(err)));
 		berr_clear(&err);
 	} else {
 		check(err == NULL && s != NULL);

@@ -14,12 +14,14 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "rootfs/oci.h"
 #include "runtime/container/caps.h"
 #include "runtime/container/spec.h"
 #include "runtime/task/task.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -885,14 +887,32 @@ static void test_tmpfs_bad_options(void **state)
 	static const struct {
 		const char *opts, *msg;
 	} cases[] = {
-		{ "'bind'", "linuxParameters.tmpfs[0]: mountOptions[0]: \"bind\" is not supported for a tmpfs" },
-		{ "'ro','remount'", "linuxParameters.tmpfs[0]: mountOptions[1]: \"remount\" is not "
+		{ "'bind'", "linuxParameters.tmpfs[0].mountOptions[0]: \"bind\" is not supported for a tmpfs" },
+		{ "'ro','remount'", "linuxParameters.tmpfs[0].mountOptions[1]: \"remount\" is not "
 		  "supported for a tmpfs" },
-		{ "'colour=red'", "linuxParameters.tmpfs[0]: mountOptions[0]: \"colour=red\" is not a "
+		{ "'colour=red'", "linuxParameters.tmpfs[0].mountOptions[0]: \"colour=red\" is not a "
 		  "tmpfs option" },
-		{ "'mode='", "linuxParameters.tmpfs[0]: mountOptions[0]: \"mode=\" is not a tmpfs option" },
-		{ "'mode=1777,exec'", "linuxParameters.tmpfs[0]: mountOptions[0]: \"mode=1777,exec\": "
+		{ "'mode='", "linuxParameters.tmpfs[0].mountOptions[0]: \"mode=\" is not a tmpfs option" },
+		{ "'mode=1777,exec'", "linuxParameters.tmpfs[0].mountOptions[0]: \"mode=1777,exec\": "
 		  "give one option per entry" },
+		/* the size is the definition's: the kernel would take the last size= */
+		{ "'size=1g'", "linuxParameters.tmpfs[0].mountOptions[0]: \"size=1g\" is not allowed: "
+		  "the size comes from tmpfs[0].size" },
+		{ "'mode=1777','nr_blocks=100'", "linuxParameters.tmpfs[0].mountOptions[1]: "
+		  "\"nr_blocks=100\" is not allowed: the size comes from tmpfs[0].size" },
+		{ "'size='", "linuxParameters.tmpfs[0].mountOptions[0]: \"size=\" is not allowed: "
+		  "the size comes from tmpfs[0].size" },
+		{ "'huge=always'", "linuxParameters.tmpfs[0].mountOptions[0]: \"huge=always\" is not "
+		  "allowed: ECS does not take it in mountOptions" },
+		/* keys are case-sensitive, as the kernel's */
+		{ "'Size=1g'", "linuxParameters.tmpfs[0].mountOptions[0]: \"Size=1g\" is not a tmpfs "
+		  "option" },
+		/* a size key inside a comma list is still one entry too many */
+		{ "'mode=1,size=2'", "linuxParameters.tmpfs[0].mountOptions[0]: \"mode=1,size=2\": "
+		  "give one option per entry" },
+		/* untrusted text is escaped in the message */
+		{ "'x\\u001b[2J\\\\\\\"'", "linuxParameters.tmpfs[0].mountOptions[0]: "
+		  "\"x\\u001b[2J\\\\\\\"\" is not supported for a tmpfs" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -905,6 +925,50 @@ static void test_tmpfs_bad_options(void **state)
 		resolve_err(td, 0, NULL, -1, NULL, want);
 		task_def_free(td);
 	}
+}
+
+/* Every option ECS documents for tmpfs mountOptions that berth can honour
+ * on a tmpfs is accepted (bind, rbind and remount are not tmpfs mounts;
+ * nr_blocks would replace the size, see test_tmpfs_bad_options). */
+static void test_tmpfs_ecs_options(void **state)
+{
+	static const char *const ok[] = {
+		"defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync",
+		"async", "dirsync", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime",
+		"unbindable", "runbindable", "private", "rprivate", "shared", "rshared", "slave",
+		"rslave", "relatime", "norelatime", "strictatime", "nostrictatime", "mode=0700",
+		"uid=1", "gid=2", "nr_inodes=1k", "mpol=default", NULL,
+	};
+
+	for (size_t i = 0; ok[i]; i++) {
+		cleanup_free char *f = xasprintf(",'command':['x'],'linuxParameters':{'tmpfs':["
+						 "{'containerPath':'/t','size':8,'mountOptions':['%s']}]}",
+						 ok[i]);
+		cleanup_free char *want = xasprintf("size=8m%s%s", strchr(ok[i], '=') ? "," : "",
+						    strchr(ok[i], '=') ? ok[i] : "");
+		struct task_def *td = one(f);
+		struct ctr_spec *s = resolve_ok(td, 0, NULL, -1, NULL);
+
+		assert_int_equal(s->n_mounts, 1);
+		assert_string_equal(s->mounts[0].data, want);
+		ctr_spec_free(s);
+		task_def_free(td);
+	}
+}
+
+/* The error names the tmpfs and the option by index, and the size field of
+ * that tmpfs. */
+static void test_tmpfs_size_option_index(void **state)
+{
+	struct task_def *td = one(",'command':['x'],'linuxParameters':{'tmpfs':["
+				  "{'containerPath':'/a','size':8,'mountOptions':['mode=1777']},"
+				  "{'containerPath':'/b','size':8,'mountOptions':['noatime','uid=0',"
+				  "'nr_blocks=1']}]}");
+
+	resolve_err(td, 0, NULL, -1, NULL, "containerDefinitions[0] (app): linuxParameters.tmpfs[1]"
+		    ".mountOptions[2]: \"nr_blocks=1\" is not allowed: the size comes from "
+		    "tmpfs[1].size");
+	task_def_free(td);
 }
 
 static void test_mount_targets(void **state)
@@ -1160,6 +1224,214 @@ static void test_stop_signal_and_timeout(void **state)
 	image_free(bad);
 }
 
+/* ------------------------------------------------ untrusted text quoted */
+
+/* No control byte (a terminal escape, a line break) in s. */
+static void assert_no_ctl(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			fail_msg("control byte 0x%02x at %zu in \"%s\"", (unsigned char)*p,
+				 (size_t)(p - s), s);
+}
+
+/* Like resolve_err, and the message has no control byte. */
+static void resolve_err_clean(const struct task_def *td, const struct oci_image_config *img,
+			      int rootfd, const char *msg)
+{
+	struct ctr_spec *s = NULL;
+	struct berr *err = NULL;
+
+	assert_true(ctr_spec_resolve(td, 0, img, rootfd, NULL, &s, &err) < 0);
+	assert_null(s);
+	assert_no_ctl(berr_msg(err));
+	assert_string_equal(berr_msg(err), msg);
+	berr_clear(&err);
+}
+
+/* Names and ids from the image's /etc/passwd and /etc/group, and the user
+ * string itself, are escaped in errors. */
+static void test_quote_user_and_image_files(void **state)
+{
+	struct fx *x = fx_new(false);
+	static const struct {
+		const char *user, *msg;
+	} cases[] = {
+		/* the user string (JSON \u escapes in the definition) */
+		{ "\\u001b]0;pwned\\u0007", "user: no user \"\\u001b]0;pwned\\u0007\" in the "
+		  "image's /etc/passwd" },
+		{ "a:\\u001b[2J:c", "user: \"a:\\u001b[2J:c\" is not user, uid, user:group or "
+		  "uid:gid" },
+		{ "app:gr\\np", "user: no group \"gr\\u000ap\" in the image's /etc/group" },
+		/* a passwd entry whose name has a BEL and an out-of-range uid */
+		{ "ev\\u0007il", "user: the image's /etc/passwd gives ev\\u0007il uid 4294967295 "
+		  "gid 1, out of range (0-4294967294)" },
+		/* a group the user is in, named with an escape, gid out of range */
+		{ "app", "user: group \\u001b[31mred in the image's /etc/group has gid 4294967295, "
+		  "out of range" },
+		/* an explicit group found by a name with a quote and a backslash */
+		{ "app:q\\\"b\\\\s", "user: group q\\\"b\\\\s in the image's /etc/group has gid "
+		  "4294967296, out of range" },
+	};
+
+	fx_path_write(x, "root/etc/passwd", "app:x:1000:1000::/:/bin/sh\n"
+		      "ev\ail:x:4294967295:1::/:/bin/sh\n");
+	fx_path_write(x, "root/etc/group", "\033[31mred:x:4294967295:app\n"
+		      "q\"b\\s:x:4294967296:\n");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cleanup_free char *f = xasprintf(",'command':['x'],'user':'%s'", cases[i].user);
+		cleanup_free char *want = xasprintf("containerDefinitions[0] (app): %s", cases[i].msg);
+		struct task_def *td = one(f);
+
+		resolve_err_clean(td, NULL, x->rootfd, want);
+		task_def_free(td);
+	}
+	fx_free(x);
+}
+
+/* Values from the image config and paths from the definition. */
+static void test_quote_image_config_and_paths(void **state)
+{
+	struct oci_image_config *stop = image("'Cmd':['x'],'StopSignal':'\\u001b[2J'");
+	struct oci_image_config *wd = image("'Cmd':['x'],'WorkingDir':'w\\r\\nd'");
+	struct task_def *td = one("");
+
+	resolve_err_clean(td, stop, -1, "containerDefinitions[0] (app): image: img: the image "
+			  "config's StopSignal \"\\u001b[2J\" is not a signal");
+	resolve_err_clean(td, wd, -1, "containerDefinitions[0] (app): workingDirectory: the "
+			  "image's WorkingDir \"w\\u000d\\u000ad\" is not an absolute path");
+	task_def_free(td);
+
+	/* the image reference from the definition, cut after 64 bytes */
+	td = ec2("", "{'name':'app','image':'\\u001b[1m"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}");
+	resolve_err_clean(td, stop, -1, "containerDefinitions[0] (app): image: \\u001b[1m"
+			  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: the image "
+			  "config's StopSignal \"\\u001b[2J\" is not a signal");
+	task_def_free(td);
+
+	td = one(",'command':['x'],'linuxParameters':{'tmpfs':[{'containerPath':'/a\\u001b/..',"
+		 "'size':1,'mountOptions':[]}]}");
+	resolve_err_clean(td, NULL, -1, "containerDefinitions[0] (app): linuxParameters.tmpfs[0]"
+			  ".containerPath: \"/a\\u001b/..\" names the root directory");
+	task_def_free(td);
+
+	td = one(",'command':['x'],'environmentFiles':[{'value':'arn:x\\u0007','type':'s3'}]");
+	resolve_err_clean(td, NULL, -1, "containerDefinitions[0] (app): environmentFiles[0]: "
+			  "\"arn:x\\u0007\" is neither an S3 object ARN nor a path");
+	task_def_free(td);
+	image_free(stop);
+	image_free(wd);
+}
+
+struct log_capture {
+	size_t n;
+	char *lines[8];
+};
+
+static void capture_sink(enum blog_level level, const char *msg, void *data)
+{
+	struct log_capture *lc = data;
+
+	(void)level;
+	if (lc->n < sizeof(lc->lines) / sizeof(lc->lines[0]))
+		lc->lines[lc->n++] = xstrdup(msg);
+}
+
+/* Env files: their path (which the definition names) and their lines are
+ * escaped in errors and in the empty-value warning; a long name is cut
+ * (it was printed whole with %.*s, up to the 4 MiB of the file). */
+static void test_quote_env_files(void **state)
+{
+	struct fx *x = fx_new(false);
+	cleanup_free char *dir = xasprintf("%s/d\033[1m", x->dir);
+	cleanup_free char *path = xasprintf("%s/e.env", dir);
+	cleanup_free char *qdir = xasprintf("%s/d\\u001b[1m", x->dir);
+	cleanup_free char *f = xasprintf(",'command':['x'],'environmentFiles':"
+					 "[{'value':'d\\u001b[1m/e.env','type':'s3'}]");
+	struct ctr_resolve_opts o = { .env_file_base = x->dir };
+	struct log_capture lc = { 0 };
+	struct task_def *td = one(f);
+	cleanup_free char *long_name = xmalloc(1001);
+	struct berr *err = NULL;
+	struct ctr_spec *s = NULL;
+
+	assert_int_equal(mkdir(dir, 0755), 0);
+
+	/* a missing file: the open error names the path, escaped */
+	{
+		cleanup_free char *want = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						    "open %s/e.env: %s", qdir, strerror(ENOENT));
+
+		/* the test directory's own name is plain text, so it shows as it is */
+		assert_null(strpbrk(x->dir, "\"\\"));
+		resolve_err(td, 0, NULL, -1, &o, want);
+	}
+
+	/* a name with white space and an escape */
+	write_file(path, "A\033[2J B=1\n");
+	{
+		cleanup_free char *want = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						    "%s/e.env line 1: the name \"A\\u001b[2J B\" holds "
+						    "white space", qdir);
+
+		resolve_err(td, 0, NULL, -1, &o, want);
+	}
+
+	/* a 1000-byte name with a space at its end: cut after 64 bytes */
+	memset(long_name, 'N', 1000);
+	long_name[999] = ' ';
+	long_name[1000] = '\0';
+	{
+		cleanup_free char *content = xasprintf("%s=v\n", long_name);
+		cleanup_free char *want = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						    "%s/e.env line 1: the name \"%.64s...\" holds "
+						    "white space", qdir, long_name);
+
+		write_file(path, content);
+		resolve_err(td, 0, NULL, -1, &o, want);
+	}
+
+	/* too big: refused before any line is read */
+	{
+		cleanup_free char *want = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						    "read %s/e.env: more than %u bytes: %s", qdir,
+						    4u << 20, strerror(EFBIG));
+		cleanup_free char *content = xmalloc((4u << 20) + 2);
+
+		memset(content, '#', (4u << 20) + 1);
+		content[(4u << 20) + 1] = '\0';
+		write_file(path, content);
+		resolve_err(td, 0, NULL, -1, &o, want);
+	}
+
+	/* an empty value: the warning is one line, escaped */
+	write_file(path, "OK=1\n\033]0;t\a=\nX\001Y=\n");
+	blog_set_sink(capture_sink, &lc);
+	assert_int_equal(ctr_spec_resolve(td, 0, NULL, -1, &o, &s, &err), 0);
+	blog_set_sink(NULL, NULL);
+	assert_non_null(s);
+	ctr_spec_free(s);
+	assert_int_equal(lc.n, 2);
+	{
+		cleanup_free char *w1 = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						  "%s/e.env line 2: \\u001b]0;t\\u0007 has an empty "
+						  "value and is not set (as ECS does)", qdir);
+		cleanup_free char *w2 = xasprintf("containerDefinitions[0] (app): environmentFiles[0]: "
+						  "%s/e.env line 3: X\\u0001Y has an empty value and is "
+						  "not set (as ECS does)", qdir);
+
+		assert_no_ctl(lc.lines[0]);
+		assert_string_equal(lc.lines[0], w1);
+		assert_no_ctl(lc.lines[1]);
+		assert_string_equal(lc.lines[1], w2);
+	}
+	for (size_t i = 0; i < lc.n; i++)
+		free(lc.lines[i]);
+	task_def_free(td);
+	fx_free(x);
+}
+
 /* -------------------------------------------------------- capabilities */
 
 static void test_caps_default(void **state)
@@ -1258,6 +1530,8 @@ int main(void)
 		cmocka_unit_test(test_rlimit_names),
 		cmocka_unit_test(test_tmpfs_options),
 		cmocka_unit_test(test_tmpfs_bad_options),
+		cmocka_unit_test(test_tmpfs_ecs_options),
+		cmocka_unit_test(test_tmpfs_size_option_index),
 		cmocka_unit_test(test_mount_targets),
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_etc_files_yield_to_mounts),
@@ -1265,6 +1539,9 @@ int main(void)
 		cmocka_unit_test(test_devices_and_shm),
 		cmocka_unit_test(test_signal_parse),
 		cmocka_unit_test(test_stop_signal_and_timeout),
+		cmocka_unit_test(test_quote_user_and_image_files),
+		cmocka_unit_test(test_quote_image_config_and_paths),
+		cmocka_unit_test(test_quote_env_files),
 		cmocka_unit_test(test_caps_default),
 		cmocka_unit_test(test_caps_add_drop),
 		cmocka_unit_test(test_privileged),
