@@ -48,15 +48,18 @@ $B image ls
 echo "\$ berth image inspect berth-test/web   (its config)"
 $B image inspect berth-test/web | python3 -c 'import json,sys; c=json.load(sys.stdin)[0]["config"]; print(json.dumps({k: c[k] for k in ("Entrypoint","Cmd","User","WorkingDir")}))'
 
-bold "5. As root on real cgroup v2"
-echo "cgroup v2 limits and an OOM kill; TCP over a veth pair between network namespaces;"
-echo "overlayfs whiteouts; images imported and mounted as a root filesystem (whiteouts,"
-echo "setuid bits, read-only, a 300-layer image); a task's ephemeral volume filling to"
-echo "ENOSPC while its neighbour and the host keep working; a host client reaching the guest."
-cases="cgroup_v2_controllers memory_oom veth_tcp overlay_whiteout images_import_mount ephemeral_enospc hostfwd_reachable"
+bold "5. berth run, as root on real cgroup v2"
+echo "examples/hello.json and examples/web-and-client.json run with berth run (output"
+echo "prefixed by container; the client waits for the web server's health check);"
+echo "the escape suite inside a default container (every attempt denied); cgroup"
+echo "limits (OOM kill reported the ECS way, a CPU cap, a fork bomb stopped at"
+echo "pids.max); a task's ephemeral volume filling to ENOSPC while its neighbour and"
+echo "the host keep working; a host client reaching the guest."
+cases="run_examples run_escape run_limits ephemeral_enospc hostfwd_reachable"
 set +e
 if [ "$where" = direct ]; then
-	BERTH_BIN=$BUILD/bin BERTH_IMAGES=$BUILD/images tests/vm/runner.sh ${cases% hostfwd_reachable}
+	BERTH_BIN=$BUILD/bin BERTH_IMAGES=$BUILD/images BERTH_EXAMPLES=$PWD/examples \
+		tests/vm/runner.sh ${cases% hostfwd_reachable}
 	rc=$?
 else
 	tests/vm/run.sh -b "$BUILD" $cases > "$BUILD/demo-vm.log" 2>&1
@@ -73,10 +76,10 @@ bold "What this showed, and what is not there yet"
 cat <<'TXT'
 Shown: berth builds from Debian packages alone; its test images are reproducible
 OCI and docker-save archives; berth imports both formats into a verified content
-store where images share layers; the kernel features berth stands on (cgroup v2
-limits and OOM kills, network namespaces with veth, overlay root filesystems,
-sized ephemeral volumes) work as root on this machine's kernel or in the test VM.
-Not yet: `berth run examples/...` - starting a task from an ECS task definition
-with its own IP, limits and output - arrives with the container-launch issue;
-`berth run` says "not supported yet" until then.
+store where images share layers; `berth run` takes an ECS task definition and
+runs its containers isolated (namespaces, pivot_root, Docker's capabilities,
+no_new_privs, seccomp, masked /proc) under cgroup v2 limits, in dependsOn order
+with health checks, and stops them in reverse order.
+Not yet: task networking (awsvpc with a veth IP, bridge with host ports): tasks
+use networkMode none or host until then; the daemon and its ECS API.
 TXT

@@ -26,7 +26,7 @@ PKGS=(
 	# reproducible test image builder
 	python3
 	# benchmark peers (tests/bench)
-	umoci zstd
+	umoci zstd crun
 )
 
 missing=()

@@ -9,9 +9,11 @@
 #   BERTH_SCRATCH  an empty directory, removed afterwards
 #   BERTH_CASE     the case's name
 #   BERTH_CGROUP   cgroup v2 mount point (/sys/fs/cgroup)
+#   BERTH_EXAMPLES the task definitions of examples/
 export BERTH_BIN=${BERTH_BIN:-/berth/bin}
 export BERTH_IMAGES=${BERTH_IMAGES:-/berth/images}
 export BERTH_CGROUP=${BERTH_CGROUP:-/sys/fs/cgroup}
+export BERTH_EXAMPLES=${BERTH_EXAMPLES:-/berth/examples}
 HELPER=$BERTH_BIN/berth-testhelper
 
 # busybox ash runs its own applet for a bare command name even when a real
@@ -230,4 +232,20 @@ run_assert_clean() {
 	fi
 	[ -z "$(ls -A "$RUN_ROOT/images/leases" 2>/dev/null)" ] ||
 		die "store leases left: $(ls -A "$RUN_ROOT/images/leases")"
+}
+
+# ------------------------------------------------ the launcher (launch_*.sh)
+# launch_setup: the helper image imported into a state root on ext4 and
+# mounted read-write at $R for berth-launch-tool ($LT), berth as $B, a
+# container cgroup leaf in $cg.
+launch_setup() {
+	ext4_dir "$BERTH_SCRATCH/state" 256
+	B="$BERTH_BIN/berth --root $BERTH_SCRATCH/state"
+	LT=$BERTH_BIN/berth-launch-tool
+	$B image import "$BERTH_IMAGES/helper.oci.tar" >/dev/null || die "import helper"
+	R=$BERTH_SCRATCH/root
+	mkdir -p "$R"
+	$B image mount --rw "$BERTH_SCRATCH/rw" berth-test/helper "$R" || die "mount the helper image"
+	on_exit "$B image umount '$R'"
+	cg=$(cg_make ctr)
 }

@@ -7,12 +7,15 @@
 #     -t, --timeout SEC     whole-run limit; QEMU is killed after it (default 900)
 #         --mem MIB         guest memory (default 1024)
 #         --keep            keep the staged payload tree
+#         --extra-cases DIR also stage DIR/*.sh as cases (e.g. tests/bench/start's);
+#                           repeatable; run them by name
 #     -h, --help
 #
 # Guest: the Debian cloud kernel (resolved from linux-image-cloud-amd64, cached in
 # $BERTH_VM_CACHE, default ~/.cache/berth-vm), an initramfs with busybox-static,
-# berth's binaries and test images, iproute2, the kernel modules berth needs, and
-# the cases. Software emulation (TCG); KVM is used only with BERTH_VM_KVM=1.
+# berth's binaries and test images, iproute2, crun when the host has it (a
+# benchmark peer), the kernel modules berth needs, and the cases. Software
+# emulation (TCG); KVM is used only with BERTH_VM_KVM=1.
 # Results come back on the second serial port: "TEST PASS|FAIL name" per case
 # and "VMTEST-RESULT rc=N" (N = failed cases). Nothing on the host's cgroups,
 # mounts or network is touched; guest networking is QEMU user mode with
@@ -25,7 +28,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 BUILD=$SRC/build OUT= TIMEOUT=${BERTH_VM_TIMEOUT:-900} MEM=1024 KEEP=0
-CASES=()
+CASES=() EXTRA=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while (($#)); do
@@ -35,6 +38,7 @@ while (($#)); do
 	-t|--timeout) TIMEOUT=$2; shift 2 ;;
 	--mem) MEM=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--extra-cases) EXTRA+=("$(cd "$2" && pwd)"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	-*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) CASES+=("$1"); shift ;;
@@ -50,8 +54,9 @@ T0=$(date +%s)
 say() { echo "[vm +$(( $(date +%s) - T0 ))s] $*" >&2; }
 fail_setup() { say "setup error: $*"; exit 126; }
 
+case_known() { local d; for d in "$HERE/cases" "${EXTRA[@]}"; do [ -f "$d/$1.sh" ] && return 0; done; return 1; }
 for c in "${CASES[@]}"; do
-	[ -f "$HERE/cases/$c.sh" ] || { echo "run.sh: no case '$c' in $HERE/cases (names: $(cd "$HERE/cases" && ls *.sh | sed 's/\.sh$//' | tr '\n' ' '))" >&2; exit 2; }
+	case_known "$c" || { echo "run.sh: no case '$c' in $HERE/cases (names: $(cd "$HERE/cases" && ls *.sh | sed 's/\.sh$//' | tr '\n' ' '))" >&2; exit 2; }
 done
 for t in qemu-system-x86_64 busybox gzip python3; do
 	command -v "$t" >/dev/null || [ -x "/bin/$t" ] || fail_setup "'$t' not found: run scripts/setup.sh --deps"
@@ -128,6 +133,7 @@ stage() {
 	done
 	rm -f "$STAGE/bin/ip" "$STAGE/sbin/ip"
 	stage_elf "$(command -v ip || echo /sbin/ip)" /bin            # the real iproute2
+	if command -v crun >/dev/null; then stage_elf "$(command -v crun)" /bin; fi   # tests/bench/start's peer
 	# berth's own programs (dynamically linked) and static test tools
 	local f
 	for f in "$BUILD"/bin/*; do
@@ -158,6 +164,15 @@ stage() {
 		cp "$BUILD"/images/evil/*.tar "$BUILD"/images/evil/expect.* "$STAGE/berth/images/evil/"
 	fi
 	cp "$HERE"/cases/*.sh "$STAGE/berth/cases/"
+	mkdir -p "$STAGE/berth/examples"
+	cp "$SRC"/examples/*.json "$STAGE/berth/examples/"
+	local d
+	for d in "${EXTRA[@]}"; do
+		for f in "$d"/*.sh; do
+			[ -e "$STAGE/berth/cases/$(basename "$f")" ] && fail_setup "extra case $f: a case of that name is staged already"
+			cp "$f" "$STAGE/berth/cases/"
+		done
+	done
 	install -m644 "$HERE/lib.sh" "$STAGE/berth/lib.sh"
 	install -m755 "$HERE/runner.sh" "$STAGE/berth/runner.sh"
 	install -m755 "$HERE/guest/init" "$STAGE/init"

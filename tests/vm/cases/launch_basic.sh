@@ -5,15 +5,7 @@
 # and groups, read-only root, the clone(2) fallback, berth-init, ctr_exec,
 # and that nothing is left in the caller's mount table.
 # timeout: 300
-ext4_dir "$BERTH_SCRATCH/state" 256
-B="$BERTH_BIN/berth --root $BERTH_SCRATCH/state"
-LT=$BERTH_BIN/berth-launch-tool
-$B image import "$BERTH_IMAGES/helper.oci.tar" >/dev/null || die "import helper"
-R=$BERTH_SCRATCH/root
-mkdir -p "$R"
-$B image mount --rw "$BERTH_SCRATCH/rw" berth-test/helper "$R" || die "mount the helper image"
-on_exit "$B image umount '$R'"
-cg=$(cg_make ctr)
+launch_setup
 mounts_before=$(wc -l < /proc/self/mountinfo)
 has() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
 

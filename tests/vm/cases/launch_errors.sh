@@ -2,15 +2,7 @@
 # leave nothing behind (no process in the cgroup, no mount in our table);
 # a hostile image's symlinks cannot send a mount target out of the root.
 # timeout: 240
-ext4_dir "$BERTH_SCRATCH/state" 256
-B="$BERTH_BIN/berth --root $BERTH_SCRATCH/state"
-LT=$BERTH_BIN/berth-launch-tool
-$B image import "$BERTH_IMAGES/helper.oci.tar" >/dev/null || die "import helper"
-R=$BERTH_SCRATCH/root
-mkdir -p "$R"
-$B image mount --rw "$BERTH_SCRATCH/rw" berth-test/helper "$R" || die "mount the helper image"
-on_exit "$B image umount '$R'"
-cg=$(cg_make ctr)
+launch_setup
 mounts_before=$(wc -l < /proc/self/mountinfo)
 
 # expect_fail WANT ARGS...: the tool fails with status 125 and WANT in its message

@@ -4,15 +4,7 @@
 # berth-init); a privileged container (EC2) really has CAP_SYS_ADMIN and
 # may mount.
 # timeout: 300
-ext4_dir "$BERTH_SCRATCH/state" 256
-B="$BERTH_BIN/berth --root $BERTH_SCRATCH/state"
-LT=$BERTH_BIN/berth-launch-tool
-$B image import "$BERTH_IMAGES/helper.oci.tar" >/dev/null || die "import helper"
-R=$BERTH_SCRATCH/root
-mkdir -p "$R"
-$B image mount --rw "$BERTH_SCRATCH/rw" berth-test/helper "$R" || die "mount the helper image"
-on_exit "$B image umount '$R'"
-cg=$(cg_make ctr)
+launch_setup
 SUID=/usr/bin/berth-testhelper-suid
 
 # every line "denied", except the named attempts that say "inconclusive"
