@@ -166,7 +166,7 @@ for what in escape info; do
 	$BR --storage tmpfs "$S/task-$what.json" 2>"$S/$what.berth.err" | sed -n 's/^app | //p' > "$S/$what.berth"
 	crun_config "$S/bundle" "[\"/usr/bin/berth-testhelper\", $(echo "$args" | sed 's/^\[//; s/\]$//')]"
 	$CRUN run --bundle "$S/bundle" bench > "$S/$what.crun" 2>"$S/$what.crun.err"
-	# shellcheck disable=SC2086 # LTC is words
+	# shellcheck disable=SC2086,SC2046 # LTC and the arguments are words
 	$LTC -- /usr/bin/berth-testhelper $(echo "$args" | tr -d '[],"') > "$S/$what.lt" 2>"$S/$what.lt.err"
 	for r in berth crun lt; do
 		[ -s "$S/$what.$r" ] || { cat "$S/$what.$r.err"; die "$r: no output from berth-testhelper $what"; }
