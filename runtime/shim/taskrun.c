@@ -125,6 +125,7 @@ struct trun {
 	bool leased;
 	struct rootfs_ephemeral_config eph_cfg;
 	struct rootfs_ephemeral *eph;
+	char *eph_base;         /* eph_cfg.base_dir */
 	char *tmpfs_dir;        /* TRUN_STORAGE_TMPFS mount point */
 	const char *storage;    /* where upper/work dirs and task volumes live */
 	char *cg_task;
@@ -404,7 +405,6 @@ static int setup_storage(struct trun *t, struct berr **err)
 	uint64_t bytes;
 	int r;
 
-	t->eph_cfg.base_dir = NULL;
 	rootfs_ephemeral_config_init(&t->eph_cfg, NULL);
 	r = rootfs_ephemeral_size_from_gib(&t->eph_cfg, t->td->ephemeral_storage_gib != TASK_UNSET,
 					   t->td->ephemeral_storage_gib, &bytes, err);
@@ -427,10 +427,9 @@ static int setup_storage(struct trun *t, struct berr **err)
 		return 0;
 	}
 	{
-		char *base = xasprintf("%s/ephemeral", t->o->root);
-
-		rootfs_ephemeral_config_init(&t->eph_cfg, base);
-		/* base_dir is kept, not copied: owned by t (freed in teardown) */
+		/* base_dir is kept, not copied: t owns it (freed at the end) */
+		t->eph_base = xasprintf("%s/ephemeral", t->o->root);
+		rootfs_ephemeral_config_init(&t->eph_cfg, t->eph_base);
 		r = rootfs_ephemeral_create(&t->eph_cfg, t->id, bytes, &t->eph, err);
 		if (r < 0)
 			return berr_wrap(err, "ephemeral storage"), r;
@@ -833,15 +832,12 @@ static void teardown(struct trun *t)
 	close_fd(&t->ipcns_fd);
 	close_fd(&t->pidns_fd);
 	if (t->eph) {
-		char *base = (char *)t->eph_cfg.base_dir;
-
 		if (rootfs_ephemeral_destroy(t->eph, &err) < 0) {
 			log_warn("teardown: %s", berr_msg(err));
 			berr_free(err);
 			err = NULL;
 		}
 		t->eph = NULL;
-		free(base);
 	}
 	if (t->tmpfs_dir) {
 		if (umount2(t->tmpfs_dir, MNT_DETACH) < 0)
@@ -1526,6 +1522,7 @@ out:
 	free(t.hosts);
 	free(t.resolv);
 	free(t.volumes);
+	free(t.eph_base);
 	free(t.stopped_reason);
 	/* t.init_fd is the process-wide cached memfd: stays open */
 	return r;

@@ -27,4 +27,6 @@ grep -q '^web | {"signal":"SIGINT"' "$BERTH_SCRATCH/wc.err" || die "web did not 
 run_expect_j "$BERTH_SCRATCH/wc.json" stopCode EssentialContainerExited
 run_expect_j "$BERTH_SCRATCH/wc.json" healthStatus web HEALTHY
 run_expect_j "$BERTH_SCRATCH/wc.json" exitCode client 0
+# the compiled seccomp filter is cached for the next task (runtime/container/seccomp.c)
+ls "$RUN_ROOT"/cache/seccomp/*.bpf >/dev/null 2>&1 || die "no seccomp filter cached in $RUN_ROOT/cache/seccomp"
 run_assert_clean
