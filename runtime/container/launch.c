@@ -70,10 +70,13 @@ struct child {
 	const struct ctr_spec *spec;
 	int cap_last;
 	const struct ctr_seccomp *seccomp;
-	char *const *argv;              /* what execve gets */
+	char **argv;                    /* what execveat gets: berth-init's argv */
 	char **candidates;              /* paths to try, in order (PATH search done here) */
 	const char *argv0;              /* for messages */
-	int init_fd;                    /* >= 0: execveat(init_fd, "", argv, env, AT_EMPTY_PATH) */
+	int init_fd;                    /* sealed berth-init: execveat(init_fd, "", argv, env, AT_EMPTY_PATH) */
+	bool exec_mode;                 /* argv is berth-init's exec mode (CTR_EXEC_ARGV0): the
+					 * sync fd number goes into argv[1] */
+	char n_cands[24];               /* argv[2] of exec mode */
 };
 
 static const int join_types[3] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
@@ -264,29 +267,25 @@ static int child_cloexec_fds(struct ctr_child_msg *msg)
 	return n < 0 ? ctr_msg(msg, "close fds", errno, "read /proc/self/fd", NULL) : 0;
 }
 
+/* The program is never exec'd from here: while an execve runs,
+ * /proc/self/exe is still this process's, the runtime's binary, and the
+ * path (or a script's or an ELF's interpreter) may be that magic link
+ * (CVE-2019-5736). berth-init, from its sealed memfd, does the execve:
+ * as PID 1 (initProcessEnabled) or in exec mode, which tries the PATH
+ * candidates and reports a failure on the sync socket as we would. */
 static int child_exec(struct child *c, struct ctr_child_msg *msg)
 {
-	bool eacces = false;
+	char fd_num[24];
 
+	if (c->exec_mode) {
+		c->argv[1] = ctr_utoa((unsigned)c->sync_fd, fd_num);
+		/* berth-init makes it close-on-exec again before the program */
+		if (fcntl(c->sync_fd, F_SETFD, 0) < 0)
+			return ctr_msg(msg, "exec", errno, "keep the sync socket across exec", NULL);
+	}
 	child_unblock_signals();
-	if (c->init_fd >= 0) {
-		syscall(SYS_execveat, c->init_fd, "", c->argv, c->spec->env, AT_EMPTY_PATH);
-		return ctr_msg(msg, "exec", errno, "berth-init for ", c->argv0, NULL);
-	}
-	for (char **p = c->candidates; *p; p++) {
-		execve(*p, c->argv, c->spec->env);
-		if (errno == EACCES) {
-			eacces = true;
-			continue;
-		}
-		if (errno == ENOENT && c->candidates[1] == NULL && access(*p, F_OK) == 0)
-			return ctr_msg(msg, "exec", errno, *p, ": its ELF interpreter is missing", NULL);
-		if (errno != ENOENT && errno != ENOTDIR)
-			return ctr_msg(msg, "exec", errno, *p, NULL);
-	}
-	if (eacces)
-		return ctr_msg(msg, "exec", EACCES, "permission denied: ", c->argv0, NULL);
-	return ctr_msg(msg, "exec", ENOENT, "executable file not found: ", c->argv0, NULL);
+	syscall(SYS_execveat, c->init_fd, "", c->argv, c->spec->env, AT_EMPTY_PATH);
+	return ctr_msg(msg, "exec", errno, "berth-init for ", c->argv0, NULL);
 }
 
 /* The steps after the root filesystem, shared with ctr_exec. */
@@ -547,11 +546,14 @@ static char **exec_candidates(const char *argv0, char *const *env)
 	return out;
 }
 
+/* *argv_store gets what the child execs (berth-init's argv), for the
+ * caller to free. */
 static int prepare_process(struct child *c, const struct ctr_launch *l, char *const *argv,
-			   char ***init_argv, struct berr **err)
+			   bool allow_init, char ***argv_store, struct berr **err)
 {
 	const struct ctr_spec *s = l->spec;
-	size_t n = 0;
+	size_t n = 0, n_cands = 0;
+	char **out;
 
 	if (!argv || !argv[0] || !argv[0][0])
 		return berr_set(err, EINVAL, "no command to run");
@@ -559,25 +561,34 @@ static int prepare_process(struct child *c, const struct ctr_launch *l, char *co
 	c->cap_last = ctr_cap_last();
 	c->seccomp = l->seccomp;
 	c->argv0 = argv[0];
-	c->argv = argv;
-	c->init_fd = -1;
 	c->target_pidfd = -1;
 	c->join_fd[0] = c->join_fd[1] = c->join_fd[2] = -1;
 	if (s->uid == (uid_t)-1 || s->gid == (gid_t)-1)
 		return berr_set(err, EINVAL, "user %u:%u is not valid", (unsigned)s->uid, (unsigned)s->gid);
-	if (s->init && init_argv) {
-		if (l->init_fd < 0)
-			return berr_set(err, EINVAL, "initProcessEnabled without the init binary");
-		while (argv[n])
-			n++;
-		*init_argv = xcalloc(n + 3, sizeof(**init_argv));
-		(*init_argv)[0] = (char *)"berth-init";
-		(*init_argv)[1] = (char *)"--";
-		memcpy(*init_argv + 2, argv, n * sizeof(*argv));
-		c->argv = *init_argv;
-		c->init_fd = l->init_fd;
+	c->init_fd = l->init_fd >= 0 ? l->init_fd : ctr_init_fd(err);
+	if (c->init_fd < 0)
+		return berr_wrap(err, "the berth-init exec stub");
+	while (argv[n])
+		n++;
+	if (s->init && allow_init) {
+		out = xcalloc(n + 3, sizeof(*out));
+		out[0] = (char *)"berth-init";
+		out[1] = (char *)"--";
+		memcpy(out + 2, argv, n * sizeof(*argv));
+	} else {
+		c->candidates = exec_candidates(argv[0], s->env);
+		while (c->candidates[n_cands])
+			n_cands++;
+		out = xcalloc(3 + n_cands + n + 1, sizeof(*out));
+		out[0] = (char *)CTR_EXEC_ARGV0;
+		snprintf(c->n_cands, sizeof(c->n_cands), "%zu", n_cands);
+		out[2] = c->n_cands;
+		memcpy(out + 3, c->candidates, n_cands * sizeof(*out));
+		memcpy(out + 3 + n_cands, argv, n * sizeof(*argv));
+		c->exec_mode = true;
 	}
-	c->candidates = exec_candidates(argv[0], s->env);
+	c->argv = out;
+	*argv_store = out;
 	return 0;
 }
 
@@ -760,7 +771,7 @@ static int launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr 
 	const int join_in[3] = { l->netns_fd, l->ipcns_fd, l->utsns_fd };
 	const uint64_t new_flag[3] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
 	struct ctr_mnt_plan mounts = { 0 };
-	cleanup_free char **init_argv = NULL;
+	cleanup_free char **argv_store = NULL;
 	cleanup_strv char **cands = NULL;
 	cleanup_close int devnull = -1;
 	struct child c;
@@ -771,9 +782,10 @@ static int launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr 
 	if (!l->rootfs || l->rootfs[0] != '/')
 		return berr_set(err, EINVAL, "root filesystem %s: not an absolute path",
 				l->rootfs ? l->rootfs : "(none)");
-	if ((r = prepare_process(&c, l, s->argv, &init_argv, err)) < 0)
-		return r;
+	r = prepare_process(&c, l, s->argv, true, &argv_store, err);
 	cands = c.candidates;
+	if (r < 0)
+		return r;
 	if ((r = ctr_mounts_plan(l, &mounts, err)) < 0)
 		goto out;
 	if ((r = stdio_setup(&c, l, &devnull, err)) < 0)
@@ -827,6 +839,7 @@ int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **e
 int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *const argv[],
 	     struct ctr_proc *out, struct berr **err)
 {
+	cleanup_free char **argv_store = NULL;
 	cleanup_strv char **cands = NULL;
 	cleanup_close int devnull = -1;
 	struct child c;
@@ -839,7 +852,7 @@ int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *co
 	if (!target || target->pidfd < 0)
 		return berr_set(err, EINVAL, "container %s: exec: no running process", l->spec->name);
 	memset(&c, 0, sizeof(c));
-	r = prepare_process(&c, l, argv, NULL, err);
+	r = prepare_process(&c, l, argv, false, &argv_store, err);
 	cands = c.candidates;
 	if (r == 0)
 		r = stdio_setup(&c, l, &devnull, err);

@@ -45,7 +45,7 @@ struct ctr_launch {
 	int utsns_fd;               /* CTR_NS_NEW (default) or a uts ns fd */
 	int stdin_fd, stdout_fd, stderr_fd;   /* -1: /dev/null */
 	const struct ctr_seccomp *seccomp;    /* NULL: none (privileged) */
-	int init_fd;                /* sealed berth-init (ctr_init_fd()) when spec->init; else -1 */
+	int init_fd;                /* sealed berth-init (ctr_init_fd()); -1: the launcher gets it */
 };
 
 /* Fill l with the defaults: every fd -1, namespaces CTR_NS_NEW. */
@@ -70,19 +70,9 @@ int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *co
 /* Close a ctr_proc's pidfd (the process itself is the caller's to reap). */
 void ctr_proc_release(struct ctr_proc *p);
 
-/* CVE-2019-5736: make sure this process runs from a sealed memfd copy of
- * its binary, so nothing a container does through /proc/<pid>/exe can
- * reach the host's berth binary. If /proc/self/exe is not a sealed memfd
- * yet, copy it, seal it and re-exec with the same argv and environment
- * (no return); returns 0 when already sealed, -errno when sealing is
- * impossible (the caller refuses to run containers then). A binary that
- * cannot be written anyway (on a read-only mount, or immutable: chattr +i)
- * is used as it is: no copy, no second exec. BERTH_EXE_SEAL_ALWAYS in the
- * environment forces the copy. */
-int ctr_exe_seal(char **argv);
-
 /* A sealed memfd holding berth-init (embedded in the binary at build time),
- * made once per process and cached; O_CLOEXEC. */
+ * made once per process and cached; O_CLOEXEC. Every container program and
+ * every exec'd process is started through it (childmsg.h, sealed.c). */
 int ctr_init_fd(struct berr **err);
 
 #endif

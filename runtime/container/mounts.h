@@ -21,15 +21,8 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "runtime/container/childmsg.h"
 #include "runtime/container/launch.h"
-
-/* What the child sends back when a step fails: the step, the errno and a
- * short detail (paths, names). Fixed size: one SOCK_SEQPACKET message. */
-struct ctr_child_msg {
-	char step[32];
-	int err;
-	char detail[476];
-};
 
 /* Fill msg (async-signal-safe): detail = the strings after err, up to a
  * NULL, concatenated and truncated to fit. Returns -err, for

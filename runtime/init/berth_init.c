@@ -14,17 +14,34 @@
  *
  * Linked statically into the container's world: libc only, no berth code.
  * Signals are taken synchronously with sigwaitinfo(), so there is no handler
- * and no race between a signal and the child's exit. */
+ * and no race between a signal and the child's exit.
+ *
+ * Exec mode (argv[0] "berth-exec", runtime/container/childmsg.h): the
+ * launcher runs every container's program through this binary, from its
+ * sealed memfd, instead of exec'ing it straight from the runtime. While an
+ * execve is under way /proc/self/exe still names the process doing it, and
+ * the path being exec'd (or a script's interpreter, or an ELF's) may be the
+ * magic link /proc/self/exe: straight from the runtime that would run the
+ * host's berth binary inside the container, which could then write to it
+ * (CVE-2019-5736). From here it can only reach this sealed, unwritable
+ * copy. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "runtime/container/childmsg.h"
+
+extern char **environ;
 
 /* Raised by the kernel for a fault in this process: never blocked here, so a
  * bug in berth-init kills it instead of hanging it. */
@@ -47,6 +64,77 @@ static void child_exec(char **argv)
 	_exit(e == ENOENT ? 127 : 126);
 }
 
+static void msg_add(char *dst, size_t size, const char *s)
+{
+	size_t n = strlen(dst);
+
+	while (*s && n + 1 < size)
+		dst[n++] = *s++;
+	dst[n] = '\0';
+}
+
+static int parse_fd(const char *s, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max)
+		return -1;
+	return (int)v;
+}
+
+/* berth-exec SYNC_FD N CANDIDATE... ARGV...: see childmsg.h. */
+static int exec_mode(int argc, char **argv)
+{
+	struct ctr_child_msg msg;
+	int fd, n, err = ENOENT;
+	bool eacces = false;
+	char **cand, **prog;
+
+	fd = argc > 3 ? parse_fd(argv[1], INT_MAX) : -1;
+	n = argc > 3 ? parse_fd(argv[2], argc) : -1;
+	if (fd < 0 || n < 1 || 3 + n >= argc) {
+		fprintf(stderr, "berth-init: usage: " CTR_EXEC_ARGV0 " SYNC_FD N CANDIDATE... ARGV...\n");
+		return 127;
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	cand = argv + 3;
+	prog = argv + 3 + n;
+	memset(&msg, 0, sizeof(msg));
+	msg_add(msg.step, sizeof(msg.step), "exec");
+	for (int i = 0; i < n; i++) {
+		execve(cand[i], prog, environ);
+		err = errno;
+		if (err == EACCES) {
+			eacces = true;
+			continue;
+		}
+		if (err == ENOENT && n == 1 && access(cand[i], F_OK) == 0) {
+			msg_add(msg.detail, sizeof(msg.detail), cand[i]);
+			msg_add(msg.detail, sizeof(msg.detail), ": its ELF interpreter is missing");
+			goto fail;
+		}
+		if (err != ENOENT && err != ENOTDIR) {
+			msg_add(msg.detail, sizeof(msg.detail), cand[i]);
+			goto fail;
+		}
+	}
+	if (eacces) {
+		err = EACCES;
+		msg_add(msg.detail, sizeof(msg.detail), "permission denied: ");
+	} else {
+		err = ENOENT;
+		msg_add(msg.detail, sizeof(msg.detail), "executable file not found: ");
+	}
+	msg_add(msg.detail, sizeof(msg.detail), prog[0]);
+fail:
+	msg.err = err;
+	(void)send(fd, &msg, sizeof(msg), MSG_NOSIGNAL);
+	return 127;
+}
+
 static int exit_code(int status)
 {
 	if (WIFEXITED(status))
@@ -62,6 +150,8 @@ int main(int argc, char **argv)
 	pid_t child;
 	int first = 1;
 
+	if (argc > 0 && !strcmp(argv[0], CTR_EXEC_ARGV0))
+		return exec_mode(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "--"))
 		first = 2;
 	if (first >= argc) {

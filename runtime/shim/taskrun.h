@@ -11,8 +11,7 @@
  * down again, on every path, errors included.
  *
  * The caller must be single-threaded (the launcher changes the process's
- * namespaces for children around clone) and must run from a sealed binary
- * (ctr_exe_seal). trun_run() moves the process into a mount namespace of
+ * namespaces for children around clone). trun_run() moves the process into a mount namespace of
  * its own (a slave of the host's), so every mount it makes disappears with
  * it whatever happens. */
 #ifndef BERTH_RUNTIME_SHIM_TASKRUN_H

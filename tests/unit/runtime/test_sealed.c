@@ -1,10 +1,6 @@
-/* Unit tests for runtime/container/sealed.c: ctr_init_fd() and
- * ctr_exe_seal().
- *
- * ctr_exe_seal re-executes the process, so it is tested on this binary
- * itself: run with "--sealed-child ARGS...", main() calls ctr_exe_seal and
- * reports what the re-executed process sees (the seals on /proc/self/exe,
- * its argv, an environment variable); the test runs it as a child. */
+/* Unit tests for runtime/container/sealed.c (ctr_init_fd) and berth-init's
+ * exec mode (runtime/container/childmsg.h), through which the launcher
+ * starts every container program (CVE-2019-5736). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,21 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sched.h>
-#include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/container/childmsg.h"
 #include "runtime/container/launch.h"
 
 /* the embedded berth-init (runtime/init/init_blob.S.in) */
 extern const unsigned char berth_init_blob[];
 extern const unsigned char berth_init_blob_end[];
 
-#define ALL_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+extern char **environ;
 
-static char self_exe[4096];
+#define ALL_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 static void test_init_fd(void **state)
 {
@@ -95,36 +92,56 @@ static void test_init_fd(void **state)
 	assert_null(err);
 }
 
-/* Run this binary as "--sealed-child" with args; returns its stdout. */
-static char *run_sealed_child(const char *const *args, const char *extra_env, int *status)
+struct stub_run {
+	int status;              /* wait status of the stub's process */
+	ssize_t msg_len;         /* what came on the sync socket: 0 = EOF (exec'd) */
+	struct ctr_child_msg msg;
+	char out[4096];          /* its stdout and stderr */
+};
+
+/* Run the sealed berth-init in exec mode as the launcher does: the sync
+ * socket's number in argv[1], the candidates, then the program's argv. */
+static void run_stub(const char *const *cands, const char *const *argv, struct stub_run *r)
 {
-	static char out[8192];
-	int p[2];
+	struct berr *err = NULL;
+	int init = ctr_init_fd(&err), sv[2], outp[2];
 	size_t len = 0;
 	pid_t pid;
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	if (init < 0)
+		fail_msg("ctr_init_fd: %s", berr_msg(err));
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(pipe2(outp, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char *argv[16];
-		int n = 0;
+		char *av[32], fdnum[16], n[16];
+		int k = 0, nc = 0;
 
-		argv[n++] = self_exe;
-		argv[n++] = "--sealed-child";
-		for (int i = 0; args[i] && n < 15; i++)
-			argv[n++] = (char *)args[i];
-		argv[n] = NULL;
-		dup2(p[1], 1);
-		setenv("BERTH_SEALED_TEST_MARK", "kept across the re-exec", 1);
-		if (extra_env)
-			putenv((char *)extra_env);
-		execv(self_exe, argv);
+		while (cands[nc])
+			nc++;
+		snprintf(fdnum, sizeof(fdnum), "%d", sv[1]);
+		snprintf(n, sizeof(n), "%d", nc);
+		av[k++] = CTR_EXEC_ARGV0;
+		av[k++] = fdnum;
+		av[k++] = n;
+		for (int i = 0; cands[i]; i++)
+			av[k++] = (char *)cands[i];
+		for (int i = 0; argv[i]; i++)
+			av[k++] = (char *)argv[i];
+		av[k] = NULL;
+		dup2(outp[1], 1);
+		dup2(outp[1], 2);
+		fcntl(sv[1], F_SETFD, 0);   /* as the launcher hands it over */
+		syscall(SYS_execveat, init, "", av, environ, AT_EMPTY_PATH);
 		_exit(99);
 	}
-	close(p[1]);
+	close(sv[1]);
+	close(outp[1]);
+	r->msg_len = recv(sv[0], &r->msg, sizeof(r->msg), 0);
 	for (;;) {
-		ssize_t n = read(p[0], out + len, sizeof(out) - 1 - len);
+		ssize_t n = read(outp[0], r->out + len, sizeof(r->out) - 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -132,147 +149,108 @@ static char *run_sealed_child(const char *const *args, const char *extra_env, in
 			break;
 		len += (size_t)n;
 	}
-	out[len] = '\0';
-	close(p[0]);
-	assert_int_equal(waitpid(pid, status, 0), pid);
-	return out;
+	r->out[len] = '\0';
+	close(sv[0]);
+	close(outp[0]);
+	assert_int_equal(waitpid(pid, &r->status, 0), pid);
 }
 
-static void test_exe_seal(void **state)
+/* The program runs with its argv, and the sync socket is closed by then
+ * (EOF: the launcher's "exec'd" signal), not inherited by the program. */
+static void test_exec_mode_runs(void **state)
 {
-	const char *args[] = { "one", "two words", "", "--three", NULL };
-	int st;
-	char *out;
+	const char *cands[] = { "/nonexistent/sh", "/bin/sh", NULL };
+	const char *argv[] = { "sh", "-c",
+		"echo \"[$0] [$1]\"; for f in /proc/self/fd/*; do readlink $f; done | grep -c socket:; exit 0",
+		"zero", "one two", NULL };
+	struct stub_run r;
+
+	run_stub(cands, argv, &r);
+	printf("%s", r.out);
+	assert_int_equal(r.msg_len, 0);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 0);
+	assert_non_null(strstr(r.out, "[zero] [one two]\n"));
+	/* the sync socket did not leak into the program */
+	assert_non_null(strstr(r.out, "]\n0\n"));
+}
+
+static void test_exec_mode_not_found(void **state)
+{
+	const char *cands[] = { "/nonexistent/a/prog", "/nonexistent/b/prog", NULL };
+	const char *argv[] = { "prog", NULL };
+	struct stub_run r;
+
+	run_stub(cands, argv, &r);
+	assert_int_equal(r.msg_len, (ssize_t)sizeof(r.msg));
+	assert_string_equal(r.msg.step, "exec");
+	assert_int_equal(r.msg.err, ENOENT);
+	assert_string_equal(r.msg.detail, "executable file not found: prog");
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 127);
+}
+
+static void test_exec_mode_not_executable(void **state)
+{
+	char dir[] = "/tmp/berth-sealed.XXXXXX", file[64];
+	const char *cands[] = { file, NULL };
+	const char *argv[] = { "data", NULL };
+	struct stub_run r;
 	int fd;
 
-	/* this process runs from the build tree, unsealed */
-	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/data", dir);
+	fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
-	assert_true(fcntl(fd, F_GET_SEALS) < 0 || !(fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE));
 	close(fd);
-
-	out = run_sealed_child(args, NULL, &st);
-	printf("%s", out);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_non_null(strstr(out, "ctr_exe_seal: 0\n"));
-	assert_non_null(strstr(out, "seals: 0xf\n"));     /* SEAL|SHRINK|GROW|WRITE */
-	assert_non_null(strstr(out, "exe: /memfd:"));
-	assert_non_null(strstr(out, "argc: 6\n"));
-	assert_non_null(strstr(out, "argv[2]: [one]\n"));
-	assert_non_null(strstr(out, "argv[3]: [two words]\n"));
-	assert_non_null(strstr(out, "argv[4]: []\n"));
-	assert_non_null(strstr(out, "argv[5]: [--three]\n"));
-	assert_non_null(strstr(out, "mark: [kept across the re-exec]\n"));
-	assert_non_null(strstr(out, "reexec var: [(none)]\n"));
-	/* while it runs the kernel itself refuses writers (ETXTBSY); the
-	 * seals refuse them always (EPERM, as test_init_fd shows) */
-	assert_true(strstr(out, "write: EPERM\n") || strstr(out, "write: ETXTBSY\n"));
+	run_stub(cands, argv, &r);
+	unlink(file);
+	rmdir(dir);
+	assert_int_equal(r.msg_len, (ssize_t)sizeof(r.msg));
+	assert_int_equal(r.msg.err, EACCES);
+	assert_string_equal(r.msg.detail, "permission denied: data");
+	assert_int_equal(WEXITSTATUS(r.status), 127);
 }
 
-/* A process that claims to be the re-executed copy but is not sealed
- * refuses (instead of re-executing forever). */
-static void test_exe_seal_loop_guard(void **state)
+/* The point of the stub: exec'ing the magic link /proc/self/exe from it
+ * reaches the sealed berth-init again (it answers with its usage), never
+ * the binary that launched it (this test program). */
+static void test_exec_mode_proc_self_exe(void **state)
 {
-	const char *args[] = { NULL };
-	char want[64];
-	int st;
-	char *out = run_sealed_child(args, "_BERTH_EXE_SEAL_REEXEC=1", &st);
+	const char *cands[] = { "/proc/self/exe", NULL };
+	const char *argv[] = { "/proc/self/exe", NULL };
+	struct stub_run r;
 
-	printf("%s", out);
-	snprintf(want, sizeof(want), "ctr_exe_seal: %d\n", -ELOOP);
-	assert_non_null(strstr(out, want));
-	assert_null(strstr(out, "exe: /memfd:"));
-	assert_non_null(strstr(out, "reexec var: [(none)]\n"));
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 1);
+	run_stub(cands, argv, &r);
+	printf("%s", r.out);
+	assert_int_equal(r.msg_len, 0);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 2);
+	assert_non_null(strstr(r.out, "berth-init: usage"));
+	assert_null(strstr(r.out, "[=========="));   /* not cmocka: not this binary */
 }
 
-/* A binary nobody can write (here: on a read-only bind mount of itself, in
- * a mount namespace of this test's own) runs as it is: no copy, no second
- * exec; BERTH_EXE_SEAL_ALWAYS still forces the copy. Last test: it leaves
- * this process in its own mount namespace (the mount is undone). */
-static void test_exe_read_only(void **state)
+static void test_exec_mode_bad_usage(void **state)
 {
-	const char *args[] = { NULL };
-	int st;
-	char *out;
+	const char *cands[] = { NULL };
+	const char *argv[] = { NULL };
+	struct stub_run r;
 
-	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0) {
-		skip();
-		return;
-	}
-	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	assert_int_equal(mount(self_exe, self_exe, NULL, MS_BIND, NULL), 0);
-	assert_int_equal(mount(NULL, self_exe, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), 0);
-
-	out = run_sealed_child(args, NULL, &st);
-	printf("%s", out);
-	assert_non_null(strstr(out, "ctr_exe_seal: 0\n"));
-	assert_null(strstr(out, "exe: /memfd:"));
-	assert_true(strstr(out, "write: EROFS\n") || strstr(out, "write: ETXTBSY\n"));
-
-	out = run_sealed_child(args, "BERTH_EXE_SEAL_ALWAYS=1", &st);
-	printf("%s", out);
-	assert_non_null(strstr(out, "ctr_exe_seal: 0\n"));
-	assert_non_null(strstr(out, "exe: /memfd:"));
-	assert_int_equal(umount2(self_exe, 0), 0);
+	run_stub(cands, argv, &r);
+	assert_int_equal(WEXITSTATUS(r.status), 127);
+	assert_non_null(strstr(r.out, "usage: berth-exec"));
 }
 
-/* The child: seal (re-executing from the memfd), then report. */
-static int sealed_child(int argc, char **argv)
-{
-	int r = ctr_exe_seal(argv);
-	char exe[4096];
-	ssize_t n;
-	int fd, seals;
-	const char *v;
-
-	printf("ctr_exe_seal: %d\n", r);
-	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
-	printf("seals: %#x\n", seals);
-	if (fd >= 0)
-		close(fd);
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	printf("exe: %s\n", exe);
-	printf("argc: %d\n", argc);
-	for (int i = 0; i < argc; i++)
-		printf("argv[%d]: [%s]\n", i, argv[i]);
-	v = getenv("BERTH_SEALED_TEST_MARK");
-	printf("mark: [%s]\n", v ? v : "(none)");
-	v = getenv("_BERTH_EXE_SEAL_REEXEC");
-	printf("reexec var: [%s]\n", v ? v : "(none)");
-	/* even this process cannot write to its sealed image */
-	fd = open("/proc/self/exe", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		printf("write: %s\n", write(fd, "x", 1) < 0 ? strerrorname_np(errno) : "WROTE");
-		close(fd);
-	} else {
-		printf("write: %s\n", strerrorname_np(errno));
-	}
-	fflush(stdout);
-	return r == 0 ? 0 : 1;
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_fd),
-		cmocka_unit_test(test_exe_seal),
-		cmocka_unit_test(test_exe_seal_loop_guard),
-		cmocka_unit_test(test_exe_read_only),
+		cmocka_unit_test(test_exec_mode_runs),
+		cmocka_unit_test(test_exec_mode_not_found),
+		cmocka_unit_test(test_exec_mode_not_executable),
+		cmocka_unit_test(test_exec_mode_proc_self_exe),
+		cmocka_unit_test(test_exec_mode_bad_usage),
 	};
-	ssize_t n;
 
-	if (argc > 1 && !strcmp(argv[1], "--sealed-child"))
-		return sealed_child(argc, argv);
-	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
-	if (n <= 0) {
-		perror("readlink /proc/self/exe");
-		return 1;
-	}
-	self_exe[n] = '\0';
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

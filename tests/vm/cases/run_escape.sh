@@ -51,6 +51,32 @@ run_out "$S/escape.err" app-init | grep -q '"escape":"ptrace-pid1","result":"den
 	die "ptrace of berth-init (pid 1) was not denied"
 say "$n attempts, all denied"
 
+# CVE-2019-5736 by the front door: a program path of /proc/self/exe is
+# resolved while the exec is under way, when /proc/self/exe is still the
+# process doing the exec. That is the sealed berth-init (exec mode), never
+# the host's berth binary, which would answer `version`.
+cat > "$S/selfexe.json" <<JSON
+{
+  "family": "selfexe",
+  "requiresCompatibilities": ["EC2"],
+  "networkMode": "none",
+  "memory": "512",
+  "containerDefinitions": [
+    { "name": "app", "image": "berth-test/helper", "essential": true,
+      "entryPoint": ["/proc/self/exe"], "command": ["version"] }
+  ]
+}
+JSON
+sum_before=$(sha256sum < "$BERTH_BIN/berth")
+run_berth_json "$S/selfexe.json" > "$S/selfexe.result" 2> "$S/selfexe.err"
+st=$?
+sed 's/^/  /' "$S/selfexe.err"
+grep -q "berth [0-9]" "$S/selfexe.err" && die "/proc/self/exe ran the berth binary inside the container"
+grep -q "berth-init: exec version" "$S/selfexe.err" || die "/proc/self/exe did not run the sealed berth-init"
+[ "$st" = 127 ] || die "/proc/self/exe task: berth run exited $st, want 127"
+[ "$(sha256sum < "$BERTH_BIN/berth")" = "$sum_before" ] || die "the berth binary changed"
+say "/proc/self/exe in a container is the sealed berth-init"
+
 # ------------------------------------------------------------ privileged (EC2)
 cat > "$S/priv.json" <<JSON
 {
