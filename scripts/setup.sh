@@ -23,10 +23,12 @@ PKGS=(
 	libcmocka-dev
 	# VM harness: emulator, guest userland, disk and network tools staged into the guest
 	qemu-system-x86 busybox-static e2fsprogs iproute2 kmod
+	# nft(8) reads back what netns/ writes over netlink (unit tests, VM cases)
+	nftables
 	# reproducible test image builder
 	python3
 	# benchmark peers (tests/bench)
-	umoci zstd crun
+	umoci zstd crun containernetworking-plugins
 )
 
 missing=()
