@@ -42,8 +42,13 @@ static void run_usage(FILE *f)
 		"  --overrides FILE       RunTask overrides JSON ({\"containerOverrides\": [...], ...})\n"
 		"  --launch-type TYPE     FARGATE or EC2 validation rules (default: FARGATE when\n"
 		"                         requiresCompatibilities lists FARGATE and not EC2, else EC2)\n"
-		"  --network MODE         override networkMode: none or host (awsvpc and bridge are\n"
-		"                         not supported yet)\n"
+		"  --network MODE         override networkMode: awsvpc, bridge, host or none\n"
+		"  --network-config FILE  bridge, subnet, security groups (berthd.json or its\n"
+		"                         \"network\" object; default $BERTH_NETWORK_CONFIG, else\n"
+		"                         /etc/berth/berthd.json when it exists, else built-in\n"
+		"                         defaults: berth0, 10.213.0.0/16; see docs/networking.md)\n"
+		"  --security-group NAME  awsvpc: put the task in this security group (repeat for\n"
+		"                         more; default: the group \"default\")\n"
 		"  --no-limits            run without cgroup resource limits (no cgroup v2 needed);\n"
 		"                         the task is reported as running without limits\n"
 		"  --storage KIND         ephemeral storage: loop (a sized ext4 volume, default) or\n"
@@ -104,7 +109,7 @@ static int import_archive(const char *path)
 	return 0;
 }
 
-static void print_result(const struct trun_result *res)
+static void print_result(const struct trun_result *res, const struct task_def *td)
 {
 	cleanup_json json_t *o = json_object();
 	json_t *cs = json_array();
@@ -117,12 +122,30 @@ static void print_result(const struct trun_result *res)
 		json_object_set_new(o, "stoppedReason", json_string(res->stopped_reason));
 	json_object_set_new(o, "exitCode", json_integer(res->exit_code));
 	json_object_set_new(o, "limits", json_boolean(res->limits));
+	/* as DescribeTasks: the task's ENI address on every container; bridge
+	 * mode's host ports as each container's networkBindings, in the order
+	 * of its portMappings (that is how taskrun reserved them) */
+	size_t nb = 0;
 	for (size_t i = 0; i < res->n_containers; i++) {
 		const struct trun_container_result *c = &res->containers[i];
 		json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "name", c->name, "lastStatus", "STOPPED",
 				      "essential", c->essential, "healthStatus", c->health,
 				      "restartCount", c->restarts);
 
+		if (res->ipv4[0])
+			json_object_set_new(j, "networkInterfaces",
+					    json_pack("[{s:s, s:s}]", "attachmentId", res->task_id,
+						      "privateIpv4Address", res->ipv4));
+		if (res->n_bindings && i < td->n_containers) {
+			json_t *b = json_array();
+
+			for (size_t k = 0; k < td->containers[i].n_port_mappings && nb < res->n_bindings; k++, nb++)
+				json_array_append_new(b, json_pack("{s:s, s:i, s:i, s:s}", "bindIP", "0.0.0.0",
+					"containerPort", res->bindings[nb].container_port,
+					"hostPort", res->bindings[nb].host_port,
+					"protocol", netns_proto_str(res->bindings[nb].proto)));
+			json_object_set_new(j, "networkBindings", b);
+		}
 		if (c->exit_code >= 0)
 			json_object_set_new(j, "exitCode", json_integer(c->exit_code));
 		if (c->reason)
@@ -142,6 +165,8 @@ int cli_run(int argc, char **argv)
 		{ "overrides", required_argument, NULL, 'o' },
 		{ "launch-type", required_argument, NULL, 'L' },
 		{ "network", required_argument, NULL, 'n' },
+		{ "network-config", required_argument, NULL, 'C' },
+		{ "security-group", required_argument, NULL, 'g' },
 		{ "no-limits", no_argument, NULL, 'N' },
 		{ "storage", required_argument, NULL, 's' },
 		{ "pids-max", required_argument, NULL, 'p' },
@@ -153,8 +178,11 @@ int cli_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	cleanup_strv char **archives = NULL;
-	size_t n_archives = 0;
+	cleanup_strv char **archives = NULL, **groups = NULL;
+	size_t n_archives = 0, n_groups = 0;
+	const char *net_config = NULL;
+	struct netns_config netcfg;
+	bool have_netcfg = false;
 	const char *overrides = NULL, *launch_type = NULL;
 	cleanup_free char *buf = NULL, *obuf = NULL, *taskdir = NULL;
 	cleanup_berr struct berr *err = NULL;
@@ -183,14 +211,20 @@ int cli_run(int argc, char **argv)
 				o.net_mode = TASK_NET_NONE;
 			else if (!strcmp(optarg, "host"))
 				o.net_mode = TASK_NET_HOST;
-			else if (!strcmp(optarg, "awsvpc") || !strcmp(optarg, "bridge")) {
-				log_error("run: --network %s: not supported yet (task networking is still being built); "
-					  "use none or host", optarg);
-				return 2;
-			} else {
-				log_error("run: --network %s: use none or host", optarg);
+			else if (!strcmp(optarg, "awsvpc"))
+				o.net_mode = TASK_NET_AWSVPC;
+			else if (!strcmp(optarg, "bridge"))
+				o.net_mode = TASK_NET_BRIDGE;
+			else {
+				log_error("run: --network %s: use awsvpc, bridge, host or none", optarg);
 				return 2;
 			}
+			break;
+		case 'C': net_config = optarg; break;
+		case 'g':
+			groups = xreallocarray(groups, n_groups + 2, sizeof(*groups));
+			groups[n_groups++] = xstrdup(optarg);
+			groups[n_groups] = NULL;
 			break;
 		case 'N': o.no_limits = true; break;
 		case 's':
@@ -270,6 +304,34 @@ int cli_run(int argc, char **argv)
 	if (cli.json)
 		o.out = stderr;
 	o.root = cli.root;
+	{
+		enum task_network_mode nm = o.net_override ? o.net_mode : td->network_mode;
+
+		if (nm == TASK_NET_AWSVPC || nm == TASK_NET_BRIDGE) {
+			cleanup_free char *state = xasprintf("%s/net", cli.root);
+
+			if (!net_config && getenv("BERTH_NETWORK_CONFIG") && *getenv("BERTH_NETWORK_CONFIG"))
+				net_config = getenv("BERTH_NETWORK_CONFIG");
+			if (!net_config && access("/etc/berth/berthd.json", F_OK) == 0)
+				net_config = "/etc/berth/berthd.json";
+			netns_config_init(&netcfg, state);
+			have_netcfg = true;
+			r = net_config ? netns_config_load(net_config, &netcfg, &err)
+				       : netns_config_parse(NULL, "network", &netcfg, &err);
+			if (r < 0) {
+				log_error("run: network configuration: %s", berr_msg(err));
+				netns_config_free(&netcfg);
+				task_def_free(td);
+				return 2;
+			}
+			o.net = &netcfg;
+			o.security_groups = (const char *const *)groups;
+			o.n_security_groups = n_groups;
+		} else if (n_groups) {
+			log_warn("run: --security-group applies to awsvpc tasks only; this one is %s",
+				 task_network_mode_name(nm));
+		}
+	}
 	taskdir = xstrdup(argv[optind]);
 	o.env_file_base = dirname(taskdir);
 	if (trun_run(td, &o, &res, &err) < 0) {
@@ -282,11 +344,13 @@ int cli_run(int argc, char **argv)
 		r = res.exit_code;
 	}
 	if (cli.json)
-		print_result(&res);
+		print_result(&res, td);
 	else if (res.stop_code)
 		log_info("task %s stopped (%s): %s; exit code %d", res.task_id, res.stop_code,
 			 res.stopped_reason ? res.stopped_reason : "", r);
 	trun_result_free(&res);
 	task_def_free(td);
+	if (have_netcfg)
+		netns_config_free(&netcfg);
 	return r;
 }

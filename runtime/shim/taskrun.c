@@ -131,6 +131,11 @@ struct trun {
 	char *cg_task;
 	int netns_fd, ipcns_fd, pidns_fd;
 	enum task_network_mode net;
+	struct netns_task_net tnet;     /* awsvpc/bridge: what netns_task_up did */
+	bool tnet_up;
+	char ipv4[16];
+	struct netns_binding *bindings;
+	size_t n_bindings;
 	char *hosts, *resolv, *volumes;
 	int init_fd;
 	struct tctr *c;
@@ -505,6 +510,9 @@ static int write_etc_files(struct trun *t, struct berr **err)
 	/* /etc/hosts: loopback names, then every container's extraHosts */
 	hosts = xmalloc(cap);
 	len = (size_t)snprintf(hosts, cap, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	/* the task's own address under its hostname (awsvpc, bridge) */
+	if (t->ipv4[0])
+		len += (size_t)snprintf(hosts + len, cap - len, "%s\t%.12s\n", t->ipv4, t->id);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct task_container *d = t->c[i].def;
 
@@ -676,6 +684,56 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 	return 0;
 }
 
+/* awsvpc / bridge: the task's netns, veth, IP, security groups and (bridge)
+ * host ports, bound at <task dir>/netns (netns/tasknet.h). */
+static int setup_network(struct trun *t, struct berr **err)
+{
+	struct netns_task_req req = { 0 };
+	cleanup_free struct netns_portmap *maps = NULL;
+	cleanup_free char *ns_path = xasprintf("%s/netns", t->dir);
+	size_t n_maps = 0;
+	char ip[NETNS_IP_STRLEN];
+	int r;
+
+	req.task_id = t->id;
+	req.mode = t->net == TASK_NET_BRIDGE ? NETNS_TASK_BRIDGE : NETNS_TASK_AWSVPC;
+	req.ns_path = ns_path;
+	req.groups = t->o->security_groups;
+	req.n_groups = t->o->n_security_groups;
+	if (req.mode == NETNS_TASK_BRIDGE) {
+		for (size_t i = 0; i < t->n; i++)
+			n_maps += t->c[i].def->n_port_mappings;
+		maps = xcalloc(n_maps ? n_maps : 1, sizeof(*maps));
+		n_maps = 0;
+		for (size_t i = 0; i < t->n; i++)
+			for (size_t j = 0; j < t->c[i].def->n_port_mappings; j++) {
+				const struct task_port_mapping *pm = &t->c[i].def->port_mappings[j];
+
+				maps[n_maps].container_port = (uint16_t)pm->container_port;
+				maps[n_maps].host_port = (uint16_t)pm->host_port;
+				maps[n_maps].proto = pm->protocol && !strcmp(pm->protocol, "udp") ? NETNS_UDP : NETNS_TCP;
+				n_maps++;
+			}
+		req.maps = maps;
+		req.n_maps = n_maps;
+	}
+	r = netns_task_up(t->o->net, &req, &t->tnet, err);
+	if (r < 0)
+		return berr_wrap(err, "task network (%s)", task_network_mode_name(t->net));
+	t->tnet_up = true;
+	t->netns_fd = fcntl(t->tnet.nsfd, F_DUPFD_CLOEXEC, 3);
+	if (t->netns_fd < 0)
+		return berr_set(err, errno, "dup the task's netns fd");
+	snprintf(t->ipv4, sizeof(t->ipv4), "%s", netns_ip_str(t->tnet.ip, ip));
+	if (t->tnet.n_bindings) {
+		t->bindings = xmemdup(t->tnet.bindings, t->tnet.n_bindings * sizeof(*t->bindings));
+		t->n_bindings = t->tnet.n_bindings;
+	}
+	status(t, NULL, "network %s: %s/%u on %s (set up in %.1f ms)", task_network_mode_name(t->net),
+	       t->ipv4, t->tnet.prefix, t->o->net->bridge, (double)t->tnet.us_setup / 1000.0);
+	return 0;
+}
+
 static int setup(struct trun *t, struct berr **err)
 {
 	const struct task_def *td = t->td;
@@ -683,10 +741,8 @@ static int setup(struct trun *t, struct berr **err)
 	int r;
 
 	t->net = t->o->net_override ? t->o->net_mode : td->network_mode;
-	if (t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE)
-		return berr_set(err, ENOTSUP,
-				"networkMode %s: not supported yet (task networking is still being built); "
-				"run with --network none or --network host (EC2) to override",
+	if ((t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE) && !t->o->net)
+		return berr_set(err, EINVAL, "networkMode %s: no network configuration given",
 				task_network_mode_name(t->net));
 	if (td->pid_mode == TASK_NS_TASK)
 		return berr_set(err, ENOTSUP, "pidMode task: not supported yet");
@@ -753,6 +809,9 @@ static int setup(struct trun *t, struct berr **err)
 		if ((r = task_ns(CLONE_NEWNET, "net", &t->netns_fd, err)) < 0)
 			return r;
 		if ((r = netns_lo_up(t->netns_fd, err)) < 0)
+			return r;
+	} else if (t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE) {
+		if ((r = setup_network(t, err)) < 0)
 			return r;
 	}
 	if (td->ipc_mode == TASK_NS_TASK && (r = task_ns(CLONE_NEWIPC, "ipc", &t->ipcns_fd, err)) < 0)
@@ -831,6 +890,14 @@ static void teardown(struct trun *t)
 	close_fd(&t->netns_fd);
 	close_fd(&t->ipcns_fd);
 	close_fd(&t->pidns_fd);
+	if (t->tnet_up) {
+		if (netns_task_down(t->o->net, &t->tnet, &err) < 0) {
+			log_warn("teardown: network: %s", berr_msg(err));
+			berr_free(err);
+			err = NULL;
+		}
+		t->tnet_up = false;
+	}
 	if (t->eph) {
 		if (rootfs_ephemeral_destroy(t->eph, &err) < 0) {
 			log_warn("teardown: %s", berr_msg(err));
@@ -1404,6 +1471,11 @@ static void fill_result(struct trun *t, struct trun_result *res)
 {
 	snprintf(res->task_id, sizeof(res->task_id), "%s", t->id);
 	res->limits = !t->o->no_limits;
+	snprintf(res->ipv4, sizeof(res->ipv4), "%s", t->ipv4);
+	res->bindings = t->bindings;
+	res->n_bindings = t->n_bindings;
+	t->bindings = NULL;
+	t->n_bindings = 0;
 	res->stop_code = t->stop_code;
 	res->stopped_reason = t->stopped_reason ? xstrdup(t->stopped_reason) : NULL;
 	res->exit_code = t->have_exit ? t->exit_code : 125;
@@ -1434,6 +1506,7 @@ void trun_result_free(struct trun_result *res)
 	}
 	free(res->containers);
 	free(res->stopped_reason);
+	free(res->bindings);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -1441,7 +1514,7 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 	     struct berr **err)
 {
 	struct trun t = { .td = td, .o = o, .netns_fd = -1, .ipcns_fd = -1, .pidns_fd = -1,
-			  .init_fd = -1, .sfd = -1 };
+			  .init_fd = -1, .sfd = -1, .tnet = { .nsfd = -1 } };
 	sigset_t mask, old;
 	int r;
 
@@ -1524,6 +1597,7 @@ out:
 	free(t.volumes);
 	free(t.eph_base);
 	free(t.stopped_reason);
+	free(t.bindings);
 	/* t.init_fd is the process-wide cached memfd: stays open */
 	return r;
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
+#include "netns/tasknet.h"
 #include "runtime/task/task.h"
 
 enum trun_storage {
@@ -40,10 +41,16 @@ struct trun_opts {
 	const char *task_id;       /* NULL: a random 32-hex id */
 	bool quiet;                /* do not echo container output */
 	FILE *out, *err;           /* where container stdout/stderr lines go (prefixed) */
-	/* Override the definition's networkMode (tasks before task networking
-	 * lands: awsvpc and bridge answer "not supported yet" otherwise). */
+	/* Override the definition's networkMode. */
 	bool net_override;
 	enum task_network_mode net_mode;
+	/* awsvpc and bridge: the network configuration (bridge, subnet,
+	 * security groups, state directory); NULL: those modes fail with an
+	 * error that says so. */
+	const struct netns_config *net;
+	/* awsvpc: RunTask's awsvpcConfiguration.securityGroups; none: "default" */
+	const char *const *security_groups;
+	size_t n_security_groups;
 	/* Directory relative environmentFiles paths start from (the task
 	 * definition's directory); NULL: the current directory. */
 	const char *env_file_base;
@@ -72,6 +79,9 @@ struct trun_result {
 	const char *stop_code;     /* EssentialContainerExited, UserInitiated, TaskFailedToStart */
 	char *stopped_reason;
 	bool limits;               /* false: ran with --no-limits */
+	char ipv4[16];             /* awsvpc/bridge: the task's address ("" otherwise) */
+	struct netns_binding *bindings;   /* bridge mode: networkBindings */
+	size_t n_bindings;
 	struct trun_container_result *containers;
 	size_t n_containers;
 };

@@ -134,8 +134,11 @@ stage() {
 	rm -f "$STAGE/bin/ip" "$STAGE/sbin/ip"
 	stage_elf "$(command -v ip || echo /sbin/ip)" /bin            # the real iproute2
 	if command -v crun >/dev/null; then stage_elf "$(command -v crun)" /bin; fi   # tests/bench/start's peer
-	# berth's own programs (dynamically linked) and static test tools
 	local f
+	# nft(8): the networking cases read back (and break on purpose) what berth writes
+	f=$(PATH=/usr/sbin:/sbin:$PATH command -v nft) || fail_setup "nft not found: run scripts/setup.sh --deps (nftables)"
+	stage_elf "$f" /bin
+	# berth's own programs (dynamically linked) and static test tools
 	for f in "$BUILD"/bin/*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		stage_elf "$f" /berth/bin
