@@ -19,8 +19,8 @@
 # 1.00). Second loop, the same way: where berth's time goes, from berth's
 # own status lines ("running", "started", "exited") and from variants:
 # --no-limits, --storage loop, berth-launch-tool (the launcher without the
-# supervisor; with and without seccomp), `berth run --help` (exec + sealed
-# re-exec), `berth version` (exec only), and crun with and without seccomp
+# supervisor; with and without seccomp), `berth run --help` (exec + argument
+# parsing), `berth version` (exec only), and crun with and without seccomp
 # and `crun --version`.
 #
 # The guest case is tests/bench/start/guest/bench_start.sh behind a prelude

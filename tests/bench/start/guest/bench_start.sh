@@ -285,14 +285,14 @@ awk -v runs="$BENCH_RUNS" '
 		printf "RESULT   (berth/crun in this loop: %.2f)\n", m("ratio", "berth", "crun")
 		printf "RESULT\nRESULT where the time of berth run goes (ms, medians of per-run values; \"...\" = berth status lines)\n"
 		printf "RESULT   %-46s %10s %12s %14s\n", "", "berth", "--no-limits", "--storage loop"
-		split("start .. \"running\": exec, seal, setup|\"running\" .. \"started\": launch|\"started\" .. \"exited\": container runs|\"exited\" .. end: teardown, exit", P, "|")
+		split("start .. \"running\": exec, setup|\"running\" .. \"started\": launch|\"started\" .. \"exited\": container runs|\"exited\" .. end: teardown, exit", P, "|")
 		for (k = 0; k <= 3; k++)
 			printf "RESULT   %-46s %10.1f %12.1f %14.1f\n", P[k + 1], m("span", "berth", k), m("span", "berth-nolimits", k), m("span", "berth-loop", k)
 		printf "RESULT   %-46s %10.1f %12.1f %14.1f\n", "total", m("wall", "berth"), m("wall", "berth-nolimits"), m("wall", "berth-loop")
 		if (miss) printf "RESULT   (a status line was missing in %d runs: those spans are wrong)\n", miss
 		printf "RESULT\nRESULT start .. \"running\" of berth, split (medians of per-round differences, ms):\n"
 		row("exec of the berth binary (berth version)", m("wall", "berth-version"))
-		row("sealed re-exec (berth run --help - berth version)", m("diff", "berth-run-help", "berth-version"))
+		row("argument parsing of run (berth run --help - berth version)", m("diff", "berth-run-help", "berth-version"))
 		row("setup: parse, store, mount ns, storage, netns, cgroups,", m("setup", "berth", "berth-run-help"))
 		printf "RESULT   %-58s\n", "  overlay, /etc files, spec, seccomp (\"running\" - run --help)"
 		printf "RESULT differences (medians of per-round differences, ms):\n"
