@@ -40,7 +40,8 @@ JSON
 # and 8081 (open to the subnet by CIDR)
 task "$S/server.json" server '["sleep", "600"]' '["tcp-echo", "--port", "8080"]' \
 	'["tcp-echo", "--port", "9090"]' '["tcp-echo", "--port", "8081"]'
-run_bg server "$S/server.json" --security-group web
+run_bg server --security-group web "$S/server.json"
+BG=$RUN_PID
 wait_until 60 grep -q 'c4 | {"listening":8081}' "$S/server.err" || die "server did not start: $(cat "$S/server.err")"
 ipb=$(sed -n 's/.*network awsvpc: \([0-9.]*\)\/24 on bt0.*/\1/p' "$S/server.err" | head -n1)
 [ -n "$ipb" ] || die "no address in the server's output: $(cat "$S/server.err")"
@@ -50,7 +51,7 @@ ip -br addr show dev $BR | grep -q '10.77.0.1/24' || die "bridge $BR lacks the g
 # send GROUP PORT: exit status of a client task in GROUP sending to B:PORT
 send() {
 	task "$S/send.json" client "[\"tcp-send\", \"$ipb\", \"$2\", \"hello-$1-$2\", \"--timeout\", \"3\"]"
-	run_berth "$S/send.json" --security-group "$1" > "$S/send.$1.$2.out" 2>&1
+	run_berth --security-group "$1" "$S/send.json" > "$S/send.$1.$2.out" 2>&1
 }
 send client 8080 || die "group client -> web:8080 was refused: $(cat "$S/send.client.8080.out")"
 grep -q '"reply":"hello-client-8080"' "$S/send.client.8080.out" || die "no echo: $(cat "$S/send.client.8080.out")"
@@ -64,11 +65,12 @@ say "closed -> web:8081 allowed (CIDR rule)"
 # the default group: members reach each other, nobody else reaches them
 task "$S/dflt.json" dflt '["sleep", "600"]' '["tcp-echo", "--port", "7070"]'
 run_bg dflt "$S/dflt.json"
+BG="$BG $RUN_PID"
 wait_until 60 grep -q 'c2 | {"listening":7070}' "$S/dflt.err" || die "default-group server did not start: $(cat "$S/dflt.err")"
 ipd=$(sed -n 's/.*network awsvpc: \([0-9.]*\)\/24 on bt0.*/\1/p' "$S/dflt.err" | head -n1)
 task "$S/d1.json" d1 "[\"tcp-send\", \"$ipd\", \"7070\", \"hi\", \"--timeout\", \"3\"]"
 run_berth "$S/d1.json" > "$S/d1.out" 2>&1 || die "default -> default was refused: $(cat "$S/d1.out")"
-run_berth "$S/d1.json" --security-group client > "$S/d2.out" 2>&1 && die "client -> default was allowed"
+run_berth --security-group client "$S/d1.json" > "$S/d2.out" 2>&1 && die "client -> default was allowed"
 say "default group: members in, others out"
 # the host itself is not filtered (health checks, the proxy): it reaches 9090
 "$HELPER" tcp-send "$ipb" 9090 from-host --timeout 3 > "$S/host.out" 2>&1 ||
@@ -98,7 +100,8 @@ say "task -> outside host works (masquerade)"
 # without the masquerade rule the outside host cannot answer: take it out
 # and try from a running task (a new task would put the rule back)
 task "$S/hold.json" hold '["sleep", "600"]'
-run_bg hold "$S/hold.json" --security-group client
+run_bg hold --security-group client "$S/hold.json"
+BG="$BG $RUN_PID"
 wait_until 60 grep -q 'c1: started' "$S/hold.err" || die "hold task did not start: $(cat "$S/hold.err")"
 pid=$(sed -n 's/.*c1: started (pid \([0-9]*\)).*/\1/p' "$S/hold.err")
 nft flush chain inet berthtest postrouting || die "nft flush"
@@ -107,7 +110,6 @@ nsenter -t "$pid" -n "$HELPER" tcp-send 198.51.100.2 7000 no-nat --timeout 3 > "
 say "without masquerade the outside host cannot answer (no route back): denied as expected"
 run_berth "$S/out.json" > "$S/out3.out" 2>&1 || die "after re-apply, task -> outside failed: $(cat "$S/out3.out")"
 say "the next task start put the rule back"
-kill -TERM "$RUN_PID" 2>/dev/null
 
 # ----------------------------------------------------- localhost, /etc files
 task "$S/local.json" local '["tcp-send", "127.0.0.1", "6000", "over-lo", "--timeout", "5"]' \
@@ -128,8 +130,9 @@ fi
 say "/etc/hosts names the task's IP; resolv.conf is the host's"
 
 # ------------------------------------------------------------- left behind
-pkill -TERM -f "berth --root $RUN_ROOT --json run" 2>/dev/null
-wait_until 60 sh -c "! pgrep -f 'berth --root $RUN_ROOT --json run' >/dev/null" || die "background tasks did not stop"
+# the background tasks stop as on Ctrl-C: graceful, then their teardown
+for p in $BG; do kill -TERM "$p" 2>/dev/null; done
+for p in $BG; do wait "$p"; done
 wait_until 10 sh -c "[ -z \"\$(ip -br link show master $BR)\" ]" || die "veths left on $BR: $(ip -br link show master $BR)"
 ls "$RUN_ROOT/net/ipam" | grep -q '^10\.' && die "IP allocations left: $(ls "$RUN_ROOT/net/ipam")"
 nft list set inet berthtest m_web | grep -q 'elements' && die "members left in m_web: $(nft list set inet berthtest m_web)"

@@ -19,8 +19,9 @@ after=$(sed -n 's/.*"fds_after":\([0-9]*\).*/\1/p' "$S/cycle.out")
 [ -n "$before" ] && [ "$before" = "$after" ] || die "fds: $before before, $after after"
 # the kernel removes the veths of dropped netns in batches, after the fact
 wait_until 30 sh -c '[ -z "$(ip -br link show master btl)" ]' || die "veths left on btl: $(ip -br link show master btl | head)"
-links=$(ip -o link | wc -l)
-[ "$links" -le $((links0 + 1)) ] || die "links: $links0 before, $links after (the bridge is the one new): $(ip -br link)"
+# ... and the pairs themselves go a little later still (cleanup_net)
+wait_until 60 sh -c "[ \$(ip -o link | wc -l) -le $((links0 + 1)) ]" ||
+	die "links: $links0 before, $(ip -o link | wc -l) after (the bridge is the one new): $(ip -br link)"
 grep -q "$S/ns" /proc/self/mountinfo && die "netns mounts left: $(grep "$S/ns" /proc/self/mountinfo | head -n 3)"
 [ -z "$(ls -A "$S/ns")" ] || die "netns files left: $(ls "$S/ns" | head)"
 ls "$S/state/ipam" | grep -q '^10\.' && die "IP reservations left: $(ls "$S/state/ipam" | head)"
