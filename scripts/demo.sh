@@ -54,12 +54,14 @@ echo "prefixed by container; the client waits for the web server's health check)
 echo "the escape suite inside a default container (every attempt denied); cgroup"
 echo "limits (OOM kill reported the ECS way, a CPU cap, a fork bomb stopped at"
 echo "pids.max); a task's ephemeral volume filling to ENOSPC while its neighbour and"
-echo "the host keep working; a host client reaching the guest."
-cases="run_examples run_escape run_limits ephemeral_enospc hostfwd_reachable"
+echo "the host keep working; awsvpc tasks with their own IPs, where security groups"
+echo "decide who connects and the internet is reached through NAT; a host client"
+echo "reaching the guest."
+cases="run_examples run_escape run_limits ephemeral_enospc net_awsvpc hostfwd_reachable"
 set +e
 if [ "$where" = direct ]; then
 	BERTH_BIN=$BUILD/bin BERTH_IMAGES=$BUILD/images BERTH_EXAMPLES=$PWD/examples \
-		tests/vm/runner.sh ${cases% hostfwd_reachable}
+		tests/vm/runner.sh ${cases% net_awsvpc hostfwd_reachable}
 	rc=$?
 else
 	tests/vm/run.sh -b "$BUILD" $cases > "$BUILD/demo-vm.log" 2>&1

@@ -2,6 +2,7 @@
 # IP on the berth bridge; security groups decide who may connect to whom;
 # tasks reach an "outside" host only through masquerade; the containers of
 # a task share localhost; /etc/hosts and resolv.conf; nothing left behind.
+# vm-only: it changes the host's network (a bridge, an nftables table, ip_forward)
 # timeout: 400
 run_setup
 S=$BERTH_SCRATCH

@@ -2,6 +2,7 @@
 # (IP, host ports, netns, veth, security-group membership), then 20 at once;
 # nothing may be left: no netns mount, veth, set element, IP or port
 # reservation, and no fd of the process that did it.
+# vm-only: it changes the host's network (a bridge, an nftables table, ip_forward)
 # timeout: 900
 S=$BERTH_SCRATCH
 cat > "$S/net.json" <<'JSON'

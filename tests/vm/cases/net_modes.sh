@@ -3,6 +3,7 @@
 # berth bridge, dynamic and static host ports recorded as networkBindings
 # (ECS's rules: reserved ports refused, clashes refused), dnsServers,
 # dnsSearchDomains and extraHosts in its /etc files.
+# vm-only: it changes the host's network (a bridge, an nftables table, ip_forward)
 # timeout: 300
 run_setup
 S=$BERTH_SCRATCH
