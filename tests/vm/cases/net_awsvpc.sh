@@ -92,7 +92,7 @@ on_exit "ip link del vo-h"
 ip addr add 198.51.100.1/24 dev vo-h && ip link set vo-h up || die "vo-h"
 ip -n outside addr add 198.51.100.2/24 dev vo-o && ip -n outside link set vo-o up && ip -n outside link set lo up || die "vo-o"
 ip netns exec outside "$HELPER" tcp-echo --port 7000 > "$S/outside.out" 2>&1 &
-on_exit "kill $!"
+on_exit "ip netns pids outside | xargs -r kill -KILL"   # ip netns exec forks: $! is not the server
 wait_until 10 grep -q listening "$S/outside.out" || die "outside echo server did not start"
 task "$S/out.json" out '["tcp-send", "198.51.100.2", "7000", "to-the-internet", "--timeout", "3"]'
 run_berth "$S/out.json" > "$S/out1.out" 2>&1 || die "task -> outside failed: $(cat "$S/out1.out")"
