@@ -55,7 +55,7 @@ int netns_ipam_open(const char *dir, const struct netns_cidr *pool, struct netns
 	if (pool->net & ~netns_cidr_mask(pool->prefix))
 		return berr_set(err, EINVAL, "IPAM pool %s: host bits are set", ipam->pool_str);
 	ipam->pool = *pool;
-	rc = resv_open(dir, &ipam->store, err);
+	rc = netns_resv_open(dir, &ipam->store, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
 	*out = steal_pointer(&ipam);
@@ -66,7 +66,7 @@ void netns_ipam_close(struct netns_ipam *ipam)
 {
 	if (!ipam)
 		return;
-	resv_close(&ipam->store);
+	netns_resv_close(&ipam->store);
 	free(ipam);
 }
 
@@ -88,13 +88,13 @@ int netns_ipam_alloc(struct netns_ipam *ipam, const char *owner, uint32_t *out, 
 	uint32_t addr;
 	int rc;
 
-	rc = resv_check_owner(owner, err);
+	rc = netns_resv_check_owner(owner, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s: allocate", ipam->pool_str);
-	lock = resv_lock(&ipam->store, err);
+	lock = netns_resv_lock(&ipam->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
-	rc = resv_alloc_next(&ipam->store, &ks, owner, &addr, err);
+	rc = netns_resv_alloc_next(&ipam->store, &ks, owner, &addr, err);
 	if (rc == -ENOSPC)
 		return berr_set(err, ENOSPC,
 				"IPAM pool %s: all %u addresses are in use; stop tasks or configure a "
@@ -114,14 +114,14 @@ int netns_ipam_release(struct netns_ipam *ipam, uint32_t addr, const char *owner
 	char name[NETNS_IP_STRLEN];
 	int rc;
 
-	rc = resv_check_owner(owner, err);
+	rc = netns_resv_check_owner(owner, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s: release", ipam->pool_str);
-	lock = resv_lock(&ipam->store, err);
+	lock = netns_resv_lock(&ipam->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
 	netns_ip_str(addr, name);
-	rc = resv_release(&ipam->store, name, owner, name, err);
+	rc = netns_resv_release(&ipam->store, name, owner, name, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
 	return 0;
@@ -132,13 +132,13 @@ int netns_ipam_release_owner(struct netns_ipam *ipam, const char *owner, struct 
 	cleanup_close int lock = -1;
 	int rc;
 
-	rc = resv_check_owner(owner, err);
+	rc = netns_resv_check_owner(owner, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s: release", ipam->pool_str);
-	lock = resv_lock(&ipam->store, err);
+	lock = netns_resv_lock(&ipam->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
-	rc = resv_release_owner(&ipam->store, owner, match_addr, NULL, err);
+	rc = netns_resv_release_owner(&ipam->store, owner, match_addr, NULL, err);
 	if (rc < 0)
 		return berr_wrap(err, "IPAM pool %s: release the addresses of task %s", ipam->pool_str,
 				 owner);
@@ -164,7 +164,7 @@ static int collect_entry(const char *name, void *data)
 		l->cap = l->cap ? l->cap * 2 : 16;
 		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 	}
-	rc = resv_holder(l->store, name, l->v[l->n].owner, l->err);
+	rc = netns_resv_holder(l->store, name, l->v[l->n].owner, l->err);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)
@@ -188,10 +188,10 @@ int netns_ipam_list(struct netns_ipam *ipam, struct netns_ipam_entry **out, size
 	cleanup_close int lock = -1;
 	int rc;
 
-	lock = resv_lock(&ipam->store, err);
+	lock = netns_resv_lock(&ipam->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "IPAM pool %s", ipam->pool_str);
-	rc = resv_each(&ipam->store, collect_entry, &l, err);
+	rc = netns_resv_each(&ipam->store, collect_entry, &l, err);
 	if (rc < 0) {
 		free(l.v);
 		return berr_wrap(err, "IPAM pool %s: list", ipam->pool_str);

@@ -186,7 +186,7 @@ int netns_ports_open(const char *dir, const struct netns_port_range *dynamic,
 		return berr_set(err, EINVAL, "host ports: dynamic range %u-%u: want 1 <= low <= high",
 				dynamic->lo, dynamic->hi);
 	p->dyn = *dynamic;
-	rc = resv_open(dir, &p->store, err);
+	rc = netns_resv_open(dir, &p->store, err);
 	if (rc < 0)
 		return berr_wrap(err, "host ports");
 	*out = steal_pointer(&p);
@@ -197,7 +197,7 @@ void netns_ports_close(struct netns_ports *p)
 {
 	if (!p)
 		return;
-	resv_close(&p->store);
+	netns_resv_close(&p->store);
 	free(p);
 }
 
@@ -239,11 +239,11 @@ static int bind_static(struct netns_ports *p, const char *owner, size_t i,
 	int rc;
 
 	format_port(m->host_port, name, pi);
-	rc = resv_create(&p->store, name, owner, err);
+	rc = netns_resv_create(&p->store, name, owner, err);
 	if (rc != -EEXIST)
 		return rc < 0 ? berr_wrap(err, "portMappings[%zu]: reserve host port %u/%s", i,
 					  m->host_port, pi->name) : 0;
-	rc = resv_holder(&p->store, name, holder, err);
+	rc = netns_resv_holder(&p->store, name, holder, err);
 	if (rc < 0)
 		return berr_wrap(err, "portMappings[%zu]: reserve host port %u/%s", i, m->host_port,
 				 pi->name);
@@ -271,7 +271,7 @@ static int bind_dynamic(struct netns_ports *p, const char *owner, size_t i,
 		.ctx = pi,
 	};
 	uint32_t key;
-	int rc = resv_alloc_next(&p->store, &ks, owner, &key, err);
+	int rc = netns_resv_alloc_next(&p->store, &ks, owner, &key, err);
 
 	if (rc == -ENOSPC)
 		return berr_set(err, ENOSPC,
@@ -294,7 +294,7 @@ int netns_ports_bind(struct netns_ports *p, const char *owner, const struct netn
 	size_t ncreated = 0;
 	int rc;
 
-	rc = resv_check_owner(owner, err);
+	rc = netns_resv_check_owner(owner, err);
 	if (rc < 0)
 		return berr_wrap(err, "host ports");
 	rc = check_maps(maps, n, err);
@@ -302,7 +302,7 @@ int netns_ports_bind(struct netns_ports *p, const char *owner, const struct netn
 		return rc;
 	names = xcalloc(n, sizeof(*names));
 	host = xcalloc(n, sizeof(*host));
-	lock = resv_lock(&p->store, err);
+	lock = netns_resv_lock(&p->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "host ports");
 
@@ -334,7 +334,7 @@ int netns_ports_bind(struct netns_ports *p, const char *owner, const struct netn
 
 rollback:
 	for (size_t i = 0; i < ncreated; i++)
-		resv_remove(&p->store, names[i], NULL);
+		netns_resv_remove(&p->store, names[i], NULL);
 	return rc;
 }
 
@@ -343,13 +343,13 @@ int netns_ports_release_owner(struct netns_ports *p, const char *owner, struct b
 	cleanup_close int lock = -1;
 	int rc;
 
-	rc = resv_check_owner(owner, err);
+	rc = netns_resv_check_owner(owner, err);
 	if (rc < 0)
 		return berr_wrap(err, "host ports: release");
-	lock = resv_lock(&p->store, err);
+	lock = netns_resv_lock(&p->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "host ports");
-	rc = resv_release_owner(&p->store, owner, match_port, NULL, err);
+	rc = netns_resv_release_owner(&p->store, owner, match_port, NULL, err);
 	if (rc < 0)
 		return berr_wrap(err, "host ports: release the ports of task %s", owner);
 	return rc;
@@ -377,7 +377,7 @@ static int collect_entry(const char *name, void *data)
 		l->cap = l->cap ? l->cap * 2 : 16;
 		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 	}
-	rc = resv_holder(l->store, name, l->v[l->n].owner, l->err);
+	rc = netns_resv_holder(l->store, name, l->v[l->n].owner, l->err);
 	if (rc <= 0)
 		return rc;   /* 0: removed by hand since readdir */
 	l->v[l->n].host_port = (uint16_t)port;
@@ -402,10 +402,10 @@ int netns_ports_list(struct netns_ports *p, struct netns_ports_entry **out, size
 	cleanup_close int lock = -1;
 	int rc;
 
-	lock = resv_lock(&p->store, err);
+	lock = netns_resv_lock(&p->store, err);
 	if (lock < 0)
 		return berr_wrap(err, "host ports");
-	rc = resv_each(&p->store, collect_entry, &l, err);
+	rc = netns_resv_each(&p->store, collect_entry, &l, err);
 	if (rc < 0) {
 		free(l.v);
 		return berr_wrap(err, "host ports: list");

@@ -37,21 +37,21 @@ static bool owner_ok_n(const char *s, size_t len)
 	return true;
 }
 
-bool resv_owner_ok(const char *owner)
+bool netns_resv_owner_ok(const char *owner)
 {
 	return owner && owner_ok_n(owner, strnlen(owner, RESV_OWNER_MAX + 1));
 }
 
-int resv_check_owner(const char *owner, struct berr **err)
+int netns_resv_check_owner(const char *owner, struct berr **err)
 {
-	if (!resv_owner_ok(owner))
+	if (!netns_resv_owner_ok(owner))
 		return berr_set(err, EINVAL,
 				"owner \"%s\" is not a task id (want 1 to %d of A-Z a-z 0-9 . _ : -)",
 				berr_q(owner ? owner : ""), RESV_OWNER_MAX);
 	return 0;
 }
 
-int resv_parse_owner(const char *buf, size_t len, char owner[RESV_OWNER_MAX + 1])
+int netns_resv_parse_owner(const char *buf, size_t len, char owner[RESV_OWNER_MAX + 1])
 {
 	if (len < 2 || buf[len - 1] != '\n' || !owner_ok_n(buf, len - 1)) {
 		strcpy(owner, RESV_OWNER_UNKNOWN);
@@ -64,7 +64,7 @@ int resv_parse_owner(const char *buf, size_t len, char owner[RESV_OWNER_MAX + 1]
 
 /* ------------------------------------------------------------ open/lock */
 
-int resv_open(const char *dir, struct resv *out, struct berr **err)
+int netns_resv_open(const char *dir, struct resv *out, struct berr **err)
 {
 	cleanup_close int fd = -1;
 	struct stat st;
@@ -87,7 +87,7 @@ int resv_open(const char *dir, struct resv *out, struct berr **err)
 	return 0;
 }
 
-void resv_close(struct resv *r)
+void netns_resv_close(struct resv *r)
 {
 	if (r->dirfd >= 0)
 		close(r->dirfd);
@@ -96,7 +96,7 @@ void resv_close(struct resv *r)
 	r->dir = NULL;
 }
 
-int resv_lock(const struct resv *r, struct berr **err)
+int netns_resv_lock(const struct resv *r, struct berr **err)
 {
 	cleanup_close int fd = openat(r->dirfd, LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 				      0600);
@@ -142,7 +142,7 @@ static ssize_t read_bounded(const struct resv *r, const char *name, char *buf, s
 	return (ssize_t)got;
 }
 
-int resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MAX + 1],
+int netns_resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MAX + 1],
 		struct berr **err)
 {
 	/* one byte more than the longest valid content, to see it is too long */
@@ -151,7 +151,7 @@ int resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MA
 	struct stat st;
 
 	if (n >= 0) {
-		resv_parse_owner(buf, (size_t)n, owner);
+		netns_resv_parse_owner(buf, (size_t)n, owner);
 		return 1;
 	}
 	if (n == -ENOENT)
@@ -166,7 +166,7 @@ int resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MA
 	return 1;
 }
 
-int resv_create(const struct resv *r, const char *name, const char *owner, struct berr **err)
+int netns_resv_create(const struct resv *r, const char *name, const char *owner, struct berr **err)
 {
 	cleanup_free char *content = xasprintf("%s\n", owner);
 	cleanup_close int fd = -1;
@@ -189,18 +189,18 @@ int resv_create(const struct resv *r, const char *name, const char *owner, struc
 	return 0;
 }
 
-int resv_remove(const struct resv *r, const char *name, struct berr **err)
+int netns_resv_remove(const struct resv *r, const char *name, struct berr **err)
 {
 	if (unlinkat(r->dirfd, name, 0) < 0 && errno != ENOENT)
 		return berr_set(err, errno, "remove %s/%s", r->dir, name);
 	return 0;
 }
 
-int resv_release(const struct resv *r, const char *name, const char *owner, const char *what,
+int netns_resv_release(const struct resv *r, const char *name, const char *owner, const char *what,
 		 struct berr **err)
 {
 	char holder[RESV_OWNER_MAX + 1];
-	int rc = resv_holder(r, name, holder, err);
+	int rc = netns_resv_holder(r, name, holder, err);
 
 	if (rc <= 0)
 		return rc;
@@ -212,11 +212,11 @@ int resv_release(const struct resv *r, const char *name, const char *owner, cons
 	if (strcmp(holder, owner) != 0)
 		return berr_set(err, EPERM, "release %s for task %s: it is held by task %s", what, owner,
 				holder);
-	rc = resv_remove(r, name, err);
+	rc = netns_resv_remove(r, name, err);
 	return rc < 0 ? rc : 1;
 }
 
-int resv_read_small(const struct resv *r, const char *name, char *buf, size_t size)
+int netns_resv_read_small(const struct resv *r, const char *name, char *buf, size_t size)
 {
 	ssize_t n;
 
@@ -235,7 +235,7 @@ int resv_read_small(const struct resv *r, const char *name, char *buf, size_t si
 	return 0;
 }
 
-int resv_write_small(const struct resv *r, const char *name, const char *value, struct berr **err)
+int netns_resv_write_small(const struct resv *r, const char *name, const char *value, struct berr **err)
 {
 	cleanup_free char *tmp = xasprintf(".%s.tmp", name);
 	cleanup_free char *content = xasprintf("%s\n", value);
@@ -259,7 +259,7 @@ int resv_write_small(const struct resv *r, const char *name, const char *value, 
 	return 0;
 }
 
-int resv_each(const struct resv *r, int (*cb)(const char *name, void *ctx), void *ctx,
+int netns_resv_each(const struct resv *r, int (*cb)(const char *name, void *ctx), void *ctx,
 	      struct berr **err)
 {
 	cleanup_closedir DIR *d = NULL;
@@ -323,7 +323,7 @@ static void name_list_free(struct name_list *l)
 	free(l->v);
 }
 
-int resv_release_owner(const struct resv *r, const char *owner,
+int netns_resv_release_owner(const struct resv *r, const char *owner,
 		       bool (*match)(const char *name, const void *ctx), const void *ctx,
 		       struct berr **err)
 {
@@ -331,14 +331,14 @@ int resv_release_owner(const struct resv *r, const char *owner,
 	int rc, count = 0;
 
 	/* collect first: no unlinking while readdir walks the directory */
-	rc = resv_each(r, collect_name, &l, err);
+	rc = netns_resv_each(r, collect_name, &l, err);
 	for (size_t i = 0; rc >= 0 && i < l.n; i++) {
 		char holder[RESV_OWNER_MAX + 1];
 
-		rc = resv_holder(r, l.v[i], holder, err);
+		rc = netns_resv_holder(r, l.v[i], holder, err);
 		if (rc <= 0 || strcmp(holder, owner) != 0)
 			continue;
-		rc = resv_remove(r, l.v[i], err);
+		rc = netns_resv_remove(r, l.v[i], err);
 		if (rc == 0)
 			count++;
 	}
@@ -376,7 +376,7 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const char *owner,
+int netns_resv_alloc_next(const struct resv *r, const struct resv_space *ks, const char *owner,
 		    uint32_t *key, struct berr **err)
 {
 	struct key_set held = { .ks = ks };
@@ -386,7 +386,7 @@ int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const cha
 	uint32_t k;
 	int rc;
 
-	rc = resv_each(r, collect_key, &held, err);
+	rc = netns_resv_each(r, collect_key, &held, err);
 	v = held.v;
 	if (rc < 0)
 		return rc;
@@ -397,7 +397,7 @@ int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const cha
 		return -ENOSPC;
 
 	/* a missing, corrupt or foreign hint just means: start at lo */
-	if (resv_read_small(r, ks->last_file, last, sizeof(last)) == 0 &&
+	if (netns_resv_read_small(r, ks->last_file, last, sizeof(last)) == 0 &&
 	    ks->parse(last, &k, ks->ctx) && k >= ks->lo && k < ks->hi)
 		start = (uint64_t)k + 1;
 
@@ -411,7 +411,7 @@ int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const cha
 		    (held.n > 0 && bsearch(&k, v, held.n, sizeof(*v), cmp_u32)))
 			continue;
 		ks->format(k, name, ks->ctx);
-		rc = resv_create(r, name, owner, err);
+		rc = netns_resv_create(r, name, owner, err);
 		if (rc == -EEXIST)
 			continue;   /* made behind the lock's back (by hand); still taken */
 		if (rc < 0)
@@ -420,7 +420,7 @@ int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const cha
 		{
 			cleanup_berr struct berr *werr = NULL;
 
-			if (resv_write_small(r, ks->last_file, name, &werr) < 0)
+			if (netns_resv_write_small(r, ks->last_file, name, &werr) < 0)
 				log_warn("%s", berr_msg(werr));
 		}
 		*key = k;

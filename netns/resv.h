@@ -37,29 +37,29 @@ struct resv {
 	int dirfd;
 };
 
-bool resv_owner_ok(const char *owner);
+bool netns_resv_owner_ok(const char *owner);
 /* EINVAL naming the owner when it is not valid. */
-int resv_check_owner(const char *owner, struct berr **err);
+int netns_resv_check_owner(const char *owner, struct berr **err);
 
 /* Create dir (0700; its parent must exist) when missing, open it (not
  * through a symlink) and check that it is a directory owned by the
  * effective uid and not writable by group or others. */
-int resv_open(const char *dir, struct resv *out, struct berr **err);
-void resv_close(struct resv *r);
+int netns_resv_open(const char *dir, struct resv *out, struct berr **err);
+void netns_resv_close(struct resv *r);
 
 /* Take the store's lock (blocking); returns the lock fd, which the caller
  * closes to unlock (cleanup_close). */
-int resv_lock(const struct resv *r, struct berr **err);
+int netns_resv_lock(const struct resv *r, struct berr **err);
 
 /* The owner recorded in a reservation file's content: 0 when buf (len
  * bytes, not necessarily NUL-terminated) is exactly a valid owner and
  * "\n", -EINVAL otherwise (owner then holds RESV_OWNER_UNKNOWN). */
-int resv_parse_owner(const char *buf, size_t len, char owner[RESV_OWNER_MAX + 1]);
+int netns_resv_parse_owner(const char *buf, size_t len, char owner[RESV_OWNER_MAX + 1]);
 
 /* Who holds name: 1 (owner filled; RESV_OWNER_UNKNOWN when unreadable or
  * corrupt), 0 when there is no such file, negative with err on other
  * errors (the directory itself failing). */
-int resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MAX + 1],
+int netns_resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MAX + 1],
 		struct berr **err);
 
 /* Reserve name for owner: create it exclusively, write "owner\n".
@@ -69,36 +69,36 @@ int resv_holder(const struct resv *r, const char *name, char owner[RESV_OWNER_MA
  * which the page cache guarantees, not a crash of the machine, which ends
  * every task that held one (a file that survived it would only leak the
  * address). An fsync of file and directory cost ~8 ms per task start. */
-int resv_create(const struct resv *r, const char *name, const char *owner, struct berr **err);
+int netns_resv_create(const struct resv *r, const char *name, const char *owner, struct berr **err);
 
 /* Remove name (missing is fine). The directory is not synced. */
-int resv_remove(const struct resv *r, const char *name, struct berr **err);
+int netns_resv_remove(const struct resv *r, const char *name, struct berr **err);
 
 /* Release name if owner holds it: 1 released, 0 not held by anyone, -EPERM
  * (message naming both) when someone else (or RESV_OWNER_UNKNOWN) holds it.
  * `what` names the key in messages ("10.88.0.5", "host port 8080/tcp").
  * Syncs the directory. */
-int resv_release(const struct resv *r, const char *name, const char *owner, const char *what,
+int netns_resv_release(const struct resv *r, const char *name, const char *owner, const char *what,
 		 struct berr **err);
 
 /* Remove every file accepted by `match` that owner holds; returns how many.
  * Files without a readable owner are never removed. Syncs the directory. */
-int resv_release_owner(const struct resv *r, const char *owner,
+int netns_resv_release_owner(const struct resv *r, const char *owner,
 		       bool (*match)(const char *name, const void *ctx), const void *ctx,
 		       struct berr **err);
 
 /* Read a small state file (bounded; one trailing "\n" dropped) into buf.
  * 0, or -errno (-ENOENT when missing, -EINVAL when it does not fit or
  * holds a NUL). No berr: callers treat a bad hint as no hint. */
-int resv_read_small(const struct resv *r, const char *name, char *buf, size_t size);
+int netns_resv_read_small(const struct resv *r, const char *name, char *buf, size_t size);
 
 /* Replace a small state file with "value\n": temporary file, rename.
  * The directory is not synced. */
-int resv_write_small(const struct resv *r, const char *name, const char *value, struct berr **err);
+int netns_resv_write_small(const struct resv *r, const char *name, const char *value, struct berr **err);
 
 /* Call cb for every directory entry except ".", "..", names starting with
  * '.' and "lock"; a negative return stops the walk and is returned. */
-int resv_each(const struct resv *r, int (*cb)(const char *name, void *ctx), void *ctx,
+int netns_resv_each(const struct resv *r, int (*cb)(const char *name, void *ctx), void *ctx,
 	      struct berr **err);
 
 /* A numeric key space: keys lo..hi, each with one file name. */
@@ -121,7 +121,7 @@ struct resv_space {
  * record it as the last. Returns 0 with *key, -ENOSPC (err untouched) when
  * every key is held or skipped, another negative value with err. The
  * directory is not synced. */
-int resv_alloc_next(const struct resv *r, const struct resv_space *ks, const char *owner,
+int netns_resv_alloc_next(const struct resv *r, const struct resv_space *ks, const char *owner,
 		    uint32_t *key, struct berr **err);
 
 #endif

@@ -567,7 +567,7 @@ static int prepare_process(struct child *c, const struct ctr_launch *l, char *co
 		return berr_set(err, EINVAL, "user %u:%u is not valid", (unsigned)s->uid, (unsigned)s->gid);
 	c->init_fd = l->init_fd >= 0 ? l->init_fd : ctr_init_fd(err);
 	if (c->init_fd < 0)
-		return berr_wrap(err, "the berth-init exec stub");
+		return berr_wrap(err, "the sealed berth-init");
 	while (argv[n])
 		n++;
 	if (s->init && allow_init) {

@@ -88,12 +88,12 @@ static void check_owner(const uint8_t *p, size_t len)
 	char owner[RESV_OWNER_MAX + 1];
 
 	memset(owner, 'X', sizeof(owner));
-	if (resv_parse_owner((const char *)p, len, owner) < 0) {
+	if (netns_resv_parse_owner((const char *)p, len, owner) < 0) {
 		if (strcmp(owner, RESV_OWNER_UNKNOWN) != 0)
 			abort();
 		return;
 	}
-	if (!resv_owner_ok(owner) || strlen(owner) + 1 != len || memcmp(owner, p, len - 1) != 0 ||
+	if (!netns_resv_owner_ok(owner) || strlen(owner) + 1 != len || memcmp(owner, p, len - 1) != 0 ||
 	    p[len - 1] != '\n')
 		abort();
 }
