@@ -25,4 +25,14 @@ struct ctr_child_msg {
  * so the launcher sees EOF exactly when the program has been exec'd. */
 #define CTR_EXEC_ARGV0 "berth-exec"
 
+/* argv[1] that puts berth-init in pause mode (`berth-init --pause`): the
+ * holder of a task's shared pid namespace (pidMode task). As PID 1 it reaps
+ * every process that ends up as its child, for as long as it runs, and
+ * exits 0 on SIGTERM or SIGINT sent from outside its pid namespace (the
+ * supervisor); the same signals from a process of the task are ignored, as
+ * is everything else. Not PID 1 (tests): a child subreaper that exits on
+ * SIGTERM or SIGINT from anyone. Non-dumpable, so the task's containers,
+ * which see it, cannot open its /proc files. */
+#define CTR_PAUSE_ARG "--pause"
+
 #endif

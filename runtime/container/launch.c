@@ -60,6 +60,7 @@ struct child {
 					 * moved us into the cgroup */
 	/* ctr_launch */
 	bool launch;
+	bool pause;                     /* the pid namespace holder: an empty root, no mount plan */
 	const char *rootfs;
 	const struct ctr_mnt_plan *mounts;
 	int join_fd[3];                 /* namespaces to join (net, ipc, uts), -1: none */
@@ -182,6 +183,27 @@ static int child_pivot(struct child *c, struct ctr_child_msg *msg)
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return ctr_msg(msg, "pivot_root", errno, c->rootfs, NULL);
 	/* the old root is stacked on "." now: detach it */
+	if (umount2(".", MNT_DETACH) < 0)
+		return ctr_msg(msg, "pivot_root", errno, "detach the old root", NULL);
+	if (chdir("/") < 0)
+		return ctr_msg(msg, "pivot_root", errno, "chdir /", NULL);
+	return 0;
+}
+
+/* The pid namespace holder's root: an empty read-only tmpfs mounted over
+ * c->rootfs (in our mount namespace only), then pivot_root into it: the
+ * host's mounts are detached, nothing of any filesystem is reachable. */
+static int child_empty_root(struct child *c, struct ctr_child_msg *msg)
+{
+	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return ctr_msg(msg, "mount propagation", errno, "make / private", NULL);
+	if (mount("berth-pause", c->rootfs, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=4k,nr_inodes=16,mode=0555") < 0)
+		return ctr_msg(msg, "empty root", errno, "read-only tmpfs on ", c->rootfs, NULL);
+	if (chdir(c->rootfs) < 0)
+		return ctr_msg(msg, "pivot_root", errno, "chdir ", c->rootfs, NULL);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return ctr_msg(msg, "pivot_root", errno, c->rootfs, NULL);
 	if (umount2(".", MNT_DETACH) < 0)
 		return ctr_msg(msg, "pivot_root", errno, "detach the old root", NULL);
 	if (chdir("/") < 0)
@@ -369,7 +391,7 @@ static int child_setup(struct child *c, struct ctr_child_msg *msg)
 	if ((r = child_stdio(c, msg)) < 0)
 		return r;
 	if (c->launch) {
-		if ((r = child_pivot(c, msg)) < 0)
+		if ((r = c->pause ? child_empty_root(c, msg) : child_pivot(c, msg)) < 0)
 			return r;
 		if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
 			return ctr_msg(msg, "hostname", errno, c->hostname, NULL);
@@ -560,7 +582,7 @@ static int prepare_process(struct child *c, const struct ctr_launch *l, char *co
 	c->spec = s;
 	c->cap_last = ctr_cap_last();
 	c->seccomp = l->seccomp;
-	c->argv0 = argv[0];
+	c->argv0 = l->pause ? "berth-init" : argv[0];
 	c->target_pidfd = -1;
 	c->join_fd[0] = c->join_fd[1] = c->join_fd[2] = -1;
 	if (s->uid == (uid_t)-1 || s->gid == (gid_t)-1)
@@ -570,7 +592,11 @@ static int prepare_process(struct child *c, const struct ctr_launch *l, char *co
 		return berr_wrap(err, "the sealed berth-init");
 	while (argv[n])
 		n++;
-	if (s->init && allow_init) {
+	if (l->pause) {
+		/* berth-init itself, argv as given (pause_request) */
+		out = xcalloc(n + 1, sizeof(*out));
+		memcpy(out, argv, n * sizeof(*argv));
+	} else if (s->init && allow_init) {
 		out = xcalloc(n + 3, sizeof(*out));
 		out[0] = (char *)"berth-init";
 		out[1] = (char *)"--";
@@ -765,12 +791,42 @@ static int devices_detach(int cgroup_fd, struct berr **err)
 
 /* ------------------------------------------------------------------ API */
 
+/* The pid namespace holder (launch.h, l->pause): *pl is l with the
+ * holder's fixed spec *s and its seccomp filter. */
+static int pause_request(const struct ctr_launch *l, struct ctr_launch *pl, struct ctr_spec *s,
+			 struct berr **err)
+{
+	static char *const argv[] = { "berth-init", CTR_PAUSE_ARG, NULL };
+	static char *const env[] = { NULL };
+	int r;
+
+	if (l->pidns_fd != CTR_NS_NEW)
+		return berr_set(err, EINVAL, "pid namespace: the holder needs a new one (got %d)", l->pidns_fd);
+	memset(s, 0, sizeof(*s));
+	s->name = "pid namespace holder";
+	s->argv = (char **)argv;
+	s->env = (char **)env;
+	s->cwd = "/";
+	s->user = "";
+	s->uid = s->gid = 65534;        /* nobody: not the owner of any container's process */
+	s->caps = 0;
+	s->no_new_privs = true;
+	s->stop_signal = SIGTERM;
+	*pl = *l;
+	pl->spec = s;
+	if (!pl->seccomp && (r = ctr_seccomp_get(0, &pl->seccomp, err)) < 0)
+		return berr_wrap(err, "seccomp");
+	return 0;
+}
+
 static int launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **err)
 {
-	const struct ctr_spec *s = l->spec;
 	const int join_in[3] = { l->netns_fd, l->ipcns_fd, l->utsns_fd };
 	const uint64_t new_flag[3] = { CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS };
+	const struct ctr_spec *s;
 	struct ctr_mnt_plan mounts = { 0 };
+	struct ctr_launch pause_l;
+	struct ctr_spec pause_spec;
 	cleanup_free char **argv_store = NULL;
 	cleanup_strv char **cands = NULL;
 	cleanup_close int devnull = -1;
@@ -780,17 +836,26 @@ static int launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr 
 
 	memset(&c, 0, sizeof(c));
 	if (!l->rootfs || l->rootfs[0] != '/')
-		return berr_set(err, EINVAL, "root filesystem %s: not an absolute path",
+		return berr_set(err, EINVAL, "%s %s: not an absolute path",
+				l->pause ? "mount point for the empty root" : "root filesystem",
 				l->rootfs ? l->rootfs : "(none)");
+	if (l->pause) {
+		if ((r = pause_request(l, &pause_l, &pause_spec, err)) < 0)
+			return r;
+		l = &pause_l;
+	}
+	s = l->spec;
 	r = prepare_process(&c, l, s->argv, true, &argv_store, err);
 	cands = c.candidates;
 	if (r < 0)
 		return r;
-	if ((r = ctr_mounts_plan(l, &mounts, err)) < 0)
+	/* the holder mounts nothing but its empty root */
+	if (!l->pause && (r = ctr_mounts_plan(l, &mounts, err)) < 0)
 		goto out;
 	if ((r = stdio_setup(&c, l, &devnull, err)) < 0)
 		goto out;
 	c.launch = true;
+	c.pause = l->pause;
 	c.rootfs = l->rootfs;
 	c.mounts = &mounts;
 	for (int i = 0; i < 3; i++) {
@@ -828,11 +893,12 @@ int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **e
 
 	out->pid = -1;
 	out->pidfd = -1;
-	if (!l || !l->spec || !l->spec->name)
+	if (!l || (!l->pause && (!l->spec || !l->spec->name)))
 		return berr_set(err, EINVAL, "launch: no container spec");
 	r = launch(l, out, err);
 	if (r < 0)
-		return berr_wrap(err, "container %s", l->spec->name);
+		return l->pause ? berr_wrap(err, "pid namespace holder")
+				: berr_wrap(err, "container %s", l->spec->name);
 	return 0;
 }
 

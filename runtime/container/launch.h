@@ -46,6 +46,7 @@ struct ctr_launch {
 	int stdin_fd, stdout_fd, stderr_fd;   /* -1: /dev/null */
 	const struct ctr_seccomp *seccomp;    /* NULL: none (privileged) */
 	int init_fd;                /* sealed berth-init (ctr_init_fd()); -1: the launcher gets it */
+	bool pause;                 /* start the holder of a shared pid namespace (below), not spec */
 };
 
 /* Fill l with the defaults: every fd -1, namespaces CTR_NS_NEW. */
@@ -57,7 +58,21 @@ struct ctr_proc {
 };
 
 /* Start the container. On success *out holds the running process (its
- * program has been exec'd). On failure nothing is left running. */
+ * program has been exec'd). On failure nothing is left running.
+ *
+ * With l->pause (pidMode task), start instead the holder of a pid
+ * namespace that the task's containers then join (their pidns_fd = its
+ * pidfd, which setns accepts): berth-init --pause (childmsg.h), from
+ * l->init_fd or ctr_init_fd(), as PID 1 of a new pid namespace (pidns_fd
+ * must be CTR_NS_NEW); l->spec is not used (may be NULL). Its own mount
+ * namespace has as root an empty read-only tmpfs, mounted there over the
+ * existing directory l->rootfs (the caller's view of that directory does
+ * not change), and nothing else: no /proc, no /dev. It runs as uid and gid
+ * 65534 without supplementary groups or capabilities, with no_new_privs
+ * and l->seccomp (NULL: the default filter for no capabilities), its stdio
+ * as given (-1: /dev/null), in l->cgroup_fd with the default device
+ * filter, in the net, ipc and uts namespaces l asks for (as a container).
+ * Errors say "pid namespace holder: STEP: reason". */
 int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **err);
 
 /* Start argv inside the running container `target` (health checks, exec):

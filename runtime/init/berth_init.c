@@ -2,6 +2,7 @@
  * initProcessEnabled (the job tini and docker-init do).
  *
  *     berth-init [--] PROG [ARGS...]
+ *     berth-init --pause
  *
  * Runs PROG (looked up in $PATH when it has no '/') as its one child, passes
  * every signal it can catch on to that child, reaps every process that ends
@@ -24,7 +25,15 @@
  * magic link /proc/self/exe: straight from the runtime that would run the
  * host's berth binary inside the container, which could then write to it
  * (CVE-2019-5736). From here it can only reach this sealed, unwritable
- * copy. */
+ * copy.
+ *
+ * Pause mode (`berth-init --pause`, childmsg.h): the holder of a task's
+ * shared pid namespace (pidMode task), started by the launcher as PID 1 of
+ * that namespace in an empty read-only root, as nobody, without
+ * capabilities. The task's containers join the namespace; their orphans
+ * come here and are reaped. It exits only on SIGTERM or SIGINT from outside
+ * the namespace: a container (root, with CAP_KILL) must not be able to end
+ * it, which would kill every process of the task. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -135,6 +144,86 @@ fail:
 	return 127;
 }
 
+/* Reap every child that has ended; true when `child` was one of them, its
+ * status then in *status. */
+static bool reap_all(pid_t child, int *status)
+{
+	bool found = false;
+
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0)
+			return found;
+		if (child > 0 && p == child) {
+			found = true;
+			*status = st;
+		}
+	}
+}
+
+/* Block everything but the fault signals: they wait in the queue for
+ * sigwaitinfo (blocked signals are queued even for a namespace's init,
+ * whose default-action signals would otherwise be dropped). */
+static int block_signals(sigset_t *set)
+{
+	/* An inherited SIG_IGN for SIGCHLD would make the kernel reap our
+	 * children, and a child's status would be lost. */
+	signal(SIGCHLD, SIG_DFL);
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(set, sync_signals[i]);
+	if (sigprocmask(SIG_SETMASK, set, NULL) < 0) {
+		fprintf(stderr, "berth-init: sigprocmask: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* berth-init --pause: see the top of the file and childmsg.h. */
+static int pause_mode(void)
+{
+	bool pid1 = getpid() == 1;
+	sigset_t set;
+	int unused;
+
+	/* The containers of the task see this process: none of them may read
+	 * its memory or open /proc/1/{root,cwd,ns/...} (execve made us
+	 * dumpable again). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fprintf(stderr, "berth-init: PR_SET_DUMPABLE: %s\n", strerror(errno));
+		return 1;
+	}
+	if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		fprintf(stderr, "berth-init: PR_SET_CHILD_SUBREAPER: %s (orphans will not be reaped here)\n",
+			strerror(errno));
+	if (block_signals(&set) < 0)
+		return 1;
+	/* children that ended before the mask was in place */
+	reap_all(-1, &unused);
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "berth-init: sigwaitinfo: %s\n", strerror(errno));
+			return 1;
+		}
+		if (sig == SIGCHLD) {
+			reap_all(-1, &unused);
+			continue;
+		}
+		/* si_pid is 0 for a sender outside our pid namespace */
+		if ((sig == SIGTERM || sig == SIGINT) && (!pid1 || si.si_pid == 0))
+			return 0;
+	}
+}
+
 static int exit_code(int status)
 {
 	if (WIFEXITED(status))
@@ -152,6 +241,8 @@ int main(int argc, char **argv)
 
 	if (argc > 0 && !strcmp(argv[0], CTR_EXEC_ARGV0))
 		return exec_mode(argc, argv);
+	if (argc == 2 && !strcmp(argv[1], CTR_PAUSE_ARG))
+		return pause_mode();
 	if (argc > 1 && !strcmp(argv[1], "--"))
 		first = 2;
 	if (first >= argc) {
@@ -162,19 +253,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "berth-init: PR_SET_CHILD_SUBREAPER: %s (orphans will not be reaped here)\n",
 			strerror(errno));
 
-	/* An inherited SIG_IGN for SIGCHLD would make the kernel reap our
-	 * children, and the child's status would be lost. */
-	signal(SIGCHLD, SIG_DFL);
-	/* Everything but the fault signals waits in the queue for sigwaitinfo
-	 * (blocked signals are queued even for a namespace's init, whose
-	 * default-action signals would otherwise be dropped). */
-	sigfillset(&set);
-	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
-		sigdelset(&set, sync_signals[i]);
-	if (sigprocmask(SIG_SETMASK, &set, NULL) < 0) {
-		fprintf(stderr, "berth-init: sigprocmask: %s\n", strerror(errno));
+	if (block_signals(&set) < 0)
 		return 1;
-	}
 
 	child = fork();
 	if (child < 0) {
@@ -200,22 +280,9 @@ int main(int argc, char **argv)
 			continue;
 		}
 		/* one SIGCHLD may stand for many exits: reap until none is left */
-		bool child_done = false;
 		int status = 0;
-		for (;;) {
-			int st;
-			pid_t p = waitpid(-1, &st, WNOHANG);
 
-			if (p < 0 && errno == EINTR)
-				continue;
-			if (p <= 0)
-				break;
-			if (p == child) {
-				child_done = true;
-				status = st;
-			}
-		}
-		if (child_done)
+		if (reap_all(child, &status))
 			return exit_code(status);
 	}
 }

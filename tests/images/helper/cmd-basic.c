@@ -1,4 +1,6 @@
-/* tests/images/helper/cmd-basic.c - sleep, exit, echo, cat, write, signals. */
+/* tests/images/helper/cmd-basic.c - sleep, exit, echo, cat, write, signals,
+ * ps, kill. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -269,4 +271,91 @@ int cmd_signals(int argc, char **argv)
 			return (int)code;
 		}
 	}
+}
+
+/* ps: one {"pid","ppid","state","uid","comm","cmdline"} line per process in
+ * /proc (the pid namespace whose procfs is mounted there), in pid order as
+ * /proc lists them. A process that goes away while it is read is skipped;
+ * an unreadable cmdline is []. */
+int cmd_ps(int argc, char **argv)
+{
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	if (argc != 1)
+		husage("usage: ps");
+	d = opendir("/proc");
+	if (!d) {
+		hdiag("open /proc: %m");
+		return 1;
+	}
+	while ((de = readdir(d))) {
+		char path[300], comm[64], state[32], uid[64], ppid[32];
+		char *status, *cmdline;
+		long long pid;
+		size_t len = 0;
+		struct jw w = { 0 };
+
+		if (!parse_ll(de->d_name, 1, 1LL << 31, &pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		status = read_file(path, 1 << 16, NULL);
+		if (!status)
+			continue;
+		if (!proc_status_field(status, "Name", comm, sizeof(comm)))
+			comm[0] = '\0';
+		if (!proc_status_field(status, "State", state, sizeof(state)))
+			state[0] = '\0';
+		state[strcspn(state, " ")] = '\0';
+		if (!proc_status_field(status, "Uid", uid, sizeof(uid)))
+			uid[0] = '\0';
+		uid[strcspn(uid, " \t")] = '\0';
+		if (!proc_status_field(status, "PPid", ppid, sizeof(ppid)))
+			ppid[0] = '\0';
+		free(status);
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		cmdline = read_file(path, 1 << 16, &len);
+
+		jw_obj_begin(&w);
+		jw_kint(&w, "pid", pid);
+		jw_kint(&w, "ppid", atoll(ppid));
+		jw_kstr(&w, "state", state);
+		jw_kint(&w, "uid", atoll(uid));
+		jw_kstr(&w, "comm", comm);
+		jw_key(&w, "cmdline");
+		jw_arr_begin(&w);
+		for (size_t i = 0; cmdline && i < len; i += strlen(cmdline + i) + 1)
+			jw_str(&w, cmdline + i);
+		jw_arr_end(&w);
+		jw_obj_end(&w);
+		jw_emit(&w);
+		jw_free(&w);
+		free(cmdline);
+		n++;
+	}
+	closedir(d);
+	return n > 0 ? 0 : 1;
+}
+
+/* kill SIG PID: {"pid","signal","errno"}; exit 0 when the signal was sent. */
+int cmd_kill(int argc, char **argv)
+{
+	struct jw w = { 0 };
+	long long pid;
+	char name[32];
+	int sig, err = 0;
+
+	if (argc != 3 || (sig = parse_signal(argv[1])) < 0 || !parse_ll(argv[2], -(1LL << 31), 1LL << 31, &pid))
+		husage("usage: kill SIG PID");
+	if (kill((pid_t)pid, sig) < 0)
+		err = errno;
+	jw_obj_begin(&w);
+	jw_kint(&w, "pid", pid);
+	jw_kstr(&w, "signal", signal_name(sig, name, sizeof(name)));
+	jw_kerrno(&w, "errno", err);
+	jw_obj_end(&w);
+	jw_emit(&w);
+	jw_free(&w);
+	return err ? 1 : 0;
 }

@@ -143,6 +143,8 @@ int cmd_echo(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
 int cmd_http_server(int argc, char **argv);
 int cmd_tcp_echo(int argc, char **argv);
 int cmd_udp_echo(int argc, char **argv);

@@ -51,6 +51,12 @@ static const struct command commands[] = {
 	  "    {\"signal\":\"SIGTERM\"} for each of TERM INT HUP QUIT USR1 USR2 (plus any\n"
 	  "    --exit-on signal); exit N (default 0) on an --exit-on signal\n"
 	  "    (default TERM,INT); --ignore sets SIG_IGN and prints nothing" },
+	{ "ps", cmd_ps, "ps\n"
+	  "    {\"pid\",\"ppid\",\"state\",\"uid\",\"comm\",\"cmdline\":[...]} for each process\n"
+	  "    in /proc (the processes of the pid namespace whose procfs that is)" },
+	{ "kill", cmd_kill, "kill SIG PID\n"
+	  "    send SIG (TERM, SIGTERM, 15) to PID: {\"pid\",\"signal\",\"errno\"}, exit 1\n"
+	  "    when kill() failed" },
 	{ "http-server", cmd_http_server,
 	  "http-server --port P [--body TEXT|@FILE] [--status N] [--health-status N] [--delay-ms N]\n"
 	  "              [--log-requests]   one {\"request\",\"path\",\"status\"} line per request\n"

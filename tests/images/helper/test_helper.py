@@ -44,7 +44,7 @@ ESCAPES = [
 ]
 
 COMMANDS = [
-    "info", "ids", "sleep", "exit", "echo", "cat", "write", "signals", "http-server",
+    "info", "ids", "sleep", "exit", "echo", "cat", "write", "signals", "ps", "kill", "http-server",
     "tcp-echo", "udp-echo", "tcp-send", "udp-send", "http-get", "resolve", "memhog",
     "cpuburn", "forkbomb", "diskfill", "escape",
 ]
@@ -292,6 +292,33 @@ class Cli(unittest.TestCase):
             r = run("write", os.path.join(d, "no", "dir"), "x")
             self.assertEqual(r.returncode, 1)
             self.assertEqual(one(r.stdout)["errno"], "ENOENT")
+
+    def test_ps_and_kill(self):
+        p = subprocess.Popen(["sleep", "30"])
+        try:
+            r = run("ps")
+            self.assertEqual(r.returncode, 0)
+            procs = {x["pid"]: x for x in lines(r.stdout)}
+            self.assertIn(p.pid, procs)
+            self.assertEqual(procs[p.pid]["cmdline"], ["sleep", "30"])
+            self.assertEqual(procs[p.pid]["ppid"], os.getpid())
+            self.assertEqual(procs[p.pid]["uid"], os.getuid())
+            self.assertEqual(procs[p.pid]["comm"], "sleep")
+            self.assertIn(procs[p.pid]["state"], ("S", "R"))
+            self.assertEqual(procs[os.getpid()]["ppid"], os.getppid())
+            r = run("kill", "TERM", str(p.pid))
+            self.assertEqual(r.returncode, 0)
+            self.assertEqual(one(r.stdout), {"pid": p.pid, "signal": "SIGTERM", "errno": None})
+            self.assertEqual(p.wait(timeout=10), -signal.SIGTERM)
+            r = run("kill", "USR1", str(p.pid))     # reaped: gone
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(one(r.stdout)["errno"], "ESRCH")
+            for args in (["kill", "NOPE", "1"], ["kill", "TERM"], ["kill", "TERM", "x"], ["ps", "x"]):
+                self.assertEqual(run(*args).returncode, 2, args)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
     def test_info(self):
         with tempfile.TemporaryDirectory() as d:

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,7 +40,8 @@ struct run {
 enum {
 	RUN_STDIN_PIPE = 1,   /* else /dev/null */
 	RUN_PIDNS = 2,        /* as PID 1 of a new pid namespace */
-	RUN_DIRTY_SIGNALS = 4 /* start it with SIGINT/SIGPIPE/SIGCHLD ignored and SIGUSR2 blocked */
+	RUN_DIRTY_SIGNALS = 4, /* start it with SIGINT/SIGPIPE/SIGCHLD ignored and SIGUSR2 blocked */
+	RUN_AS_NOBODY = 8     /* as uid/gid 65534 (the test is root) */
 };
 
 static int init_fd(void)
@@ -62,6 +66,9 @@ static void exec_init(int fd, char *const argv[], unsigned flags)
 		sigaddset(&s, SIGUSR2);
 		sigprocmask(SIG_BLOCK, &s, NULL);
 	}
+	if ((flags & RUN_AS_NOBODY) && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+					setresuid(65534, 65534, 65534) < 0))
+		_exit(95);
 	execveat(fd, "", argv, test_env, AT_EMPTY_PATH);
 	_exit(99);
 }
@@ -404,6 +411,150 @@ static void test_child_signal_state(void **state)
 	assert_int_equal(finish(&r, 10000), 6);
 }
 
+/* ------------------------------------------------------------ pause mode */
+
+static bool alive(pid_t pid)
+{
+	return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+/* It waits in sigtimedwait (its signal mask is in place; /proc shows the
+ * mask without the waited-for signals then, so SigBlk cannot tell). */
+static bool waits_for_signals(pid_t pid)
+{
+	char path[64], buf[256], want[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	snprintf(want, sizeof(want), "%d ", (int)SYS_rt_sigtimedwait);
+	return !strncmp(buf, want, strlen(want));
+}
+
+/* The owner of /proc/<pid>/environ: the process's uid while it is
+ * dumpable, root once it is not. */
+static uid_t proc_owner(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	return stat(path, &st) == 0 ? st.st_uid : (uid_t)-1;
+}
+
+/* Not PID 1: a subreaper that makes itself non-dumpable, ignores signals
+ * but SIGTERM and SIGINT, and exits 0 on those from anyone. */
+static void pause_signals(int sig)
+{
+	char *argv[] = { "berth-init", "--pause", NULL };
+	struct run r;
+	int64_t end;
+
+	assert_true(start(&r, argv, RUN_AS_NOBODY));
+	/* once it waits for signals (after its prctl), /proc/<pid>/environ
+	 * is owned by root, not 65534: it is not dumpable */
+	end = now_ms() + 10000;
+	while (!waits_for_signals(r.init_pid) && now_ms() < end)
+		usleep(5000);
+	assert_true(waits_for_signals(r.init_pid));
+	assert_int_equal(proc_owner(r.init_pid), 0);
+	/* not the fault signals, which are never blocked (they end it) */
+	const int ignored[] = { SIGHUP, SIGQUIT, SIGABRT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+				SIGCHLD, SIGTSTP, SIGTTIN, SIGWINCH, SIGRTMIN };
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		assert_int_equal(kill(r.init_pid, ignored[i]), 0);
+	usleep(200000);
+	assert_true(alive(r.pid));
+	assert_int_equal(kill(r.init_pid, sig), 0);
+	assert_int_equal(finish(&r, 10000), 0);
+}
+
+static void test_pause_signals(void **state)
+{
+	pause_signals(SIGTERM);
+	pause_signals(SIGINT);
+}
+
+/* As PID 1 of a pid namespace: a process of that namespace makes orphans,
+ * which the holder must reap, and sends it SIGTERM and SIGINT, which it
+ * must ignore; SIGTERM from outside ends it (exit 0). */
+static void test_pause_pid1(void **state)
+{
+	char *argv[] = { "berth-init", "--pause", NULL };
+	char path[64];
+	struct run r;
+	struct kids k;
+	int nsfd, st, rep[2];
+	pid_t helper;
+	char res[64] = "";
+	int64_t end;
+
+	if (geteuid() != 0)
+		skip();   /* joining its pid namespace needs CAP_SYS_ADMIN over it */
+	if (!start(&r, argv, RUN_PIDNS))
+		skip();
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)r.init_pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(nsfd >= 0);
+	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+	helper = fork();
+	assert_true(helper >= 0);
+	if (helper == 0) {
+		pid_t member;
+
+		if (setns(nsfd, CLONE_NEWPID) < 0)
+			_exit(90);
+		member = fork();   /* in the holder's namespace */
+		if (member == 0) {
+			int a, b, c;
+
+			for (int i = 0; i < 3; i++) {
+				pid_t o = fork();
+
+				if (o == 0) {
+					execlp("sleep", "sleep", i == 2 ? "1.2" : "1", (char *)NULL);
+					_exit(99);
+				}
+			}
+			a = getpid();
+			b = kill(1, SIGTERM);
+			c = kill(1, SIGINT);
+			dprintf(rep[1], "pid=%d term=%d int=%d", a, b, c);
+			_exit(0);    /* the sleeps are orphans now */
+		}
+		_exit(member > 0 && waitpid(member, &st, 0) == member && WIFEXITED(st) ? WEXITSTATUS(st) : 91);
+	}
+	close(rep[1]);
+	close(nsfd);
+	assert_int_equal(waitpid(helper, &st, 0), helper);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(read(rep[0], res, sizeof(res) - 1) > 0);
+	close(rep[0]);
+	/* the member saw itself inside (not pid 1) and its signals were sent */
+	assert_non_null(strstr(res, "term=0 int=0"));
+	assert_null(strstr(res, "pid=1 "));
+	k = children_of(r.init_pid);
+	printf("  holder %d: %d children (%d zombies) after the orphans were made (%s)\n",
+	       r.init_pid, k.total, k.zombies, res);
+	assert_true(k.total >= 1);   /* some of the three may be gone already */
+	end = now_ms() + 10000;
+	do {
+		usleep(20000);
+		k = children_of(r.init_pid);
+	} while (k.total > 0 && now_ms() < end);
+	assert_int_equal(k.total, 0);   /* every orphan reaped */
+	assert_true(alive(r.pid));     /* the signals from inside were ignored */
+	assert_int_equal(kill(r.init_pid, SIGTERM), 0);
+	assert_int_equal(finish(&r, 10000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +568,8 @@ int main(void)
 		cmocka_unit_test(test_exec_failure),
 		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_child_signal_state),
+		cmocka_unit_test(test_pause_signals),
+		cmocka_unit_test(test_pause_pid1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,6 +170,27 @@ static void test_bad_requests(void **state)
 	assert_non_null(strstr(berr_msg(err), "network namespace: bad value -7"));
 	berr_clear(&err);
 	l.netns_fd = CTR_NS_NEW;
+
+	/* the pid namespace holder: a new pid namespace, an absolute mount
+	 * point; no spec needed */
+	{
+		struct ctr_launch pl;
+
+		ctr_launch_init(&pl);
+		pl.pause = true;
+		pl.rootfs = tmpdir;
+		pl.pidns_fd = CTR_NS_HOST;
+		assert_int_equal(ctr_launch(&pl, &p, &err), -EINVAL);
+		assert_string_equal(berr_msg(err), "pid namespace holder: pid namespace: the holder needs a new one "
+				    "(got -2): Invalid argument");
+		berr_clear(&err);
+		pl.pidns_fd = CTR_NS_NEW;
+		pl.rootfs = NULL;
+		assert_int_equal(ctr_launch(&pl, &p, &err), -EINVAL);
+		assert_string_equal(berr_msg(err), "pid namespace holder: mount point for the empty root (none): "
+				    "not an absolute path: Invalid argument");
+		berr_clear(&err);
+	}
 
 	p.pidfd = -1;
 	assert_int_equal(ctr_exec(&l, &p, argv, &p, &err), -EINVAL);
@@ -474,8 +498,13 @@ static int in_userns(int (*fn)(void), char *report, size_t report_len)
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
 	write_file(path, map);
 	assert_int_equal(write(sync2[1], "x", 1), 1);
-	n = read(rep[0], report, report_len - 1);
-	report[n > 0 ? n : 0] = '\0';
+	{
+		size_t got = 0;
+
+		while (got < report_len - 1 && (n = read(rep[0], report + got, report_len - 1 - got)) > 0)
+			got += (size_t)n;
+		report[got] = '\0';
+	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	close(rep[0]);
 	close(sync1[0]);
@@ -809,6 +838,166 @@ static int ns_init_and_exec(void)
 	return 0;
 }
 
+/* pidMode task: containers join the pid namespace of a holder. */
+static int pause_pidfd = -1;
+
+static void join_pause(struct ctr_spec *s, struct ctr_launch *l)
+{
+	l->pidns_fd = pause_pidfd;
+}
+
+static int ns_pause(void)
+{
+	static char *const sleeper[] = { "berth-testhelper", "sleep", "inf", NULL };
+	static char *const ps[] = { "berth-testhelper", "ps", NULL };
+	static char *const status1[] = { "berth-testhelper", "cat", "/proc/1/status", NULL };
+	static char *const environ1[] = { "berth-testhelper", "cat", "--json", "/proc/1/environ", NULL };
+	static char *const kill1[] = { "berth-testhelper", "kill", "TERM", "1", NULL };
+	static char *const int1[] = { "berth-testhelper", "kill", "INT", "1", NULL };
+	struct run r, sl;
+	struct ctr_launch l;
+	struct ctr_proc pause;
+	struct berr *err = NULL;
+	struct statfs sfs;
+	struct stat st_before, st_after;
+	char path[512];
+	siginfo_t si;
+	DIR *d;
+	struct dirent *de;
+	int before = count_fds(), st, n;
+
+	CHECK(mkdir(path_in("pause"), 0700) == 0 && stat(path_in("pause"), &st_before) == 0, "mkdir: %s",
+	      strerror(errno));
+	ctr_launch_init(&l);
+	l.pause = true;
+	l.rootfs = path_in("pause");
+	if (ctr_launch(&l, &pause, &err) < 0) {
+		dprintf(report_fd, "holder: %s", berr_msg(err));
+		return 1;
+	}
+	pause_pidfd = pause.pidfd;
+
+	/* from outside (a procfs of our pid namespace): PID 1 of its own,
+	 * nobody, no capabilities, no_new_privs, seccomp, not dumpable; its
+	 * root is an empty read-only tmpfs; the mount point here is unchanged */
+	CHECK(mkdir(path_in("proc"), 0755) == 0 && mount("proc", path_in("proc"), "proc", 0, NULL) == 0,
+	      "mount proc: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/%d/status", path_in("proc"), (int)pause.pid);
+	{
+		char *text = NULL;
+		size_t len = 0;
+
+		static const char *const want[] = {
+			"\nUid:\t65534\t65534\t65534\t65534\n", "\nGid:\t65534\t65534\t65534\t65534\n",
+			"\nCapPrm:\t0000000000000000\n", "\nCapEff:\t0000000000000000\n",
+			"\nCapBnd:\t0000000000000000\n", "\nNoNewPrivs:\t1\n", "\nSeccomp:\t2\n",
+		};
+
+		CHECK(fs_read_file(path, &text, &len, 1 << 16, &err) == 0, "%s", berr_msg(err));
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			CHECK(strstr(text, want[i]), "no '%s' in the holder's status: %.1500s", want[i],
+			      strstr(text, "\nUid:") ? strstr(text, "\nUid:") : text);
+		{
+			const char *g = strstr(text, "\nGroups:");
+
+			CHECK(g && g[8 + strspn(g + 8, " \t")] == '\n', "supplementary groups: %.40s", g);
+		}
+		snprintf(path, sizeof(path), "\nNSpid:\t%d\t1\n", (int)pause.pid);
+		CHECK(strstr(text, path), "not PID 1 of its own namespace: %.1500s", strstr(text, "\nNSpid"));
+		free(text);
+	}
+	snprintf(path, sizeof(path), "%s/%d/root", path_in("proc"), (int)pause.pid);
+	CHECK(statfs(path, &sfs) == 0, "statfs %s: %s", path, strerror(errno));
+	CHECK(sfs.f_type == TMPFS_MAGIC && (sfs.f_flags & ST_RDONLY), "root: type %lx flags %lx",
+	      (unsigned long)sfs.f_type, (unsigned long)sfs.f_flags);
+	d = opendir(path);
+	CHECK(d, "opendir %s: %s", path, strerror(errno));
+	n = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	CHECK(n == 0, "%d entries in the holder's root", n);
+	CHECK(stat(path_in("pause"), &st_after) == 0 && st_after.st_dev == st_before.st_dev &&
+	      st_after.st_ino == st_before.st_ino, "the mount point changed in our namespace");
+
+	/* a container in it sees the holder as PID 1 and a sleeping neighbour */
+	memset(&sl, 0, sizeof(sl));
+	sl.argv = sleeper;
+	sl.edit = join_pause;
+	sl.keep = true;
+	CHECK(run(&sl) == 0, "start the sleeper: %s", sl.err);
+	memset(&r, 0, sizeof(r));
+	r.argv = ps;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == 0, "ps: %d %s", st, r.err);
+	CHECK(strstr(r.out, "{\"pid\":1,\"ppid\":0,\"state\":\"S\",\"uid\":65534,") &&
+	      strstr(r.out, "\"cmdline\":[\"berth-init\",\"--pause\"]}"), "no holder as PID 1: %s", r.out);
+	CHECK(strstr(r.out, "\"cmdline\":[\"berth-testhelper\",\"sleep\",\"inf\"]}"), "no sleeper: %s", r.out);
+	/* ps itself is not PID 1, and its parent is outside (0 here), as the
+	 * sleeper's */
+	CHECK(strstr(r.out, "\"ppid\":0,\"state\":\"R\",\"uid\":0,\"comm\":\"berth-testhelpe\","
+		      "\"cmdline\":[\"berth-testhelper\",\"ps\"]}") &&
+	      !strstr(r.out, "{\"pid\":1,\"ppid\":0,\"state\":\"R\""), "ps itself: %s", r.out);
+	/* a container of its own does not see them */
+	memset(&r, 0, sizeof(r));
+	r.argv = ps;
+	st = run(&r);
+	CHECK(st == 0 && strstr(r.out, "{\"pid\":1,") && !strstr(r.out, "sleep") && !strstr(r.out, "--pause"),
+	      "ps without the shared namespace: %d %s", st, r.err);
+
+	/* root with CAP_KILL in a container: reads the holder's status but not
+	 * its environ (not dumpable, no CAP_SYS_PTRACE); its SIGTERM and
+	 * SIGINT are sent and ignored */
+	memset(&r, 0, sizeof(r));
+	r.argv = status1;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == 0 && strstr(r.out, "\nUid:\t65534\t"), "status: %d %s %s", st, r.err, r.out);
+	memset(&r, 0, sizeof(r));
+	r.argv = environ1;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == 1 && strstr(r.out, "\"errno\":\"EACCES\""), "environ: %d %s %s", st, r.err, r.out);
+	memset(&r, 0, sizeof(r));
+	r.argv = kill1;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == 0 && strstr(r.out, "\"errno\":null"), "kill TERM 1: %d %s %s", st, r.err, r.out);
+	memset(&r, 0, sizeof(r));
+	r.argv = int1;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == 0 && strstr(r.out, "\"errno\":null"), "kill INT 1: %d %s %s", st, r.err, r.out);
+	usleep(300000);
+	memset(&si, 0, sizeof(si));
+	CHECK(waitid(P_PIDFD, (id_t)pause.pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == 0,
+	      "the holder ended on a signal from a container");
+
+	/* SIGTERM from here ends it (exit 0) and with it the namespace; its
+	 * exit waits until every process of the namespace has been reaped by
+	 * its parent (we are the sleeper's): the sleeper first */
+	CHECK(syscall(SYS_pidfd_send_signal, pause.pidfd, SIGTERM, NULL, 0) == 0, "pidfd_send_signal");
+	st = wait_pidfd(sl.proc.pidfd);
+	CHECK(st == 128 + SIGKILL, "sleeper status %d", st);
+	st = wait_pidfd(pause.pidfd);
+	CHECK(st == 0, "holder status %d", st);
+	ctr_proc_release(&sl.proc);
+	/* nothing can join it any more */
+	memset(&r, 0, sizeof(r));
+	r.argv = ps;
+	r.edit = join_pause;
+	st = run(&r);
+	CHECK(st == -1 && strstr(r.err, "join the pid namespace"), "join after the end: %d %s", st, r.err);
+	ctr_proc_release(&pause);
+	pause_pidfd = -1;
+	CHECK(umount2(path_in("proc"), MNT_DETACH) == 0, "umount proc");
+	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD, "a child is left");
+	CHECK(count_fds() == before, "fds: %d before, %d after", before, count_fds());
+	return 0;
+}
+
 /* clone3 answers ENOSYS (as under Docker's seccomp profile): clone(2) */
 static int ns_clone_fallback(void)
 {
@@ -863,6 +1052,7 @@ static void test_ns_step_errors(void **state) { in_ns(ns_step_errors); }
 static void test_ns_mounts(void **state) { in_ns(ns_mounts); }
 static void test_ns_init_and_exec(void **state) { in_ns(ns_init_and_exec); }
 static void test_ns_clone_fallback(void **state) { in_ns(ns_clone_fallback); }
+static void test_ns_pause(void **state) { in_ns(ns_pause); }
 
 int main(void)
 {
@@ -877,6 +1067,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ns_mounts, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_ns_init_and_exec, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_ns_clone_fallback, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_ns_pause, setup_tmp, teardown_tmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
