@@ -46,6 +46,8 @@
 #define LINE_MAX_BYTES 16384
 #define HC_OUTPUT_MAX 4096
 #define CG_REMOVE_TIMEOUT_MS 5000
+/* the pid namespace holder's leaf: not a valid container name */
+#define PAUSE_LEAF "~pause"
 
 enum cstate {
 	C_PENDING,      /* waiting for its dependencies */
@@ -97,6 +99,7 @@ struct tctr {
 	int64_t started_ms;
 	struct linebuf out, err;
 	int log_fd;
+	int64_t log_size;          /* bytes in the current log file */
 
 	/* health check */
 	enum health health;
@@ -115,6 +118,19 @@ struct tctr {
 	int restarts;
 };
 
+/* The fields of a task's state whose change is worth a notice (a
+ * container's reason changes only together with one of the others). */
+struct pub_ctr {
+	int st, health, exit_code, restarts;
+	pid_t pid;
+	bool reason;
+};
+
+struct pub_task {
+	int status, health, exit_code;
+	bool stopping, have_exit, ipv4;
+};
+
 struct trun {
 	const struct task_def *td;
 	const struct trun_opts *o;
@@ -130,6 +146,9 @@ struct trun {
 	const char *storage;    /* where upper/work dirs and task volumes live */
 	char *cg_task;
 	int netns_fd, ipcns_fd, pidns_fd;
+	struct ctr_proc pause;          /* pidMode task: the pid namespace holder (when pause_up) */
+	bool pause_up;
+	char *cg_pause;                 /* its leaf cgroup */
 	enum task_network_mode net;
 	struct netns_task_net tnet;     /* awsvpc/bridge: what netns_task_up did */
 	bool tnet_up;
@@ -148,6 +167,15 @@ struct trun {
 	bool have_exit;
 	int exit_code;
 	int64_t t0;
+
+	/* what a client sees (opts on_state): status, times, and what was
+	 * last published, to tell a change */
+	enum trun_status status;
+	double ts_pull_start, ts_pull_stop, ts_connect, ts_started, ts_stopping,
+	       ts_exec_stopped, ts_stopped;
+	struct pub_ctr *pub;
+	struct pub_task pub_task;
+	bool published;
 };
 
 static int64_t now_ms(void)
@@ -156,6 +184,15 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Epoch seconds, millisecond precision (as ECS reports times). */
+static double epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) / 1000.0;
 }
 
 void trun_opts_init(struct trun_opts *o)
@@ -170,6 +207,7 @@ void trun_opts_init(struct trun_opts *o)
 	o->out = stdout;
 	o->err = stderr;
 	o->stop_fd = -1;
+	o->ctl_fd = -1;
 }
 
 static void close_fd(int *fd)
@@ -198,6 +236,40 @@ static void json_time(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
 }
 
+static void status(struct trun *t, const struct tctr *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Size-based rotation of a container's log (docs/logs.md): when the next
+ * line would take the file past its max size, NAME.log becomes NAME.log.1
+ * (.1 becomes .2, ... the oldest beyond max-file goes) and a new NAME.log
+ * starts. Readers (berth logs -f) follow by name. */
+static void log_rotate(struct trun *t, struct tctr *c, int64_t next)
+{
+	int64_t max = c->def->log_max_bytes > 0 ? c->def->log_max_bytes : TRUN_LOG_MAX_BYTES;
+	int64_t files = c->def->log_max_files > 0 ? c->def->log_max_files : TRUN_LOG_MAX_FILES;
+	char *base;
+
+	if (c->log_size + next <= max || c->log_size == 0)
+		return;
+	base = xasprintf("%s/%s.log", t->logdir, c->def->name);
+	for (int64_t i = files - 1; i >= 1; i--) {
+		char *from = i == 1 ? xstrdup(base) : xasprintf("%s.%lld", base, (long long)(i - 1));
+		char *to = xasprintf("%s.%lld", base, (long long)i);
+
+		(void)rename(from, to);   /* a missing older file is fine */
+		free(from);
+		free(to);
+	}
+	if (files == 1)
+		(void)unlink(base);
+	close(c->log_fd);
+	c->log_fd = open(base, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (c->log_fd < 0)
+		status(t, c, "log file %s: %s (logging stops)", base, strerror(errno));
+	c->log_size = 0;
+	free(base);
+}
+
 static void emit_line(struct trun *t, struct tctr *c, bool is_err, const char *line, size_t len)
 {
 	if (!t->o->quiet) {
@@ -219,7 +291,9 @@ static void emit_line(struct trun *t, struct tctr *c, bool is_err, const char *l
 			size_t sl = strlen(s);
 
 			s[sl] = '\n';
-			(void)fs_write_all(c->log_fd, s, sl + 1);
+			log_rotate(t, c, (int64_t)sl + 1);
+			if (c->log_fd >= 0 && fs_write_all(c->log_fd, s, sl + 1) == 0)
+				c->log_size += (int64_t)sl + 1;
 			s[sl] = '\0';
 		}
 		free(s);
@@ -670,8 +744,10 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 	}
 	if ((r = linebuf_open(&c->out, err)) < 0 || (r = linebuf_open(&c->err, err)) < 0)
 		return r;
-	if (t->logdir) {
+	if (t->logdir && !(d->log_driver && !strcmp(d->log_driver, "none"))) {
 		char *p = xasprintf("%s/%s.log", t->logdir, d->name);
+
+		struct stat st;
 
 		c->log_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (c->log_fd < 0) {
@@ -679,6 +755,7 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 			free(p);
 			return r;
 		}
+		c->log_size = fstat(c->log_fd, &st) == 0 ? st.st_size : 0;
 		free(p);
 	}
 	return 0;
@@ -734,6 +811,43 @@ static int setup_network(struct trun *t, struct berr **err)
 	return 0;
 }
 
+/* pidMode task: the holder of the task's pid namespace (berth-init
+ * --pause, launch.h), in a leaf cgroup of its own; the containers join its
+ * namespace through its pidfd. Its empty root is mounted over the task dir
+ * in its own mount namespace only. */
+static int setup_pidns(struct trun *t, struct berr **err)
+{
+	cleanup_close int cg_fd = -1;
+	struct ctr_launch l;
+	int r;
+
+	ctr_launch_init(&l);
+	if (t->cg_task) {
+		r = cg_leaf_create(t->cg_task, PAUSE_LEAF, &t->cg_pause, err);
+		if (r < 0)
+			return r;
+		cg_fd = cg_open_dir(t->cg_pause, err);
+		if (cg_fd < 0)
+			return cg_fd;
+	}
+	l.pause = true;
+	l.rootfs = t->dir;
+	l.cgroup_fd = cg_fd;
+	l.netns_fd = t->net == TASK_NET_HOST ? CTR_NS_HOST : t->netns_fd;
+	l.ipcns_fd = t->td->ipc_mode == TASK_NS_HOST ? CTR_NS_HOST
+		     : t->ipcns_fd >= 0 ? t->ipcns_fd : CTR_NS_NEW;
+	l.init_fd = t->init_fd;
+	r = ctr_launch(&l, &t->pause, err);
+	if (r < 0)
+		return r;
+	t->pause_up = true;
+	t->pidns_fd = fcntl(t->pause.pidfd, F_DUPFD_CLOEXEC, 3);
+	if (t->pidns_fd < 0)
+		return berr_set(err, errno, "dup the pid namespace holder's pidfd");
+	status(t, NULL, "pidMode task: pid namespace holder started (pid %d)", (int)t->pause.pid);
+	return 0;
+}
+
 static int setup(struct trun *t, struct berr **err)
 {
 	const struct task_def *td = t->td;
@@ -744,9 +858,6 @@ static int setup(struct trun *t, struct berr **err)
 	if ((t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE) && !t->o->net)
 		return berr_set(err, EINVAL, "networkMode %s: no network configuration given",
 				task_network_mode_name(t->net));
-	if (td->pid_mode == TASK_NS_TASK)
-		return berr_set(err, ENOTSUP, "pidMode task: not supported yet");
-
 	/* our mounts stay in a mount namespace of our own: they vanish with
 	 * this process whatever happens to it */
 	if (unshare(CLONE_NEWNS) < 0)
@@ -784,9 +895,11 @@ static int setup(struct trun *t, struct berr **err)
 	r = rootfs_store_open(images, &t->store, err);
 	if (r < 0)
 		return r;
+	t->ts_pull_start = epoch_now();
 	for (size_t i = 0; i < t->n; i++)
 		if ((r = load_image(t, &t->c[i], err)) < 0)
 			return r;
+	t->ts_pull_stop = epoch_now();
 
 	if ((r = setup_storage(t, err)) < 0)
 		return r;
@@ -824,6 +937,8 @@ static int setup(struct trun *t, struct berr **err)
 	for (size_t i = 0; i < t->n; i++)
 		if ((r = setup_container(t, &t->c[i], err)) < 0)
 			return r;
+	if (td->pid_mode == TASK_NS_TASK && (r = setup_pidns(t, err)) < 0)
+		return r;
 	return 0;
 }
 
@@ -852,6 +967,16 @@ static void teardown(struct trun *t)
 		close_fd(&c->hc_pipe);
 		close_fd(&c->cg_fd);
 		close_fd(&c->events_fd);
+	}
+	/* the pid namespace holder last: its exit waits until every process
+	 * of its namespace whose parent is outside (ours) has been reaped */
+	if (t->pause_up) {
+		siginfo_t si;
+
+		sys_pidfd_send_signal(t->pause.pidfd, SIGKILL);
+		waitid(P_PIDFD, (id_t)t->pause.pidfd, &si, WEXITED);
+		ctr_proc_release(&t->pause);
+		t->pause_up = false;
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct tctr *c = &t->c[i];
@@ -952,7 +1077,8 @@ static int launch(struct trun *t, struct tctr *c, struct berr **err)
 	l.netns_fd = t->net == TASK_NET_HOST ? CTR_NS_HOST : t->netns_fd;
 	l.ipcns_fd = t->td->ipc_mode == TASK_NS_HOST ? CTR_NS_HOST
 		     : t->ipcns_fd >= 0 ? t->ipcns_fd : CTR_NS_NEW;
-	l.pidns_fd = t->td->pid_mode == TASK_NS_HOST ? CTR_NS_HOST : CTR_NS_NEW;
+	l.pidns_fd = t->td->pid_mode == TASK_NS_HOST ? CTR_NS_HOST
+		     : t->pidns_fd >= 0 ? t->pidns_fd : CTR_NS_NEW;
 	l.stdin_fd = -1;
 	l.stdout_fd = c->out.wfd;
 	l.stderr_fd = c->err.wfd;
@@ -990,6 +1116,7 @@ static void begin_stop(struct trun *t, const char *code, const char *reason, int
 	if (t->stopping)
 		return;
 	t->stopping = true;
+	t->ts_stopping = epoch_now();
 	t->stop_code = code;
 	t->stopped_reason = xstrdup(reason);
 	if (have_exit) {
@@ -1161,11 +1288,30 @@ static bool restartable(const struct tctr *c, int64_t now)
 	return now - c->started_ms >= period * 1000;
 }
 
+/* A container in a shared pid namespace (pidMode task or host) is not the
+ * init of its namespace: when its program ends, the kernel does not end the
+ * processes it left. Kill what is left in its cgroup, as runc does for such
+ * a container, before it is restarted or counted as stopped. (Without
+ * cgroups they run on until the task ends: with pidMode task, until the
+ * holder is killed at teardown.) */
+static void kill_leftovers(struct trun *t, struct tctr *c)
+{
+	struct berr *err = NULL;
+
+	if (!c->cg || (t->td->pid_mode != TASK_NS_TASK && t->td->pid_mode != TASK_NS_HOST))
+		return;
+	if (cg_kill(c->cg, &err) < 0) {
+		log_warn("%s: kill the processes it left: %s", c->def->name, berr_msg(err));
+		berr_free(err);
+	}
+}
+
 static void on_exit_of(struct trun *t, struct tctr *c, const siginfo_t *si, int64_t now)
 {
 	uint64_t oom = 0;
 
 	c->exit_code = exit_code_of(si);
+	kill_leftovers(t, c);
 	drain(t, c, &c->out, false, true);
 	drain(t, c, &c->err, true, true);
 	ctr_proc_release(&c->proc);
@@ -1325,9 +1471,209 @@ static void resolve_stuck(struct trun *t)
 			start_failed(t, &t->c[i], "DependencyNotResolved: its dependencies can no longer be met", 125);
 }
 
+/* ------------------------------------------- state for clients (hooks) */
+
+const char *trun_status_name(enum trun_status s)
+{
+	static const char *const names[] = { "PROVISIONING", "PENDING", "RUNNING",
+					     "DEPROVISIONING", "STOPPED" };
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
+}
+
+/* ECS: HEALTHY when every essential container with a health check is
+ * HEALTHY, UNHEALTHY when one of them is UNHEALTHY, UNKNOWN otherwise. */
+static enum health task_health(const struct trun *t)
+{
+	bool any = false, all = true;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tctr *c = &t->c[i];
+
+		if (!c->def->essential || !c->def->health_check.set)
+			continue;
+		any = true;
+		if (c->health == H_UNHEALTHY)
+			return H_UNHEALTHY;
+		if (c->health != H_HEALTHY)
+			all = false;
+	}
+	return any && all ? H_HEALTHY : H_UNKNOWN;
+}
+
+static struct pub_ctr pub_ctr_of(const struct tctr *c)
+{
+	return (struct pub_ctr){
+		.st = c->st,
+		.health = c->def->health_check.set ? (int)c->health : H_UNKNOWN,
+		.exit_code = c->st == C_EXITED ? c->exit_code : -1,
+		.restarts = c->restarts,
+		.pid = c->st == C_RUNNING ? c->proc.pid : 0,
+		.reason = c->reason != NULL,
+	};
+}
+
+static struct pub_task pub_task_of(const struct trun *t)
+{
+	return (struct pub_task){
+		.status = t->status, .health = task_health(t), .exit_code = t->exit_code,
+		.stopping = t->stopping, .have_exit = t->have_exit, .ipv4 = t->ipv4[0] != '\0',
+	};
+}
+
+static bool pub_changed(const struct trun *t)
+{
+	struct pub_task pt = pub_task_of(t);
+
+	if (!t->published || pt.status != t->pub_task.status || pt.health != t->pub_task.health ||
+	    pt.exit_code != t->pub_task.exit_code || pt.stopping != t->pub_task.stopping ||
+	    pt.have_exit != t->pub_task.have_exit || pt.ipv4 != t->pub_task.ipv4)
+		return true;
+	for (size_t i = 0; i < t->n; i++) {
+		struct pub_ctr a = pub_ctr_of(&t->c[i]);
+		const struct pub_ctr *b = &t->pub[i];
+
+		if (a.st != b->st || a.health != b->health || a.exit_code != b->exit_code ||
+		    a.restarts != b->restarts || a.pid != b->pid || a.reason != b->reason)
+			return true;
+	}
+	return false;
+}
+
+/* Call on_state when something a client sees changed since the last call
+ * (always with force). */
+static void publish(struct trun *t, bool force)
+{
+	struct trun_container_state *cs;
+	struct trun_state st;
+	size_t nb = 0;
+
+	if (!t->o->on_state || (!force && !pub_changed(t)))
+		return;
+	if (!t->pub)
+		t->pub = xcalloc(t->n ? t->n : 1, sizeof(*t->pub));
+	t->pub_task = pub_task_of(t);
+	for (size_t i = 0; i < t->n; i++)
+		t->pub[i] = pub_ctr_of(&t->c[i]);
+	t->published = true;
+
+	st = (struct trun_state){
+		.task_id = t->id,
+		.status = t->status,
+		.desired_stopped = t->stopping || t->status >= TRUN_DEPROVISIONING,
+		.health = health_names[t->pub_task.health],
+		.stop_code = t->stop_code,
+		.stopped_reason = t->stopped_reason,
+		.have_exit_code = t->have_exit,
+		.exit_code = t->have_exit ? t->exit_code : -1,
+		.limits = !t->o->no_limits,
+		.ipv4 = t->ipv4,
+		.pull_started_at = t->ts_pull_start,
+		.pull_stopped_at = t->ts_pull_stop,
+		.connectivity_at = t->ts_connect,
+		.started_at = t->ts_started,
+		.stopping_at = t->ts_stopping,
+		.execution_stopped_at = t->ts_exec_stopped,
+		.stopped_at = t->ts_stopped,
+		.n_containers = t->n,
+	};
+	cs = xcalloc(t->n ? t->n : 1, sizeof(*cs));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tctr *c = &t->c[i];
+		struct trun_container_state *s = &cs[i];
+		size_t np = c->def->n_port_mappings;
+
+		s->name = c->def->name;
+		s->essential = c->def->essential;
+		if (c->st == C_RUNNING && t->status < TRUN_STOPPED)
+			s->last_status = "RUNNING";
+		else if (c->st == C_PENDING && t->status < TRUN_DEPROVISIONING)
+			s->last_status = "PENDING";
+		else
+			s->last_status = "STOPPED";
+		s->exit_code = t->pub[i].exit_code;
+		s->reason = c->reason;
+		s->health = health_names[t->pub[i].health];
+		s->restarts = c->restarts;
+		s->pid = t->pub[i].pid;
+		s->pidfd = c->st == C_RUNNING ? c->proc.pidfd : -1;
+		/* taskrun reserved host ports in portMappings order over the containers */
+		if (nb < t->n_bindings) {
+			s->bindings = t->bindings + nb;
+			s->n_bindings = np < t->n_bindings - nb ? np : t->n_bindings - nb;
+		}
+		nb += np;
+	}
+	st.containers = cs;
+	t->o->on_state(t->o->state_arg, &st);
+	free(cs);
+}
+
+static void set_status(struct trun *t, enum trun_status s)
+{
+	double now = epoch_now();
+
+	t->status = s;
+	switch (s) {
+	case TRUN_PENDING:
+		t->ts_connect = now;
+		break;
+	case TRUN_RUNNING:
+		t->ts_started = now;
+		break;
+	case TRUN_DEPROVISIONING:
+		if (!t->ts_stopping)
+			t->ts_stopping = now;
+		t->ts_exec_stopped = now;
+		break;
+	case TRUN_STOPPED:
+		t->ts_stopped = now;
+		break;
+	default:
+		break;
+	}
+	publish(t, true);
+}
+
+/* Every container that will run has started (ECS's RUNNING). */
+static bool all_started(const struct trun *t)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->c[i].st == C_PENDING)
+			return false;
+		if (t->c[i].ever_started)
+			any = true;
+	}
+	return any;
+}
+
+static void handle_ctl(struct trun *t)
+{
+	const char *code = NULL;
+	char *reason = NULL;
+
+	if (!t->o->on_ctl)
+		return;
+	if (t->o->on_ctl(t->o->ctl_arg, &code, &reason))
+		begin_stop(t, code ? code : "UserInitiated", reason ? reason : "Task stopped by user",
+			   0, false);
+	free(reason);
+}
+
+/* Look at ctl_fd without waiting (around set-up, which does not poll). */
+static void poll_ctl(struct trun *t)
+{
+	struct pollfd p = { .fd = t->o->ctl_fd, .events = POLLIN };
+
+	if (t->o->ctl_fd >= 0 && t->o->on_ctl && poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+		handle_ctl(t);
+}
+
 static int loop(struct trun *t)
 {
-	enum { MAXFDS = 2 + 10 * 5 };
+	enum { MAXFDS = 3 + 10 * 5 };
 
 	for (;;) {
 		struct pollfd pfd[MAXFDS];
@@ -1337,6 +1683,8 @@ static int loop(struct trun *t)
 		int r;
 
 		try_start(t, now);
+		if (t->status == TRUN_PENDING && !t->stopping && all_started(t))
+			set_status(t, TRUN_RUNNING);
 		if (t->stopping)
 			advance_stop(t, now);
 		if (done(t))
@@ -1345,6 +1693,7 @@ static int loop(struct trun *t)
 			resolve_stuck(t);
 		if (done(t))
 			return 0;
+		publish(t, false);
 
 		pfd[np] = (struct pollfd){ .fd = t->sfd, .events = POLLIN };
 		who[np].c = NULL;
@@ -1353,6 +1702,11 @@ static int loop(struct trun *t)
 			pfd[np] = (struct pollfd){ .fd = t->o->stop_fd, .events = POLLIN };
 			who[np].c = NULL;
 			who[np++].kind = 9;
+		}
+		if (t->o->ctl_fd >= 0 && t->o->on_ctl) {
+			pfd[np] = (struct pollfd){ .fd = t->o->ctl_fd, .events = POLLIN };
+			who[np].c = NULL;
+			who[np++].kind = 10;
 		}
 		for (size_t i = 0; i < t->n; i++) {
 			struct tctr *c = &t->c[i];
@@ -1404,6 +1758,8 @@ static int loop(struct trun *t)
 			if (!c) {
 				if (who[i].kind == 9)
 					begin_stop(t, "UserInitiated", "Task stopped by user", 0, false);
+				else if (who[i].kind == 10)
+					handle_ctl(t);
 				else
 					on_signal(t);
 				continue;
@@ -1553,12 +1909,18 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 		goto out;
 	}
 
+	set_status(&t, TRUN_PROVISIONING);
+	poll_ctl(&t);
+	if (t.stopping)
+		goto out;       /* stopped before set-up: nothing to start */
 	r = setup(&t, err);
 	if (r < 0) {
 		t.stop_code = "TaskFailedToStart";
 		t.stopped_reason = xstrdup(berr_msg(*err));
 		goto out;
 	}
+	set_status(&t, TRUN_PENDING);
+	poll_ctl(&t);
 	status(&t, NULL, "running %s (%zu container%s)%s", td->family, t.n, t.n == 1 ? "" : "s",
 	       o->no_limits ? " WITHOUT resource limits (--no-limits)" : "");
 	r = loop(&t);
@@ -1567,7 +1929,9 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 	else if (t.stop_code && !strcmp(t.stop_code, "TaskFailedToStart"))
 		r = berr_set(err, 0, "%s", t.stopped_reason);
 out:
+	set_status(&t, TRUN_DEPROVISIONING);
 	teardown(&t);
+	set_status(&t, TRUN_STOPPED);
 	fill_result(&t, res);
 	if (t.sfd >= 0)
 		close(t.sfd);
@@ -1592,12 +1956,14 @@ out:
 	free(t.dir);
 	free(t.logdir);
 	free(t.cg_task);
+	free(t.cg_pause);
 	free(t.hosts);
 	free(t.resolv);
 	free(t.volumes);
 	free(t.eph_base);
 	free(t.stopped_reason);
 	free(t.bindings);
+	free(t.pub);
 	/* t.init_fd is the process-wide cached memfd: stays open */
 	return r;
 }

@@ -1,7 +1,7 @@
 /* runtime/shim/taskrun.h - run one task to completion in this process.
  *
- * This is `berth run`'s supervisor (and the core the per-task shim will
- * wrap): it sets the task up (images, ephemeral storage, one overlay root
+ * This is `berth run`'s supervisor (and the core berth-shim
+ * wraps): it sets the task up (images, ephemeral storage, one overlay root
  * per container, cgroups, the task's network and IPC namespaces, generated
  * /etc files), starts the containers in dependsOn order, runs their health
  * checks, restarts them by their restartPolicy, relays their output with
@@ -20,10 +20,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "netns/tasknet.h"
 #include "runtime/task/task.h"
+
+struct trun_state;
+
+/* Container log rotation when logConfiguration does not say (json-file's
+ * max-size / max-file do): 10 MiB per file, 5 files (NAME.log, .1 ... .4). */
+#define TRUN_LOG_MAX_BYTES (INT64_C(10) << 20)
+#define TRUN_LOG_MAX_FILES 5
 
 enum trun_storage {
 	TRUN_STORAGE_LOOP,     /* Fargate-like: a sized ext4 volume per task (default) */
@@ -58,9 +66,81 @@ struct trun_opts {
 	const char *const *extra_env;
 	/* Stop when this fd becomes readable (tests, the shim); -1: none. */
 	int stop_fd;
+
+	/* Hooks for the shim; unset (NULL / -1) for `berth run`.
+	 *
+	 * on_state is called with the task's state after every change a
+	 * client of the task would see (status, a container starting,
+	 * exiting, restarting, its health, the stop beginning), at most once
+	 * per turn of the supervisor loop. `st` and everything it points to
+	 * are valid during the call only. */
+	void (*on_state)(void *arg, const struct trun_state *st);
+	void *state_arg;
+	/* ctl_fd is polled for POLLIN with everything else (the shim hands
+	 * in an epoll fd over its socket and clients, so one thread serves
+	 * both), also while the task stops; when it is readable, on_ctl is
+	 * called. It returns true to ask for a stop, with *stop_code a static
+	 * string (NULL: "UserInitiated") and *stop_reason an xmalloc'd
+	 * stoppedReason (NULL: "Task stopped by user"; taskrun frees it).
+	 * During set-up ctl_fd is looked at once before and once right after,
+	 * so a stop asked for while PROVISIONING starts no container. */
+	int ctl_fd;
+	bool (*on_ctl)(void *arg, const char **stop_code, char **stop_reason);
+	void *ctl_arg;
 };
 
 void trun_opts_init(struct trun_opts *o);
+
+/* The task's lastStatus as ECS shows it (a subset of ECS's states). */
+enum trun_status {
+	TRUN_PROVISIONING,      /* setting up: images, storage, network, cgroups */
+	TRUN_PENDING,           /* set up; not every container has started yet */
+	TRUN_RUNNING,           /* every container that will run has started */
+	TRUN_DEPROVISIONING,    /* every container has stopped; tearing down */
+	TRUN_STOPPED,           /* torn down */
+};
+const char *trun_status_name(enum trun_status s);
+
+struct trun_container_state {
+	const char *name;
+	bool essential;
+	const char *last_status;   /* PENDING, RUNNING, STOPPED */
+	int exit_code;             /* -1: has not exited (or never started) */
+	const char *reason;        /* ECS container reason, or NULL */
+	const char *health;        /* HEALTHY, UNHEALTHY, UNKNOWN (also: no health check) */
+	int restarts;
+	pid_t pid;                 /* its process while RUNNING (in this process's pid
+				    * namespace), else 0 */
+	int pidfd;                 /* its pidfd while RUNNING (valid during the call), else -1 */
+	/* bridge mode: this container's host ports, in portMappings order */
+	const struct netns_binding *bindings;
+	size_t n_bindings;
+};
+
+/* What on_state receives. Times are epoch seconds with millisecond
+ * precision, 0 while they have not happened. */
+struct trun_state {
+	const char *task_id;
+	enum trun_status status;
+	bool desired_stopped;      /* a stop has begun: desiredStatus STOPPED */
+	const char *health;        /* task healthStatus: HEALTHY when every essential
+				    * container with a health check is, UNHEALTHY when
+				    * one is, UNKNOWN otherwise (and with no checks) */
+	const char *stop_code;     /* NULL until the stop begins */
+	const char *stopped_reason;
+	bool have_exit_code;       /* the essential container's exit code is known */
+	int exit_code;
+	bool limits;               /* false: runs without cgroup limits */
+	const char *ipv4;          /* awsvpc/bridge: the task's address, else "" */
+	double pull_started_at, pull_stopped_at;   /* around image loading */
+	double connectivity_at;    /* set-up done (network attached) */
+	double started_at;         /* RUNNING */
+	double stopping_at;        /* the stop began */
+	double execution_stopped_at;   /* every container had stopped */
+	double stopped_at;         /* STOPPED */
+	const struct trun_container_state *containers;
+	size_t n_containers;
+};
 
 struct trun_container_result {
 	char *name;

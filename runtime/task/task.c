@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -686,6 +687,93 @@ static int parse_labels(const json_t *o, const char *path, struct task_container
 	return 0;
 }
 
+/* "10m", "1g", "512k", "4096": docker's json-file max-size; bytes. */
+static int parse_log_size(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+	int64_t mul = 1;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || n <= 0)
+		return -1;
+	if (*end) {
+		switch (*end | 0x20) {
+		case 'k': mul = 1024; break;
+		case 'm': mul = 1024 * 1024; break;
+		case 'g': mul = 1024 * 1024 * 1024; break;
+		default: return -1;
+		}
+		if (end[1] && !((end[1] | 0x20) == 'b' && !end[2]))
+			return -1;
+	}
+	if (n > INT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+/* logConfiguration: every driver ends in berth's local JSON-lines file
+ * (docs/logs.md); json-file's and local's max-size / max-file set its
+ * rotation, other drivers' options are kept for the record. */
+static int parse_log_config(const json_t *o, const char *path, struct task_container *ct,
+			    struct berr **err)
+{
+	static const char *const drivers[] = {
+		"awslogs", "fluentd", "gelf", "json-file", "journald", "logentries", "splunk",
+		"syslog", "awsfirelens", "local", "none", NULL,
+	};
+	cleanup_free char *lp = bjson_path_key(path, "logConfiguration");
+	cleanup_free char *op = NULL;
+	json_t *lc = NULL, *opts = NULL, *v;
+	const char *driver = NULL, *k;
+	size_t i;
+	int r;
+
+	ct->log_max_bytes = TASK_UNSET;
+	ct->log_max_files = TASK_UNSET;
+	r = bjson_get_object(o, path, "logConfiguration", false, &lc, err);
+	if (r <= 0)
+		return r;
+	if ((r = bjson_get_string(lc, lp, "logDriver", true, &driver, err)) < 0)
+		return r;
+	for (i = 0; drivers[i] && strcmp(drivers[i], driver); i++)
+		;
+	if (!drivers[i])
+		return berr_set(err, 0, "%s.logDriver: \"%s\" is not a log driver ECS knows "
+				"(awslogs, json-file, fluentd, ...)", lp, berr_q(driver));
+	ct->log_driver = xstrdup(driver);
+	if ((r = bjson_get_object(lc, lp, "options", false, &opts, err)) < 0)
+		return r;
+	op = bjson_path_key(lp, "options");
+	json_object_foreach(opts, k, v) {
+		cleanup_free char *kp = bjson_path_key(op, k);
+
+		if (!json_is_string(v))
+			return berr_set(err, 0, "%s: expected string, got %s", kp, bjson_type_name(v));
+		if (strcmp(driver, "json-file") && strcmp(driver, "local"))
+			continue;
+		if (!strcmp(k, "max-size") &&
+		    (parse_log_size(json_string_value(v), &ct->log_max_bytes) < 0 ||
+		     ct->log_max_bytes < 4096))
+			return berr_set(err, 0, "%s: \"%s\" is not a size of at least 4k "
+					"(e.g. \"10m\")", kp, berr_q(json_string_value(v)));
+		if (!strcmp(k, "max-file")) {
+			char *end;
+			long n;
+
+			errno = 0;
+			n = strtol(json_string_value(v), &end, 10);
+			if (errno || *end || n < 1 || n > 100)
+				return berr_set(err, 0, "%s: \"%s\" is not a count of files (1-100)", kp,
+						berr_q(json_string_value(v)));
+			ct->log_max_files = n;
+		}
+	}
+	return 0;
+}
+
 /* Fields ECS knows that Fargate refuses and berth does not model. */
 static const char *const fargate_refused[] = {
 	"links", "extraHosts", "dnsServers", "dnsSearchDomains", "disableNetworking",
@@ -748,9 +836,9 @@ static const char *const container_known[] = {
 	"volumesFrom", "dependsOn", "healthCheck", "workingDirectory", "user",
 	"readonlyRootFilesystem", "privileged", "linuxParameters", "ulimits", "hostname",
 	"stopTimeout", "startTimeout", "dockerLabels", "restartPolicy", "extraHosts",
-	"dnsServers", "dnsSearchDomains", "disableNetworking",
+	"dnsServers", "dnsSearchDomains", "disableNetworking", "logConfiguration",
 	/* not modelled */
-	"repositoryCredentials", "secrets", "links", "logConfiguration", "systemControls",
+	"repositoryCredentials", "secrets", "links", "systemControls",
 	"interactive", "pseudoTerminal", "dockerSecurityOptions", "firelensConfiguration",
 	"resourceRequirements", "credentialSpecs", "versionConsistency", NULL,
 };
@@ -872,6 +960,8 @@ static int parse_container(struct ctx *c, const json_t *o, const char *path, voi
 				     &ct->start_timeout, err)) < 0)
 		return r;
 	if ((r = parse_labels(o, path, ct, err)) < 0)
+		return r;
+	if ((r = parse_log_config(o, path, ct, err)) < 0)
 		return r;
 	sub = NULL;
 	if ((r = bjson_get_object(o, path, "restartPolicy", false, &sub, err)) < 0)
@@ -1593,6 +1683,7 @@ static void container_free(struct task_container *ct)
 	strv_free(ct->dns_servers);
 	strv_free(ct->dns_search_domains);
 	kv_free(ct->docker_labels, ct->n_docker_labels);
+	free(ct->log_driver);
 	free(ct->restart_policy.ignored_exit_codes);
 }
 

@@ -173,6 +173,12 @@ struct task_container {
 	size_t n_docker_labels;
 	bool has_restart_policy;
 	struct task_restart_policy restart_policy;
+	/* logConfiguration: the driver (NULL when absent); every driver writes
+	 * berth's local JSON-lines log; json-file/local max-size and max-file
+	 * (TASK_UNSET: berth's defaults) set its rotation. */
+	char *log_driver;
+	int64_t log_max_bytes;
+	int64_t log_max_files;
 	/* A field berth does not model that Fargate refuses ("dnsServers"),
 	 * or NULL; a static string. */
 	const char *fargate_refused_field;

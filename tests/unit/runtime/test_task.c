@@ -982,6 +982,47 @@ static void test_ovr_errors(void **state)
 	(void)state;
 }
 
+/* logConfiguration: any ECS driver is taken (berth logs locally); json-file's
+ * max-size / max-file set the rotation; wrong values name the option. */
+static void test_log_configuration(void **state)
+{
+	cleanup_free char *ok = ec2("", "{'name':'a','image':'i','logConfiguration':{'logDriver':"
+				   "'json-file','options':{'max-size':'64k','max-file':'3'}}},"
+				   "{'name':'b','image':'i','logConfiguration':{'logDriver':'awslogs',"
+				   "'options':{'awslogs-group':'/ecs/web','max-size':'x'}}},"
+				   "{'name':'c','image':'i'}");
+	cleanup_free char *bad_driver = ec2("", "{'name':'a','image':'i','logConfiguration':"
+					    "{'logDriver':'syslogd'}}");
+	cleanup_free char *bad_size = ec2("", "{'name':'a','image':'i','logConfiguration':"
+					  "{'logDriver':'json-file','options':{'max-size':'10q'}}}");
+	cleanup_free char *small = ec2("", "{'name':'a','image':'i','logConfiguration':"
+				       "{'logDriver':'json-file','options':{'max-size':'100'}}}");
+	cleanup_free char *bad_files = ec2("", "{'name':'a','image':'i','logConfiguration':"
+					   "{'logDriver':'local','options':{'max-file':'0'}}}");
+	cleanup_free char *no_driver = ec2("", "{'name':'a','image':'i','logConfiguration':{}}");
+	struct task_def *td = parse_ok(ok, EC2);
+
+	(void)state;
+	assert_string_equal(td->containers[0].log_driver, "json-file");
+	assert_int_equal(td->containers[0].log_max_bytes, 64 * 1024);
+	assert_int_equal(td->containers[0].log_max_files, 3);
+	/* other drivers' options are theirs: not berth's rotation */
+	assert_string_equal(td->containers[1].log_driver, "awslogs");
+	assert_int_equal(td->containers[1].log_max_bytes, TASK_UNSET);
+	assert_null(td->containers[2].log_driver);
+	assert_int_equal(td->containers[2].log_max_files, TASK_UNSET);
+	task_def_free(td);
+	parse_err(bad_driver, EC2, "containerDefinitions[0].logConfiguration.logDriver: \"syslogd\" "
+		  "is not a log driver ECS knows (awslogs, json-file, fluentd, ...)");
+	parse_err(bad_size, EC2, "containerDefinitions[0].logConfiguration.options.max-size: "
+		  "\"10q\" is not a size of at least 4k (e.g. \"10m\")");
+	parse_err(small, EC2, "containerDefinitions[0].logConfiguration.options.max-size: "
+		  "\"100\" is not a size of at least 4k (e.g. \"10m\")");
+	parse_err(bad_files, EC2, "containerDefinitions[0].logConfiguration.options.max-file: "
+		  "\"0\" is not a count of files (1-100)");
+	parse_err(no_driver, EC2, "containerDefinitions[0].logConfiguration.logDriver: required");
+}
+
 static void test_ovr_warnings(void **state)
 {
 	struct task_def *td = ovr_ok(OVR_DOC, "{'containerOverrides':[{'name':'app','gpu':1}],'x':1}", FG);
@@ -1107,6 +1148,7 @@ int main(void)
 		cmocka_unit_test(test_ovr_breaks_rule),
 		cmocka_unit_test(test_ovr_errors),
 		cmocka_unit_test(test_ovr_warnings),
+		cmocka_unit_test(test_log_configuration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,803 @@
+/* runtime/shim/shim.c - berth-shim's testable parts: its configuration, the
+ * snapshot it publishes, the requests it takes, and the socket server that
+ * does both without ever waiting for a client. */
+#include "runtime/shim/shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define REQUEST_MAX 4096
+#define REQUESTS_PER_TURN 64
+
+/* ------------------------------------------------------------ config */
+
+static const char *const config_keys[] = {
+	"taskId", "taskDefinition", "overrides", "mode", "root", "runDir", "logDir",
+	"cgroupRoot", "noLimits", "storage", "pidsMax", "network", "securityGroups",
+	"networkMode", "logLevel", NULL,
+};
+
+void shim_config_init(struct shim_config *c)
+{
+	struct trun_opts o;
+
+	trun_opts_init(&o);
+	memset(c, 0, sizeof(*c));
+	c->mode = TASK_MODE_EC2;
+	c->root = xstrdup(o.root);
+	c->run_dir = xstrdup(o.run_dir);
+	c->log_dir = xstrdup(o.log_dir);
+	c->cgroup_root = xstrdup(o.cgroup_root);
+	c->storage = o.storage;
+	c->pids_max = o.pids_max;
+	c->security_groups = xcalloc(1, sizeof(*c->security_groups));
+	c->log_level = BLOG_INFO;
+}
+
+void shim_config_free(struct shim_config *c)
+{
+	free(c->task_definition);
+	free(c->overrides);
+	free(c->root);
+	free(c->run_dir);
+	free(c->log_dir);
+	free(c->cgroup_root);
+	netns_config_free(&c->net);
+	strv_free(c->security_groups);
+	memset(c, 0, sizeof(*c));
+}
+
+static bool is_task_id(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == SHIM_TASK_ID_LEN;
+}
+
+/* An absolute path string at key (absent: *out unchanged). */
+static int get_path(const json_t *o, const char *key, char **out, struct berr **err)
+{
+	const char *s = NULL;
+	int r = bjson_get_string(o, "", key, false, &s, err);
+
+	if (r <= 0)
+		return r;
+	if (s[0] != '/')
+		return berr_set(err, EINVAL, "%s: \"%s\" is not an absolute path", key, berr_q(s));
+	free(*out);
+	*out = xstrdup(s);
+	return 1;
+}
+
+static int parse_config(const json_t *o, struct shim_config *c, struct berr **err)
+{
+	const char *key, *s = NULL;
+	json_t *v, *obj = NULL, *arr = NULL;
+	int64_t n;
+	int r;
+
+	if ((r = bjson_expect_object(o, NULL, err)) < 0)
+		return r;
+	json_object_foreach((json_t *)o, key, v) {
+		bool known = false;
+
+		for (size_t i = 0; config_keys[i] && !known; i++)
+			known = !strcmp(key, config_keys[i]);
+		if (!known)
+			return berr_set(err, EINVAL, "%s: unknown key", berr_q(key));
+	}
+
+	if ((r = bjson_get_string(o, "", "taskId", true, &s, err)) < 0)
+		return r;
+	if (!is_task_id(s))
+		return berr_set(err, EINVAL, "taskId: \"%s\" is not 32 lower-case hex digits", berr_q(s));
+	memcpy(c->task_id, s, SHIM_TASK_ID_LEN + 1);
+
+	if ((r = bjson_get_object(o, "", "taskDefinition", true, &obj, err)) < 0)
+		return r;
+	c->task_definition = bjson_dumps(obj);
+	obj = NULL;
+	if ((r = bjson_get_object(o, "", "overrides", false, &obj, err)) < 0)
+		return r;
+	if (obj)
+		c->overrides = bjson_dumps(obj);
+
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "mode", false, &s, err)) < 0)
+		return r;
+	if (s && !strcmp(s, "EC2"))
+		c->mode = TASK_MODE_EC2;
+	else if (s && !strcmp(s, "FARGATE"))
+		c->mode = TASK_MODE_FARGATE;
+	else if (s)
+		return berr_set(err, EINVAL, "mode: \"%s\": use EC2 or FARGATE", berr_q(s));
+
+	if ((r = get_path(o, "root", &c->root, err)) < 0 ||
+	    (r = get_path(o, "runDir", &c->run_dir, err)) < 0 ||
+	    (r = get_path(o, "cgroupRoot", &c->cgroup_root, err)) < 0)
+		return r;
+	/* logDir: null means no log files (absent: the default) */
+	v = json_object_get(o, "logDir");
+	if (v && json_is_null(v)) {
+		free(c->log_dir);
+		c->log_dir = NULL;
+	} else if ((r = get_path(o, "logDir", &c->log_dir, err)) < 0) {
+		return r;
+	}
+
+	if ((r = bjson_get_bool(o, "", "noLimits", false, &c->no_limits, err)) < 0)
+		return r;
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "storage", false, &s, err)) < 0)
+		return r;
+	if (s && !strcmp(s, "loop"))
+		c->storage = TRUN_STORAGE_LOOP;
+	else if (s && !strcmp(s, "tmpfs"))
+		c->storage = TRUN_STORAGE_TMPFS;
+	else if (s)
+		return berr_set(err, EINVAL, "storage: \"%s\": use loop or tmpfs", berr_q(s));
+	if ((r = bjson_get_int_range(o, "", "pidsMax", false, 1, INT64_MAX, &n, err)) < 0)
+		return r;
+	if (r > 0)
+		c->pids_max = (uint64_t)n;
+
+	obj = NULL;
+	if ((r = bjson_get_object(o, "", "network", false, &obj, err)) < 0)
+		return r;
+	{
+		char *state = xasprintf("%s/net", c->root);
+
+		netns_config_free(&c->net);
+		netns_config_init(&c->net, state);
+		free(state);
+		if ((r = netns_config_parse(obj, "network", &c->net, err)) < 0)
+			return r;
+	}
+	if ((r = bjson_get_array(o, "", "securityGroups", false, &arr, err)) < 0)
+		return r;
+	if (arr) {
+		strv_free(c->security_groups);
+		c->security_groups = NULL;
+		if ((r = bjson_strv(arr, "securityGroups", &c->security_groups, err)) < 0)
+			return r;
+		c->n_security_groups = json_array_size(arr);
+	}
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "networkMode", false, &s, err)) < 0)
+		return r;
+	if (s) {
+		static const struct { const char *name; enum task_network_mode m; } modes[] = {
+			{ "awsvpc", TASK_NET_AWSVPC }, { "bridge", TASK_NET_BRIDGE },
+			{ "host", TASK_NET_HOST }, { "none", TASK_NET_NONE },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (!strcmp(s, modes[i].name))
+				break;
+		if (i == sizeof(modes) / sizeof(modes[0]))
+			return berr_set(err, EINVAL, "networkMode: \"%s\": use awsvpc, bridge, host or none",
+					berr_q(s));
+		c->net_override = true;
+		c->net_mode = modes[i].m;
+	}
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "logLevel", false, &s, err)) < 0)
+		return r;
+	if (s && (c->log_level = blog_level_parse(s)) < 0)
+		return berr_set(err, EINVAL, "logLevel: \"%s\": use error, warn, info or debug", berr_q(s));
+	return 0;
+}
+
+int shim_config_parse(const char *what, const char *buf, size_t len, struct shim_config *c,
+		      struct berr **err)
+{
+	cleanup_json json_t *o = NULL;
+	int r;
+
+	if ((r = bjson_load_buf(what, buf, len, &o, err)) < 0)
+		return r;
+	r = parse_config(o, c, err);
+	if (r < 0)
+		return berr_wrap(err, "%s", what), r;
+	return 0;
+}
+
+int shim_config_task(const struct shim_config *c, const char *what, struct task_def **out,
+		     struct berr **err)
+{
+	cleanup_free char *tdwhat = xasprintf("%s: taskDefinition", what);
+	cleanup_free char *ovwhat = xasprintf("%s: overrides", what);
+
+	if (c->overrides)
+		return task_def_parse_with_overrides(c->task_definition, strlen(c->task_definition), tdwhat,
+						     c->overrides, strlen(c->overrides), ovwhat, c->mode,
+						     out, err);
+	return task_def_parse(c->task_definition, strlen(c->task_definition), tdwhat, c->mode, out, err);
+}
+
+void shim_config_opts(const struct shim_config *c, const char *bundle, struct trun_opts *o)
+{
+	o->root = c->root;
+	/* taskrun's own directory is <bundle>/<taskId>: it removes that at
+	 * teardown, and the bundle (socket, status.json) must outlive it */
+	o->run_dir = bundle;
+	o->log_dir = c->log_dir;
+	o->cgroup_root = c->cgroup_root;
+	o->no_limits = c->no_limits;
+	o->storage = c->storage;
+	o->pids_max = c->pids_max;
+	o->task_id = c->task_id;
+	o->quiet = true;
+	o->net_override = c->net_override;
+	o->net_mode = c->net_mode;
+	o->net = &c->net;
+	o->security_groups = (const char *const *)c->security_groups;
+	o->n_security_groups = c->n_security_groups;
+	o->env_file_base = bundle;
+}
+
+/* ---------------------------------------------------------- snapshot */
+
+static void set_time(json_t *o, const char *key, double t)
+{
+	if (t > 0)
+		json_object_set_new(o, key, json_real(t));
+}
+
+json_t *shim_snapshot(const struct trun_state *st, uint64_t seq, pid_t shim_pid)
+{
+	json_t *task = json_object(), *cs = json_array();
+
+	json_object_set_new(task, "taskId", json_string(st->task_id));
+	json_object_set_new(task, "lastStatus", json_string(trun_status_name(st->status)));
+	json_object_set_new(task, "desiredStatus", json_string(st->desired_stopped ? "STOPPED" : "RUNNING"));
+	json_object_set_new(task, "healthStatus", json_string(st->health ? st->health : "UNKNOWN"));
+	json_object_set_new(task, "shimPid", json_integer(shim_pid));
+	json_object_set_new(task, "limits", json_boolean(st->limits));
+	set_time(task, "pullStartedAt", st->pull_started_at);
+	set_time(task, "pullStoppedAt", st->pull_stopped_at);
+	set_time(task, "connectivityAt", st->connectivity_at);
+	set_time(task, "startedAt", st->started_at);
+	set_time(task, "stoppingAt", st->stopping_at);
+	set_time(task, "executionStoppedAt", st->execution_stopped_at);
+	set_time(task, "stoppedAt", st->stopped_at);
+	if (st->stop_code)
+		json_object_set_new(task, "stopCode", json_string(st->stop_code));
+	if (st->stopped_reason)
+		json_object_set_new(task, "stoppedReason", json_string(st->stopped_reason));
+	if (st->have_exit_code)
+		json_object_set_new(task, "exitCode", json_integer(st->exit_code));
+	if (st->ipv4 && st->ipv4[0])
+		json_object_set_new(task, "privateIpv4Address", json_string(st->ipv4));
+	for (size_t i = 0; i < st->n_containers; i++) {
+		const struct trun_container_state *c = &st->containers[i];
+		json_t *j = json_object();
+
+		json_object_set_new(j, "name", json_string(c->name));
+		json_object_set_new(j, "essential", json_boolean(c->essential));
+		json_object_set_new(j, "lastStatus", json_string(c->last_status));
+		json_object_set_new(j, "healthStatus", json_string(c->health ? c->health : "UNKNOWN"));
+		json_object_set_new(j, "runtimeId", json_sprintf("%s-%s", st->task_id, c->name));
+		json_object_set_new(j, "restartCount", json_integer(c->restarts));
+		if (c->exit_code >= 0)
+			json_object_set_new(j, "exitCode", json_integer(c->exit_code));
+		if (c->reason)
+			json_object_set_new(j, "reason", json_string(c->reason));
+		if (c->pid > 0)
+			json_object_set_new(j, "pid", json_integer(c->pid));
+		if (c->n_bindings) {
+			json_t *b = json_array();
+
+			for (size_t k = 0; k < c->n_bindings; k++)
+				json_array_append_new(b, json_pack("{s:s, s:i, s:i, s:s}", "bindIP", "0.0.0.0",
+					"containerPort", (int)c->bindings[k].container_port,
+					"hostPort", (int)c->bindings[k].host_port,
+					"protocol", netns_proto_str(c->bindings[k].proto)));
+			json_object_set_new(j, "networkBindings", b);
+		}
+		json_array_append_new(cs, j);
+	}
+	json_object_set_new(task, "containers", cs);
+	return json_pack("{s:s, s:I, s:o}", "type", "state", "seq", (json_int_t)seq, "task", task);
+}
+
+static double epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) / 1000.0;
+}
+
+json_t *shim_failed_snapshot(const char *task_id, const struct task_def *td, const char *reason,
+			     pid_t shim_pid)
+{
+	size_t n = td ? td->n_containers : 0;
+	cleanup_free struct trun_container_state *cs = xcalloc(n ? n : 1, sizeof(*cs));
+	double now = epoch_now();
+	struct trun_state st = {
+		.task_id = task_id,
+		.status = TRUN_STOPPED,
+		.desired_stopped = true,
+		.health = "UNKNOWN",
+		.stop_code = "TaskFailedToStart",
+		.stopped_reason = reason,
+		.exit_code = -1,
+		.limits = true,
+		.ipv4 = "",
+		.stopping_at = now,
+		.execution_stopped_at = now,
+		.stopped_at = now,
+		.containers = cs,
+		.n_containers = n,
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		cs[i].name = td->containers[i].name;
+		cs[i].essential = td->containers[i].essential;
+		cs[i].last_status = "STOPPED";
+		cs[i].exit_code = -1;
+		cs[i].health = "UNKNOWN";
+	}
+	return shim_snapshot(&st, 1, shim_pid);
+}
+
+/* ---------------------------------------------------------- requests */
+
+int shim_request_parse(const char *buf, size_t len, struct shim_request *req, struct berr **err)
+{
+	cleanup_json json_t *o = NULL;
+	const char *op = NULL, *reason = NULL, *code = NULL;
+	const char *key;
+	json_t *v;
+	int r;
+
+	memset(req, 0, sizeof(*req));
+	if ((r = bjson_load_buf("request", buf, len, &o, err)) < 0)
+		return r;
+	if ((r = bjson_expect_object(o, "request", err)) < 0)
+		return r;
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "op") && strcmp(key, "reason") && strcmp(key, "stopCode"))
+			return berr_set(err, EINVAL, "request: %s: unknown key", berr_q(key));
+	}
+	if ((r = bjson_get_string(o, "request", "op", true, &op, err)) < 0)
+		return r;
+	if (!strcmp(op, "state")) {
+		if (json_object_size(o) != 1)
+			return berr_set(err, EINVAL, "request: op state takes no other keys");
+		req->op = SHIM_OP_STATE;
+		return 0;
+	}
+	if (strcmp(op, "stop"))
+		return berr_set(err, EINVAL, "request.op: unknown operation \"%s\" (state, stop)", berr_q(op));
+	if ((r = bjson_get_string(o, "request", "reason", false, &reason, err)) < 0 ||
+	    (r = bjson_get_string(o, "request", "stopCode", false, &code, err)) < 0)
+		return r;
+	req->op = SHIM_OP_STOP;
+	req->stop_code = "UserInitiated";
+	if (code && !strcmp(code, "ServiceSchedulerInitiated"))
+		req->stop_code = "ServiceSchedulerInitiated";
+	else if (code && strcmp(code, "UserInitiated"))
+		return berr_set(err, EINVAL, "request.stopCode: \"%s\": use UserInitiated or "
+				"ServiceSchedulerInitiated", berr_q(code));
+	if (reason && strlen(reason) > 1024)
+		return berr_set(err, EINVAL, "request.reason: longer than 1024 bytes");
+	if (reason && *reason)
+		req->reason = xstrdup(reason);
+	return 0;
+}
+
+void shim_request_free(struct shim_request *req)
+{
+	free(req->reason);
+	memset(req, 0, sizeof(*req));
+}
+
+/* --------------------------------------------------------------- pids */
+
+pid_t shim_pidfd_pid(int pidfd)
+{
+	char path[64], buf[1024];
+	cleanup_close int fd = -1;
+	ssize_t n;
+	char *p;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:");
+	if (!p)
+		return 0;
+	v = strtol(p + 5, NULL, 10);
+	return v > 0 ? (pid_t)v : 0;
+}
+
+pid_t shim_host_pid(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	long v;
+
+	if (n <= 0)
+		return getpid();
+	buf[n] = '\0';
+	v = strtol(buf, NULL, 10);
+	return v > 0 ? (pid_t)v : getpid();
+}
+
+/* ------------------------------------------------------------ socket */
+
+/* The address of path; one longer than sun_path is reached through an
+ * O_PATH fd of its directory (*dirfd, for the caller to close). */
+static int sock_addr(const char *path, struct sockaddr_un *sa, socklen_t *len, int *dirfd,
+		     struct berr **err)
+{
+	size_t n = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	*dirfd = -1;
+	if (n < sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path, path, n + 1);
+	} else {
+		const char *slash = strrchr(path, '/');
+		cleanup_free char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+		int w;
+
+		*dirfd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (*dirfd < 0)
+			return berr_set(err, errno, "open %s", dir);
+		w = snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd,
+			     slash ? slash + 1 : path);
+		if (w < 0 || (size_t)w >= sizeof(sa->sun_path)) {
+			close(*dirfd);
+			*dirfd = -1;
+			return berr_set(err, ENAMETOOLONG, "socket path %s", path);
+		}
+		n = (size_t)w;
+	}
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return 0;
+}
+
+int shim_listen(const char *path, struct berr **err)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	cleanup_close int fd = -1, dirfd = -1;
+	int r;
+
+	if ((r = sock_addr(path, &sa, &len, &dirfd, err)) < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berr_set(err, errno, "socket for %s", path);
+	for (int tries = 0;; tries++) {
+		mode_t old = umask(0177);
+		int e;
+
+		r = bind(fd, (struct sockaddr *)&sa, len);
+		e = errno;
+		umask(old);
+		if (r == 0)
+			break;
+		if (e != EADDRINUSE || tries > 0)
+			return berr_set(err, e, "bind %s", path);
+		/* a socket file: is a shim behind it? */
+		{
+			cleanup_close int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+			if (probe < 0)
+				return berr_set(err, errno, "socket");
+			if (connect(probe, (struct sockaddr *)&sa, len) == 0 || errno == EAGAIN)
+				return berr_set(err, EADDRINUSE, "another shim answers on %s", path);
+		}
+		if (unlink(path) < 0 && errno != ENOENT)
+			return berr_set(err, errno, "remove the stale socket %s", path);
+	}
+	if (listen(fd, SHIM_MAX_CLIENTS) < 0)
+		return berr_set(err, errno, "listen on %s", path);
+	return steal_fd(&fd);
+}
+
+int shim_connect_path(const char *path, struct berr **err)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	cleanup_close int fd = -1, dirfd = -1;
+	int r;
+
+	if ((r = sock_addr(path, &sa, &len, &dirfd, err)) < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berr_set(err, errno, "socket for %s", path);
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
+		return berr_set(err, errno, "connect to %s", path);
+	return steal_fd(&fd);
+}
+
+/* ------------------------------------------------------------ server */
+
+int shim_server_init(struct shim_server *s, int listen_fd, const char *status_path, pid_t pid,
+		     struct berr **err)
+{
+	memset(s, 0, sizeof(*s));
+	s->listen_fd = -1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		int e = errno;
+
+		if (listen_fd >= 0)
+			close(listen_fd);
+		return berr_set(err, e, "epoll_create1");
+	}
+	s->pid = pid;
+	s->status_path = status_path ? xstrdup(status_path) : NULL;
+	if (listen_fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = listen_fd };
+
+		s->listen_fd = listen_fd;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+			int r = berr_set(err, errno, "epoll_ctl ADD the listening socket");
+
+			shim_server_close(s);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void drop(struct shim_server *s, size_t i, const char *why)
+{
+	int fd = s->clients[i];
+
+	log_info("client %d dropped: %s", fd, why);
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	close(fd);
+	s->clients[i] = s->clients[--s->n_clients];
+}
+
+static bool send_msg(int fd, const char *msg, size_t len)
+{
+	ssize_t r;
+
+	do
+		r = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)len;
+}
+
+static const char *send_error(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK ? "it does not read (socket buffer full)" : strerror(e);
+}
+
+int shim_server_add(struct shim_server *s, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (s->n_clients >= SHIM_MAX_CLIENTS) {
+		log_warn("refused a client: %d connected already", SHIM_MAX_CLIENTS);
+		close(fd);
+		return -1;
+	}
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_warn("refused a client: epoll_ctl: %m");
+		close(fd);
+		return -1;
+	}
+	s->clients[s->n_clients++] = fd;
+	if (s->last && !send_msg(fd, s->last, s->last_len)) {
+		drop(s, s->n_clients - 1, send_error(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int shim_server_publish_json(struct shim_server *s, json_t *msg, struct berr **err)
+{
+	char *txt = bjson_dumps(msg);
+	size_t len = strlen(txt);
+	int r = 0;
+
+	if (len > SHIM_MSG_MAX)
+		log_warn("snapshot of %zu bytes is longer than %d: clients may not read it", len,
+			 SHIM_MSG_MAX);
+	if (s->status_path) {
+		txt[len] = '\n';
+		r = fs_write_file_atomic(s->status_path, txt, len + 1, 0600, err);
+		txt[len] = '\0';
+	}
+	/* backwards: drop() moves the last client into the hole */
+	for (size_t i = s->n_clients; i-- > 0;)
+		if (!send_msg(s->clients[i], txt, len))
+			drop(s, i, send_error(errno));
+	free(s->last);
+	s->last = txt;
+	s->last_len = len;
+	return r;
+}
+
+int shim_server_publish(struct shim_server *s, const struct trun_state *st, struct berr **err)
+{
+	cleanup_json json_t *msg = shim_snapshot(st, ++s->seq, s->pid);
+
+	return shim_server_publish_json(s, msg, err);
+}
+
+static void accept_all(struct shim_server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("accept: %m");
+			return;
+		}
+		(void)shim_server_add(s, fd);
+	}
+}
+
+/* Answer with an error message; false when the client had to be dropped. */
+static bool reply_error(struct shim_server *s, size_t i, const char *what)
+{
+	cleanup_json json_t *o = json_pack("{s:s, s:s}", "type", "error", "message", what);
+	cleanup_free char *txt = bjson_dumps(o);
+
+	if (send_msg(s->clients[i], txt, strlen(txt)))
+		return true;
+	drop(s, i, send_error(errno));
+	return false;
+}
+
+static void serve_client(struct shim_server *s, size_t i)
+{
+	char buf[REQUEST_MAX + 1];
+
+	for (int k = 0; k < REQUESTS_PER_TURN; k++) {
+		struct iovec iov = { .iov_base = buf, .iov_len = REQUEST_MAX };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		cleanup_berr struct berr *err = NULL;
+		struct shim_request req;
+		ssize_t r = recvmsg(s->clients[i], &mh, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r < 0) {
+			drop(s, i, strerror(errno));
+			return;
+		}
+		if (r == 0) {
+			drop(s, i, "it closed the connection");
+			return;
+		}
+		if (mh.msg_flags & MSG_TRUNC) {
+			if (!reply_error(s, i, "request longer than 4096 bytes"))
+				return;
+			continue;
+		}
+		if (shim_request_parse(buf, (size_t)r, &req, &err) < 0) {
+			if (!reply_error(s, i, berr_msg(err)))
+				return;
+			continue;
+		}
+		if (req.op == SHIM_OP_STATE) {
+			if (s->last && !send_msg(s->clients[i], s->last, s->last_len)) {
+				drop(s, i, send_error(errno));
+				return;
+			}
+		} else if (!s->stop) {
+			s->stop = true;
+			s->stop_code = req.stop_code;
+			s->stop_reason = steal_pointer(&req.reason);
+			log_info("client %d asks to stop: %s", s->clients[i],
+				 s->stop_reason ? s->stop_reason : "(no reason)");
+		}
+		shim_request_free(&req);
+	}
+}
+
+bool shim_server_service(struct shim_server *s, const char **stop_code, char **stop_reason)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	do {
+		n = epoll_wait(s->epfd, evs, 16, 0);
+		for (int k = 0; k < n; k++) {
+			int fd = evs[k].data.fd;
+
+			if (fd == s->listen_fd) {
+				accept_all(s);
+				continue;
+			}
+			for (size_t i = 0; i < s->n_clients; i++)
+				if (s->clients[i] == fd) {
+					serve_client(s, i);
+					break;
+				}
+		}
+	} while (n == 16);
+	if (!s->stop)
+		return false;
+	s->stop = false;
+	*stop_code = s->stop_code;
+	*stop_reason = steal_pointer(&s->stop_reason);
+	return true;
+}
+
+void shim_server_on_state(void *arg, const struct trun_state *st)
+{
+	struct shim_server *s = arg;
+	cleanup_berr struct berr *err = NULL;
+
+	if (shim_server_publish(s, st, &err) < 0)
+		log_warn("status: %s", berr_msg(err));
+}
+
+bool shim_server_on_ctl(void *arg, const char **stop_code, char **stop_reason)
+{
+	return shim_server_service(arg, stop_code, stop_reason);
+}
+
+void shim_server_close(struct shim_server *s)
+{
+	char buf[REQUEST_MAX];
+
+	if (s->listen_fd >= 0) {
+		/* connections waiting in the backlog get the last word too */
+		if (s->epfd >= 0)
+			accept_all(s);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	for (size_t i = 0; i < s->n_clients; i++) {
+		/* read what they sent: closing over unread data would make
+		 * their reads fail with ECONNRESET before our last message */
+		while (recv(s->clients[i], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+		close(s->clients[i]);
+	}
+	s->n_clients = 0;
+	if (s->epfd >= 0)
+		close(s->epfd);
+	s->epfd = -1;
+	free(s->last);
+	s->last = NULL;
+	free(s->status_path);
+	s->status_path = NULL;
+	free(s->stop_reason);
+	s->stop_reason = NULL;
+}

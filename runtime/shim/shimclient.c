@@ -1,0 +1,304 @@
+/* runtime/shim/shimclient.c - start berth-shim and talk to it. */
+#include "runtime/shim/shimclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/json.h"
+#include "common/xalloc.h"
+#include "runtime/shim/shim.h"
+
+#define SPAWN_TIMEOUT_MS 30000
+#define SPAWN_MSG_MAX 4096
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read fd to EOF, keeping the first max bytes; -ETIMEDOUT at deadline. */
+static int read_until_eof(int fd, char *buf, size_t max, size_t *len, int64_t deadline)
+{
+	char sink[512];
+
+	*len = 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - mono_ms();
+		ssize_t r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			continue;
+		if (*len < max)
+			r = read(fd, buf + *len, max - *len);
+		else
+			r = read(fd, sink, sizeof(sink));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		if (*len < max)
+			*len += (size_t)r;
+	}
+}
+
+int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t *pid,
+		struct berr **err)
+{
+	char *const argv[] = { (char *)shim_path, (char *)bundle, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	cleanup_close int rd = -1;
+	int p[2], r, status = 0;
+	char msg[SPAWN_MSG_MAX + 1];
+	size_t len = 0;
+	pid_t child;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return berr_set(err, errno, "pipe");
+	rd = p[0];
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	posix_spawnattr_init(&at);
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	r = posix_spawn(&child, shim_path, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(p[1]);
+	if (r != 0)
+		return berr_set(err, r, "run %s", shim_path);
+
+	/* EOF: the first process has exited and the detached one has moved
+	 * its stdio to shim.log */
+	r = read_until_eof(rd, msg, SPAWN_MSG_MAX, &len,
+			   mono_ms() + (timeout_ms > 0 ? timeout_ms : SPAWN_TIMEOUT_MS));
+	if (r < 0)
+		kill(child, SIGKILL);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		/* a detached shim that got as far as its pid file must not run
+		 * the task behind our back (one that did not sees its first
+		 * process gone and gives up by itself) */
+		pid_t shim = 0;
+
+		if (shimc_read_pid(bundle, &shim, NULL) > 0 && shim > 1)
+			kill(shim, SIGKILL);
+	}
+	msg[len] = '\0';
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		msg[--len] = '\0';
+	/* one line, no control bytes: it ends up in logs and stoppedReason */
+	for (size_t i = 0; i < len; i++)
+		if (msg[i] == '\n')
+			msg[i] = ';';
+		else if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
+	if (r == -ETIMEDOUT)
+		return berr_set(err, ETIMEDOUT, "%s %s: not detached within %d ms%s%s", shim_path, bundle,
+				timeout_ms > 0 ? timeout_ms : SPAWN_TIMEOUT_MS, len ? ": " : "", msg);
+	if (r < 0)
+		return berr_set(err, -r, "%s %s: read its output", shim_path, bundle);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (len)
+			return berr_set(err, 0, "%s %s: %s", shim_path, bundle, msg);
+		if (WIFSIGNALED(status))
+			return berr_set(err, 0, "%s %s: killed by signal %d", shim_path, bundle,
+					WTERMSIG(status));
+		return berr_set(err, 0, "%s %s: exit status %d", shim_path, bundle, WEXITSTATUS(status));
+	}
+	r = shimc_read_pid(bundle, pid, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return berr_set(err, ENOENT, "%s %s: detached, but wrote no %s", shim_path, bundle,
+				SHIM_PID_FILE);
+	return 0;
+}
+
+int shimc_connect(const char *bundle, struct berr **err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", bundle, SHIM_SOCKET_FILE);
+
+	return shim_connect_path(path, err);
+}
+
+int shimc_parse(const char *buf, size_t len, uint64_t *seq, json_t **task, struct berr **err)
+{
+	cleanup_json json_t *o = NULL;
+	const char *type = NULL, *msg = NULL, *st = NULL;
+	json_t *t = NULL;
+	int64_t n;
+
+	if (bjson_load_buf("shim message", buf, len, &o, err) < 0)
+		return -EPROTO;
+	if (bjson_get_string(o, "", "type", true, &type, err) < 0)
+		return berr_wrap(err, "shim message"), -EPROTO;
+	if (!strcmp(type, "error")) {
+		if (bjson_get_string(o, "", "message", false, &msg, NULL) < 0 || !msg)
+			msg = "(no message)";
+		return berr_set(err, EPROTO, "shim: %s", berr_q(msg));
+	}
+	if (strcmp(type, "state"))
+		return berr_set(err, EPROTO, "shim message: type \"%s\" unknown", berr_q(type));
+	if (bjson_get_int_range(o, "", "seq", true, 1, INT64_MAX, &n, err) < 0 ||
+	    bjson_get_object(o, "", "task", true, &t, err) < 0 ||
+	    bjson_get_string(t, "task", "lastStatus", true, &st, err) < 0)
+		return berr_wrap(err, "shim message"), -EPROTO;
+	*seq = (uint64_t)n;
+	*task = json_incref(t);
+	return 0;
+}
+
+int shimc_recv(int fd, uint64_t *seq, json_t **task, struct berr **err)
+{
+	cleanup_free char *buf = xmalloc(SHIM_MSG_MAX + 1);
+	struct iovec iov = { .iov_base = buf, .iov_len = SHIM_MSG_MAX };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	do
+		r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
+	if (r < 0 && errno == ECONNRESET)
+		return 0;
+	if (r < 0)
+		return berr_set(err, errno, "receive from the shim");
+	if (r == 0)
+		return 0;
+	if (mh.msg_flags & MSG_TRUNC)
+		return berr_set(err, EPROTO, "shim message longer than %d bytes", SHIM_MSG_MAX);
+	if (shimc_parse(buf, (size_t)r, seq, task, err) < 0)
+		return -EPROTO;
+	return 1;
+}
+
+int shimc_recv_wait(int fd, int timeout_ms, uint64_t *seq, json_t **task, struct berr **err)
+{
+	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = shimc_recv(fd, seq, task, err);
+		int left = -1;
+
+		if (r != -EAGAIN)
+			return r;
+		if (timeout_ms >= 0) {
+			int64_t l = deadline - mono_ms();
+
+			if (l <= 0)
+				return berr_set(err, ETIMEDOUT, "no message from the shim within %d ms",
+						timeout_ms);
+			left = (int)l;
+		}
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return berr_set(err, errno, "poll");
+	}
+}
+
+static int send_json(int fd, json_t *o, struct berr **err)
+{
+	cleanup_free char *txt = bjson_dumps(o);
+	size_t len = strlen(txt);
+	ssize_t r;
+
+	do
+		r = send(fd, txt, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return berr_set(err, errno, "send to the shim");
+	return 0;
+}
+
+int shimc_send_stop(int fd, const char *reason, const char *stop_code, struct berr **err)
+{
+	cleanup_json json_t *o = json_pack("{s:s}", "op", "stop");
+
+	if (reason)
+		json_object_set_new(o, "reason", json_string(reason));
+	if (stop_code)
+		json_object_set_new(o, "stopCode", json_string(stop_code));
+	return send_json(fd, o, err);
+}
+
+int shimc_send_state(int fd, struct berr **err)
+{
+	cleanup_json json_t *o = json_pack("{s:s}", "op", "state");
+
+	return send_json(fd, o, err);
+}
+
+int shimc_read_status(const char *bundle, uint64_t *seq, json_t **task, struct berr **err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", bundle, SHIM_STATUS_FILE);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = fs_read_file(path, &buf, &len, SHIM_MSG_MAX, err);
+	if (r == -ENOENT) {
+		berr_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if ((r = shimc_parse(buf, len, seq, task, err)) < 0)
+		return berr_wrap(err, "%s", path);
+	return 1;
+}
+
+int shimc_read_pid(const char *bundle, pid_t *pid, struct berr **err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", bundle, SHIM_PID_FILE);
+	cleanup_free char *buf = NULL;
+	char *end;
+	long v;
+	int r;
+
+	r = fs_read_file(path, &buf, NULL, 64, err);
+	if (r == -ENOENT) {
+		berr_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n') || v <= 0 || v > INT32_MAX)
+		return berr_set(err, EINVAL, "%s: not a pid: \"%s\"", path, berr_q(buf));
+	*pid = (pid_t)v;
+	return 1;
+}

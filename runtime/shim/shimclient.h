@@ -1,0 +1,80 @@
+/* runtime/shim/shimclient.h - the client side of berth-shim (shim.h has the
+ * bundle layout and the protocol): start a shim, talk to it, read what it
+ * left behind. Used by berthd (one non-blocking connection per task in its
+ * event loop) and by berth-shimctl (tests/tools).
+ *
+ * A typical life:
+ *
+ *     shimc_spawn(shim, bundle, &pid, &err);         // returns once detached
+ *     fd = shimc_connect(bundle, &err);              // poll fd for POLLIN
+ *     while ((r = shimc_recv(fd, &seq, &task, &err)) == 1)
+ *             ...task is the latest snapshot...
+ *     if (r == 0)                                    // the shim went away
+ *             shimc_read_status(bundle, &seq, &task, &err);  // its last word
+ *
+ * A connection that closes (or a connect that finds no shim) does not say
+ * how the task ended: status.json does. Its lastStatus is STOPPED when the
+ * shim finished the task; anything else means the shim died (kill -9, a
+ * crash) while the task was in that state. Snapshots carry seq, which grows
+ * by one per change over the shim's life, so a client can tell a newer
+ * snapshot from an older one whichever way it got them. */
+#ifndef BERTH_RUNTIME_SHIM_SHIMCLIENT_H
+#define BERTH_RUNTIME_SHIM_SHIMCLIENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* Run `shim_path bundle` (stdin /dev/null, stdout and stderr into a pipe,
+ * default signal dispositions, empty signal mask) and wait for it to
+ * detach: its first process exits as soon as the shim is ready. That
+ * process is waited for by pid (never waitpid(-1)), for at most timeout_ms
+ * (<= 0: 30 s; then it is killed). On success *pid is the detached shim's
+ * pid (from shim.pid). On failure the error carries what the shim printed:
+ * "berth-shim /run/berth/tasks/<id>: config.json: pidsMax: expected
+ * integer, got string"; status.json then says STOPPED / TaskFailedToStart,
+ * unless the bundle had been used before (EEXIST-like refusals leave the
+ * existing status.json alone). */
+int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t *pid,
+		struct berr **err);
+
+/* Connect to BUNDLE/shim.sock: the fd, non-blocking and close-on-exec.
+ * -ENOENT or -ECONNREFUSED: no shim runs there (read status.json);
+ * -EAGAIN: its backlog is full, try again. The shim sends the current
+ * snapshot at once. */
+int shimc_connect(const char *bundle, struct berr **err);
+
+/* Take one message from fd without waiting. 1: a snapshot, *seq and *task
+ * (a new reference to the snapshot's "task" object) set; 0: the shim
+ * closed the connection (it exited, or dropped this client for not
+ * reading); -EAGAIN: nothing there yet; -EPROTO: a message that is not a
+ * snapshot, or an error the shim sent back ("shim: request.op: ...");
+ * other negative values: the socket failed. */
+int shimc_recv(int fd, uint64_t *seq, json_t **task, struct berr **err);
+/* shimc_recv, waiting up to timeout_ms (< 0: for ever) for a message:
+ * -ETIMEDOUT when none came. */
+int shimc_recv_wait(int fd, int timeout_ms, uint64_t *seq, json_t **task, struct berr **err);
+
+/* Ask the task to stop. reason NULL: "Task stopped by user"; stop_code
+ * NULL: UserInitiated (or "ServiceSchedulerInitiated"). Idempotent: the
+ * first stop's reason is the one the task keeps. The snapshot that follows
+ * says desiredStatus STOPPED. */
+int shimc_send_stop(int fd, const char *reason, const char *stop_code, struct berr **err);
+/* Ask for the current snapshot again. */
+int shimc_send_state(int fd, struct berr **err);
+
+/* Parse one snapshot message (as sent, or as status.json holds it). */
+int shimc_parse(const char *buf, size_t len, uint64_t *seq, json_t **task, struct berr **err);
+
+/* BUNDLE/status.json: 1 with *seq and *task; 0 when there is none (the
+ * shim has not written one yet, or the bundle is gone). */
+int shimc_read_status(const char *bundle, uint64_t *seq, json_t **task, struct berr **err);
+
+/* BUNDLE/shim.pid: 1 with *pid; 0 when absent (the shim is not running,
+ * or not yet). The pid may be reused once the shim is gone: a connection
+ * to shim.sock, or shimPid in a snapshot, is the proof of life. */
+int shimc_read_pid(const char *bundle, pid_t *pid, struct berr **err);
+
+#endif
