@@ -1,0 +1,133 @@
+/* runtime/daemon/store.h - berthd's durable state: one SQLite database.
+ *
+ * WAL mode, synchronous=NORMAL (a committed transaction survives a crash or
+ * kill -9 of berthd; only a power loss can drop the last few), foreign
+ * keys on, busy timeout. The schema is versioned (PRAGMA user_version)
+ * and migrated forward on open, each migration in its own transaction;
+ * a database from a newer berth is refused with an error that says so.
+ *
+ * Objects are kept as the JSON documents the API returns (the Cluster,
+ * TaskDefinition, Task and ContainerInstance shapes of botocore's model)
+ * plus the columns the API filters and sorts on, which the store derives
+ * from the document itself, so the two cannot disagree.
+ *
+ * Every function that changes something runs in the caller's transaction
+ * when one is open (store_begin) and in its own otherwise. Getters return
+ * new references. "Not found" is a return of 0, not an error. */
+#ifndef BERTH_RUNTIME_DAEMON_STORE_H
+#define BERTH_RUNTIME_DAEMON_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+/* Open (creating it and its schema when missing) the database at path. */
+int store_open(const char *path, struct store **out, struct berr **err);
+void store_close(struct store *s);
+int store_schema_version(struct store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Transactions do not nest. */
+int store_begin(struct store *s, struct berr **err);
+int store_commit(struct store *s, struct berr **err);
+void store_rollback(struct store *s);
+
+/* A page of results: `after` (NULL: from the start) is the last key of the
+ * previous page; at most `limit` items; *more says whether another page
+ * exists. Results are a new JSON array. */
+struct store_page {
+	const char *after;
+	int64_t limit;
+};
+
+/* ---- clusters: key = clusterName; doc = Cluster ---- */
+int store_cluster_put(struct store *s, const json_t *doc, struct berr **err);
+int store_cluster_get(struct store *s, const char *name, json_t **doc, struct berr **err);
+/* Cluster ARNs in name order. */
+int store_cluster_list(struct store *s, const struct store_page *pg, json_t **arns, bool *more,
+		       struct berr **err);
+int store_cluster_delete(struct store *s, const char *name, struct berr **err);
+
+/* ---- task definitions: key = (family, revision); doc = TaskDefinition ---- */
+/* The next revision of family (1 for a new family; revisions are never
+ * reused, also after deregistration). */
+int store_taskdef_next_revision(struct store *s, const char *family, int64_t *rev,
+				struct berr **err);
+int store_taskdef_put(struct store *s, const json_t *doc, struct berr **err);
+/* rev 0: the latest ACTIVE revision. */
+int store_taskdef_get(struct store *s, const char *family, int64_t rev, json_t **doc,
+		      struct berr **err);
+/* ARNs. family_prefix NULL: all; status NULL: any ("ACTIVE", "INACTIVE");
+ * desc: newest first. Key of the page: "<family>:<revision>" as the last
+ * ARN's tail. */
+int store_taskdef_list(struct store *s, const char *family_prefix, const char *status, bool desc,
+		       const struct store_page *pg, json_t **arns, bool *more, struct berr **err);
+/* Family names; status "ACTIVE": families with an ACTIVE revision,
+ * "INACTIVE": families with none, NULL: all. */
+int store_taskdef_families(struct store *s, const char *family_prefix, const char *status,
+			   const struct store_page *pg, json_t **families, bool *more,
+			   struct berr **err);
+
+/* ---- tasks: key = task id (the 32-hex tail of taskArn); doc = Task ---- */
+/* Insert or replace. Columns come from the doc: taskArn, clusterArn,
+ * taskDefinitionArn (family), startedBy, group, desiredStatus, lastStatus,
+ * containerInstanceArn, launchType, createdAt, stoppedAt. client_token
+ * (RunTask's clientToken, may be NULL) is kept with the task. */
+int store_task_put(struct store *s, const json_t *doc, const char *client_token,
+		   struct berr **err);
+int store_task_get(struct store *s, const char *id, json_t **doc, struct berr **err);
+struct store_task_filter {
+	const char *cluster;            /* required: cluster name */
+	const char *family;             /* NULL: any */
+	const char *started_by;
+	const char *group;              /* "service:web" for ListTasks serviceName */
+	const char *desired_status;     /* "RUNNING", "STOPPED", NULL: any */
+	const char *last_status;        /* NULL: any */
+	const char *container_instance; /* ARN or id; NULL: any */
+	const char *launch_type;
+};
+/* Docs (not ARNs) of the matching tasks, in id order. */
+int store_task_list(struct store *s, const struct store_task_filter *f, const struct store_page *pg,
+		    json_t **docs, bool *more, struct berr **err);
+/* Tasks started by an earlier RunTask with this clientToken in cluster:
+ * their docs (an empty array when none). */
+int store_task_by_token(struct store *s, const char *cluster, const char *client_token,
+			json_t **docs, struct berr **err);
+/* Delete STOPPED tasks whose stoppedAt is before `before` (epoch s);
+ * *n = how many. */
+int store_task_prune(struct store *s, double before, int64_t *n, struct berr **err);
+
+/* ---- container instances: key = id; doc = ContainerInstance ---- */
+int store_instance_put(struct store *s, const json_t *doc, struct berr **err);
+int store_instance_get(struct store *s, const char *id, json_t **doc, struct berr **err);
+/* Docs in id order; status NULL: any. */
+int store_instance_list(struct store *s, const char *cluster, const char *status,
+			const struct store_page *pg, json_t **docs, bool *more, struct berr **err);
+int store_instance_delete(struct store *s, const char *id, struct berr **err);
+
+/* ---- attributes (PutAttributes): key = (cluster, targetId, name) ---- */
+/* attr = {name, value?, targetType, targetId} */
+int store_attr_put(struct store *s, const char *cluster, const json_t *attr, struct berr **err);
+int store_attr_delete(struct store *s, const char *cluster, const char *target_id,
+		      const char *name, struct berr **err);
+/* targetType required; name/value NULL: any. Attribute objects in
+ * (targetId, name) order; page key "<targetId>\n<name>". */
+int store_attr_list(struct store *s, const char *cluster, const char *target_type,
+		    const char *name, const char *value, const struct store_page *pg,
+		    json_t **attrs, bool *more, struct berr **err);
+
+/* ---- tags: key = (resource ARN, key) ---- */
+/* tags = [{key, value}]: add or replace each. */
+int store_tags_set(struct store *s, const char *arn, const json_t *tags, struct berr **err);
+/* keys = ["k", ...] */
+int store_tags_remove(struct store *s, const char *arn, const json_t *keys, struct berr **err);
+/* [{key, value}] in key order, [] when none. */
+int store_tags_get(struct store *s, const char *arn, json_t **tags, struct berr **err);
+int store_tags_drop(struct store *s, const char *arn, struct berr **err);
+
+#endif
