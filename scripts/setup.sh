@@ -17,6 +17,10 @@ PKGS=(
 	libjansson-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	# images (rootfs/): digests, streaming inflate (ISA-L igzip), zstd, tar parsing
 	libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-dev
+	# berthd: state store (SQLite); SigV4 uses libcrypto from libssl-dev
+	libsqlite3-dev
+	# the ECS API is tested with the real AWS CLI v2 and boto3 (host side)
+	awscli python3-boto3
 	# ephemeral storage volumes (ext4 and XFS tooling, also staged into the test VM)
 	xfsprogs
 	# unit tests

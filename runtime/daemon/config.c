@@ -1,0 +1,285 @@
+/* runtime/daemon/config.c - berthd.json. */
+#include "runtime/daemon/daemon.h"
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/json.h"
+#include "common/xalloc.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_BYTES (1u << 20)
+
+void berthd_config_init(struct berthd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->root = xstrdup("/var/lib/berth");
+	c->run_dir = xstrdup("/run/berth/tasks");
+	c->log_dir = xstrdup("/var/log/berth/tasks");
+	c->cgroup_root = xstrdup("/sys/fs/cgroup/berth");
+	c->socket_path = xstrdup("/run/berth/berthd.sock");
+	c->region = xstrdup("us-east-1");
+	c->account_id = xstrdup("000000000000");
+	c->max_clock_skew = 300;
+	c->storage = xstrdup("loop");
+}
+
+void berthd_config_free(struct berthd_config *c)
+{
+	if (!c)
+		return;
+	free(c->root);
+	free(c->run_dir);
+	free(c->log_dir);
+	free(c->cgroup_root);
+	free(c->socket_path);
+	free(c->listen);
+	free(c->region);
+	free(c->account_id);
+	for (size_t i = 0; i < c->n_keys; i++) {
+		free(c->keys[i].access_key_id);
+		if (c->keys[i].secret_access_key) {
+			explicit_bzero(c->keys[i].secret_access_key, strlen(c->keys[i].secret_access_key));
+			free(c->keys[i].secret_access_key);
+		}
+	}
+	free(c->keys);
+	free(c->shim_path);
+	free(c->storage);
+	if (c->have_net)
+		netns_config_free(&c->net);
+	json_decref(c->instance_attributes);
+	json_decref(c->net_json);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A string member replacing *dst; absolute path when `path` is set. */
+static int get_str(const json_t *o, const char *key, bool abs_path, char **dst, struct berr **err)
+{
+	const char *v = NULL;
+	int r = bjson_get_string(o, "", key, false, &v, err);
+
+	if (r <= 0)
+		return r;
+	if (!*v)
+		return berr_set(err, EINVAL, "%s: must not be empty", key);
+	if (abs_path && v[0] != '/')
+		return berr_set(err, EINVAL, "%s: \"%s\" is not an absolute path", key, berr_q(v));
+	free(*dst);
+	*dst = xstrdup(v);
+	return 1;
+}
+
+/* "127.0.0.1:8080" (the default choice: loopback) or another IPv4
+ * address of this host ("0.0.0.0:8080" in the test VM, where QEMU's
+ * hostfwd arrives on the guest's NIC). Every request on it is SigV4-signed
+ * whatever the address. */
+static int check_listen(const char *v, struct berr **err)
+{
+	const char *colon = strrchr(v, ':');
+	struct in_addr a;
+	char addr[INET_ADDRSTRLEN];
+	char *end;
+	long port;
+
+	if (!colon || (size_t)(colon - v) >= sizeof(addr))
+		return berr_set(err, EINVAL, "listen: \"%s\": expected IPV4:PORT, e.g. 127.0.0.1:8080",
+				berr_q(v));
+	memcpy(addr, v, (size_t)(colon - v));
+	addr[colon - v] = 0;
+	if (inet_pton(AF_INET, addr, &a) != 1)
+		return berr_set(err, EINVAL, "listen: \"%s\": \"%s\" is not an IPv4 address", berr_q(v),
+				berr_q(addr));
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return berr_set(err, EINVAL, "listen: \"%s\": port must be 1-65535", berr_q(v));
+	return 0;
+}
+
+static int parse_keys(const json_t *arr, struct berthd_config *c, struct berr **err)
+{
+	size_t i;
+	json_t *k;
+
+	if (!json_is_array(arr))
+		return berr_set(err, EINVAL, "credentials: expected array, got %s", bjson_type_name(arr));
+	c->keys = xcalloc(json_array_size(arr) + 1, sizeof(*c->keys));
+	json_array_foreach(arr, i, k) {
+		cleanup_free char *path = bjson_path_index("credentials", i);
+		const char *id = NULL, *secret = NULL;
+		const char *key;
+		json_t *v;
+		int r;
+
+		if ((r = bjson_expect_object(k, path, err)) < 0)
+			return r;
+		json_object_foreach(k, key, v) {
+			if (strcmp(key, "accessKeyId") && strcmp(key, "secretAccessKey"))
+				return berr_set(err, EINVAL, "%s.%s: unknown key", path, key);
+		}
+		if ((r = bjson_get_string(k, path, "accessKeyId", true, &id, err)) < 0 ||
+		    (r = bjson_get_string(k, path, "secretAccessKey", true, &secret, err)) < 0)
+			return r;
+		if (strlen(id) < 16 || strlen(id) > 128)
+			return berr_set(err, EINVAL, "%s.accessKeyId: must be 16-128 characters", path);
+		for (const char *p = id; *p; p++)
+			if (!isalnum((unsigned char)*p))
+				return berr_set(err, EINVAL, "%s.accessKeyId: letters and digits only", path);
+		if (strlen(secret) < 16)
+			return berr_set(err, EINVAL, "%s.secretAccessKey: must be at least 16 characters",
+					path);
+		for (size_t j = 0; j < c->n_keys; j++)
+			if (!strcmp(c->keys[j].access_key_id, id))
+				return berr_set(err, EINVAL, "%s.accessKeyId: \"%s\" is listed twice", path,
+						berr_q(id));
+		c->keys[c->n_keys].access_key_id = xstrdup(id);
+		c->keys[c->n_keys].secret_access_key = xstrdup(secret);
+		c->n_keys++;
+	}
+	return 0;
+}
+
+static int parse_instance(const json_t *o, struct berthd_config *c, struct berr **err)
+{
+	const char *key;
+	json_t *v;
+	int r;
+
+	if ((r = bjson_expect_object(o, "instance", err)) < 0)
+		return r;
+	json_object_foreach((json_t *)o, key, v) {
+		if (strcmp(key, "cpu") && strcmp(key, "memory") && strcmp(key, "attributes"))
+			return berr_set(err, EINVAL, "instance.%s: unknown key", key);
+	}
+	if ((r = bjson_get_int_range(o, "instance", "cpu", false, 128, 1 << 20,
+				     &c->instance_cpu, err)) < 0 ||
+	    (r = bjson_get_int_range(o, "instance", "memory", false, 64, INT64_C(1) << 32,
+				     &c->instance_memory, err)) < 0)
+		return r;
+	v = json_object_get(o, "attributes");
+	if (v && !json_is_null(v)) {
+		if ((r = bjson_expect_object(v, "instance.attributes", err)) < 0)
+			return r;
+		json_object_foreach(v, key, v) {
+			if (!json_is_string(v))
+				return berr_set(err, EINVAL, "instance.attributes.%s: expected string, got %s",
+						key, bjson_type_name(v));
+		}
+		c->instance_attributes = json_incref(json_object_get(o, "attributes"));
+	}
+	return 0;
+}
+
+int berthd_config_parse(const char *what, const char *buf, size_t len, struct berthd_config *c,
+			struct berr **err)
+{
+	static const char *const known[] = {
+		"root", "runDir", "logDir", "cgroupRoot", "socket", "listen", "region", "accountId",
+		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
+		"network", "instance", NULL,
+	};
+	cleanup_json json_t *doc = NULL;
+	const char *key;
+	json_t *v;
+	int64_t n;
+	int r;
+
+	if ((r = bjson_load_buf(what, buf, len, &doc, err)) < 0)
+		return r;
+	if ((r = bjson_expect_object(doc, "", err)) < 0)
+		goto fail;
+	json_object_foreach(doc, key, v) {
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], key); i++)
+			;
+		if (!known[i]) {
+			r = berr_set(err, EINVAL, "%s: unknown key", key);
+			goto fail;
+		}
+	}
+	if ((r = get_str(doc, "root", true, &c->root, err)) < 0 ||
+	    (r = get_str(doc, "runDir", true, &c->run_dir, err)) < 0 ||
+	    (r = get_str(doc, "logDir", true, &c->log_dir, err)) < 0 ||
+	    (r = get_str(doc, "cgroupRoot", true, &c->cgroup_root, err)) < 0 ||
+	    (r = get_str(doc, "socket", true, &c->socket_path, err)) < 0 ||
+	    (r = get_str(doc, "listen", false, &c->listen, err)) < 0 ||
+	    (r = get_str(doc, "region", false, &c->region, err)) < 0 ||
+	    (r = get_str(doc, "accountId", false, &c->account_id, err)) < 0 ||
+	    (r = get_str(doc, "shimPath", true, &c->shim_path, err)) < 0 ||
+	    (r = get_str(doc, "storage", false, &c->storage, err)) < 0 ||
+	    (r = bjson_get_bool(doc, "", "noLimits", false, &c->no_limits, err)) < 0 ||
+	    (r = bjson_get_int_range(doc, "", "maxClockSkewSeconds", false, 1, 86400,
+				     &c->max_clock_skew, err)) < 0)
+		goto fail;
+	n = 0;
+	if ((r = bjson_get_int_range(doc, "", "pidsMax", false, 16, INT64_C(1) << 22, &n, err)) < 0)
+		goto fail;
+	if (r > 0)
+		c->pids_max = (uint64_t)n;
+	if (c->listen && (r = check_listen(c->listen, err)) < 0)
+		goto fail;
+	if (strlen(c->account_id) != 12 || strspn(c->account_id, "0123456789") != 12) {
+		r = berr_set(err, EINVAL, "accountId: \"%s\" is not 12 digits", berr_q(c->account_id));
+		goto fail;
+	}
+	for (const char *p = c->region; *p; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-') {
+			r = berr_set(err, EINVAL, "region: \"%s\": lower-case letters, digits and '-' only",
+				     berr_q(c->region));
+			goto fail;
+		}
+	if (strcmp(c->storage, "loop") && strcmp(c->storage, "tmpfs")) {
+		r = berr_set(err, EINVAL, "storage: \"%s\": expected \"loop\" or \"tmpfs\"",
+			     berr_q(c->storage));
+		goto fail;
+	}
+	if ((v = json_object_get(doc, "credentials")) && !json_is_null(v) &&
+	    (r = parse_keys(v, c, err)) < 0)
+		goto fail;
+	if (c->listen && !c->n_keys) {
+		r = berr_set(err, EINVAL, "listen: a TCP listener needs \"credentials\" "
+			     "(every request on it must be SigV4-signed with one of them)");
+		goto fail;
+	}
+	if ((v = json_object_get(doc, "instance")) && !json_is_null(v) &&
+	    (r = parse_instance(v, c, err)) < 0)
+		goto fail;
+	/* awsvpc and bridge tasks always have a network: the defaults unless
+	 * "network" says otherwise */
+	{
+		cleanup_free char *state = xasprintf("%s/net", c->root);
+
+		if (c->have_net)
+			netns_config_free(&c->net);
+		netns_config_init(&c->net, state);
+		c->have_net = true;
+		v = json_object_get(doc, "network");
+		if (v && !json_is_null(v) && (r = netns_config_parse(v, "network", &c->net, err)) < 0)
+			goto fail;
+		json_decref(c->net_json);
+		c->net_json = v && !json_is_null(v) ? json_incref(v) : NULL;
+	}
+	return 0;
+fail:
+	return berr_wrap(err, "%s", what);
+}
+
+int berthd_config_load(const char *path, struct berthd_config *c, struct berr **err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = fs_read_file(path, &buf, &len, CONFIG_MAX_BYTES, err);
+	if (r < 0)
+		return r;
+	return berthd_config_parse(path, buf, len, c, err);
+}

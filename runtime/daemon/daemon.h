@@ -1,0 +1,79 @@
+/* runtime/daemon/daemon.h - berthd's process-wide state and configuration.
+ *
+ * berthd is one single-threaded event loop (server.c): listeners, API
+ * connections and the control connections of the task shims are all
+ * non-blocking fds in one epoll set; the SQLite store is used
+ * synchronously from that loop. */
+#ifndef BERTH_RUNTIME_DAEMON_DAEMON_H
+#define BERTH_RUNTIME_DAEMON_DAEMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "netns/tasknet.h"
+
+struct store;
+
+struct berthd_key {
+	char *access_key_id;
+	char *secret_access_key;
+};
+
+/* /etc/berth/berthd.json (docs/berthd.md). Every path is configurable so
+ * tests run against a private root. */
+struct berthd_config {
+	char *root;            /* "root": state, images, berth.db (/var/lib/berth) */
+	char *run_dir;         /* "runDir": task bundles (/run/berth/tasks) */
+	char *log_dir;         /* "logDir": container logs (/var/log/berth/tasks) */
+	char *cgroup_root;     /* "cgroupRoot": berth's cgroup (/sys/fs/cgroup/berth) */
+	char *socket_path;     /* "socket": root-only API socket (/run/berth/berthd.sock) */
+	char *listen;          /* "listen": "IPV4:PORT" SigV4 TCP listener (loopback is the usual choice), or NULL */
+	char *region;          /* "region" (us-east-1) */
+	char *account_id;      /* "accountId" (000000000000), 12 digits */
+	struct berthd_key *keys;   /* "credentials": [{accessKeyId, secretAccessKey}] */
+	size_t n_keys;
+	int64_t max_clock_skew;    /* "maxClockSkewSeconds": SigV4 X-Amz-Date window (300) */
+	char *shim_path;       /* "shimPath": berth-shim (next to berthd by default) */
+	bool no_limits;        /* "noLimits": run tasks without cgroups (marked so) */
+	char *storage;         /* "storage": "loop" (default) or "tmpfs" */
+	uint64_t pids_max;     /* "pidsMax" per task (0: the runtime's default) */
+	bool have_net;         /* net is initialised (always, after a parse) */
+	struct netns_config net;
+	json_t *net_json;      /* "network" as written (handed to the shims), or NULL */
+	/* the container instance this host registers as */
+	int64_t instance_cpu;      /* "instance.cpu" CPU units (default: 1024 x online CPUs) */
+	int64_t instance_memory;   /* "instance.memory" MiB (default: MemTotal) */
+	json_t *instance_attributes;   /* "instance.attributes": {name: value} custom attributes */
+};
+
+void berthd_config_init(struct berthd_config *c);
+/* Parse berthd.json (the whole document); unknown keys are errors that
+ * name the key; missing ones keep their defaults. */
+int berthd_config_parse(const char *what, const char *buf, size_t len, struct berthd_config *c,
+			struct berr **err);
+int berthd_config_load(const char *path, struct berthd_config *c, struct berr **err);
+void berthd_config_free(struct berthd_config *c);
+
+struct shimmgr;
+
+/* Anything in the epoll set: epoll_data.ptr points at one of these, the
+ * first member of the object that owns the fd. */
+struct ev_handler {
+	void (*fn)(struct ev_handler *h, uint32_t events);
+};
+
+struct berthd {
+	struct berthd_config cfg;
+	struct store *st;
+	char instance_id[33];      /* 32 hex, stable across restarts (kept in the store) */
+	char *instance_arn;        /* container-instance/default/<id> */
+	struct shimmgr *shims;     /* running tasks' shims (shimmgr.c) */
+	int epfd;                  /* the event loop (server.c) */
+	double started_at;
+	bool stopping;             /* SIGTERM: finish requests, then exit */
+};
+
+#endif

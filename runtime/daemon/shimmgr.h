@@ -1,0 +1,40 @@
+/* runtime/daemon/shimmgr.h - berthd's side of the task shims.
+ *
+ * Every task berthd runs has one berth-shim (runtime/shim) that owns it.
+ * The manager spawns shims, keeps one control connection to each in the
+ * event loop, turns the shim's state snapshots into the task's ECS
+ * document in the store, sends stops, and on start re-adopts the shims
+ * that kept running while berthd was down (live restore). */
+#ifndef BERTH_RUNTIME_DAEMON_SHIMMGR_H
+#define BERTH_RUNTIME_DAEMON_SHIMMGR_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct berthd;
+struct shimmgr;
+
+int shimmgr_new(struct berthd *d, struct shimmgr **out, struct berr **err);
+void shimmgr_free(struct shimmgr *m);
+
+/* Start the shim of task `id`, whose document is in the store already
+ * (PROVISIONING). `config` is the shim's config.json (runtime/shim/shim.h).
+ * cpu/memory: the task's reservation on this host. On failure the caller
+ * records the task STOPPED (TaskFailedToStart). */
+int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
+		  int64_t memory, struct berr **err);
+/* Ask the shim of task `id` to stop it. 0 when asked (or it is gone
+ * already), -ENOENT when berthd has no shim for it. */
+int shimmgr_stop(struct shimmgr *m, const char *id, const char *reason, struct berr **err);
+/* What the live tasks on this host reserve. */
+void shimmgr_reserved(const struct shimmgr *m, int64_t *cpu, int64_t *memory);
+/* Live restore: for every task in the store that is not STOPPED, adopt its
+ * shim, or learn its outcome from status.json, or record it STOPPED when
+ * neither exists. Called once at start, before the API is served. */
+int shimmgr_restore(struct shimmgr *m, struct berr **err);
+/* Tasks being managed. */
+size_t shimmgr_count(const struct shimmgr *m);
+
+#endif
