@@ -16,20 +16,37 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: berth [--root DIR] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
+		"Usage: berth [--root DIR] [--socket PATH] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
 		"\n"
 		"berth runs ECS task definitions on this host without Docker.\n"
 		"\n"
-		"Commands:\n"
-		"  image     import, list, inspect, tag, remove and prune images (berth image --help)\n"
-		"  run       run a task definition in the foreground (berth run --help)\n"
-		"  version   print berth's version\n"
+		"On this host, no daemon:\n"
+		"  image      import, list, inspect, tag, remove and prune images (berth image --help)\n"
+		"  run        run a task definition in the foreground (berth run --help)\n"
+		"\n"
+		"Through berthd (the ECS API daemon; docs/cli.md):\n"
+		"  cluster    list, create, describe and remove clusters\n"
+		"  taskdef    register, list, describe and deregister task definitions\n"
+		"  run -d     start tasks of a task definition and return (berth run --detach --help)\n"
+		"  ps         list tasks (-a: stopped ones too)\n"
+		"  describe   a task's state, stop reason and containers\n"
+		"  stop       stop tasks\n"
+		"  logs       a task's container output (-f follows)\n"
+		"  instances  container instances with their free CPU and memory\n"
+		"  events, stats, exec   not supported yet (each says what to use instead)\n"
+		"\n"
+		"  version    print berth's version\n"
 		"\n"
 		"Options:\n"
 		"  --root DIR         state root (default $BERTH_ROOT or /var/lib/berth)\n"
+		"  --socket PATH      berthd's API socket (default $BERTH_SOCKET or\n"
+		"                     /run/berth/berthd.sock)\n"
 		"  --json             machine-readable output\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
-		"  -h, --help         this help\n");
+		"  -h, --help         this help\n"
+		"\n"
+		"Exit codes of the berthd commands: 0 done, 1 berthd unreachable or it refused,\n"
+		"2 usage, 3 not found.\n");
 }
 
 int main(int argc, char **argv)
@@ -37,6 +54,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -52,6 +70,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r': cli.root = optarg; break;
 		case 'j': cli.json = true; break;
+		case 's': cli.socket = optarg; break;
 		case 'l':
 			lvl = blog_level_parse(optarg);
 			if (lvl < 0) {
@@ -81,6 +100,22 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cli_run(argc, argv);
+	if (!strcmp(cmd, "cluster") || !strcmp(cmd, "clusters"))
+		return cli_cluster(argc, argv);
+	if (!strcmp(cmd, "taskdef") || !strcmp(cmd, "taskdefs"))
+		return cli_taskdef(argc, argv);
+	if (!strcmp(cmd, "ps"))
+		return cli_ps(argc, argv);
+	if (!strcmp(cmd, "describe"))
+		return cli_describe(argc, argv);
+	if (!strcmp(cmd, "stop"))
+		return cli_stop(argc, argv);
+	if (!strcmp(cmd, "logs"))
+		return cli_logs(argc, argv);
+	if (!strcmp(cmd, "instances"))
+		return cli_instances(argc, argv);
+	if (!strcmp(cmd, "events") || !strcmp(cmd, "stats") || !strcmp(cmd, "exec"))
+		return cli_unsupported(argc, argv);
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;
 }

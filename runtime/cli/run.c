@@ -26,6 +26,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: berth run [OPTIONS] TASKDEF.json\n"
+		"       berth run --detach [OPTIONS] TASKDEF   (through berthd: berth run -d --help)\n"
 		"\n"
 		"Run an ECS task definition in the foreground, without a daemon. Each\n"
 		"container's output is printed with its name as prefix and written to\n"
@@ -37,6 +38,8 @@ static void run_usage(FILE *f)
 		"program could not be run / was not found. Needs root.\n"
 		"\n"
 		"Options:\n"
+		"  -d, --detach           start the task through berthd and return (its own\n"
+		"                         options: berth run --detach --help)\n"
 		"  --image-archive FILE   import FILE (docker save, OCI archive or layout) first;\n"
 		"                         may be repeated\n"
 		"  --overrides FILE       RunTask overrides JSON ({\"containerOverrides\": [...], ...})\n"
@@ -193,6 +196,10 @@ int cli_run(int argc, char **argv)
 	size_t len = 0, olen = 0;
 	int c, r;
 
+	/* --detach: through berthd (task.c) */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--detach") || !strcmp(argv[i], "-d"))
+			return cli_run_detach(argc, argv);
 	trun_opts_init(&o);
 	if (getenv("BERTH_CGROUP_ROOT") && *getenv("BERTH_CGROUP_ROOT"))
 		o.cgroup_root = getenv("BERTH_CGROUP_ROOT");
