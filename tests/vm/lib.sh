@@ -249,3 +249,44 @@ launch_setup() {
 	on_exit "$B image umount '$R'"
 	cg=$(cg_make ctr)
 }
+
+# hostcall NAME [ARGS...]: ask the host to run tests/vm/host/NAME.sh
+# 127.0.0.1 HOSTPORT ARGS... (e.g. the AWS CLI against a guest server on
+# :8080) and wait for its answer on guest :8081: prints the tail of the
+# host script's output, returns its exit status (124 when no answer came
+# within HOSTCALL_TIMEOUT seconds, default 600).
+hostcall() {
+	[ -n "${BERTH_RESULT_TTY:-}" ] || die "hostcall $1: needs the VM harness (HOSTCALL goes over its result port)"
+	_hc_out=$BERTH_SCRATCH/hostcall-$1.out
+	: > "$_hc_out"
+	# ACK first: the host sends only to a listener (QEMU accepts for the guest anyway)
+	echo ACK > "$BERTH_SCRATCH/hostcall.ack"
+	nc -l -p 8081 < "$BERTH_SCRATCH/hostcall.ack" > "$_hc_out" 2>/dev/null &
+	_hc_pid=$!
+	echo "HOSTCALL $*" > "$BERTH_RESULT_TTY"
+	if ! wait_until "${HOSTCALL_TIMEOUT:-600}" grep -q "^HOSTCALL-DONE $1 " "$_hc_out"; then
+		kill "$_hc_pid" 2>/dev/null
+		cat "$_hc_out"
+		return 124
+	fi
+	kill "$_hc_pid" 2>/dev/null
+	grep -v "^HOSTCALL-DONE " "$_hc_out"
+	_hc_rc=$(sed -n "s/^HOSTCALL-DONE $1 rc=\([0-9]*\).*/\1/p" "$_hc_out")
+	return "${_hc_rc:-125}"
+}
+
+# pids_of NAME: pids of the processes whose comm is NAME (busybox here has
+# no pgrep); pids_matching TEXT: those whose command line contains TEXT
+pids_of() {
+	for _p in /proc/[0-9]*; do
+		[ "$(cat "$_p/comm" 2>/dev/null)" = "$1" ] && echo "${_p#/proc/}"
+	done
+	true
+}
+pids_matching() {
+	for _p in /proc/[0-9]*; do
+		[ "${_p#/proc/}" = "$$" ] && continue
+		tr '\0' ' ' < "$_p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${_p#/proc/}"
+	done
+	true
+}

@@ -19,7 +19,9 @@
 # Results come back on the second serial port: "TEST PASS|FAIL name" per case
 # and "VMTEST-RESULT rc=N" (N = failed cases). Nothing on the host's cgroups,
 # mounts or network is touched; guest networking is QEMU user mode with
-# restrict=on (no packet leaves the machine) and one hostfwd on 127.0.0.1.
+# restrict=on (no packet leaves the machine) and two hostfwds on 127.0.0.1:
+# HOSTPORT -> guest :8080 (host-side clients reach guest servers) and
+# HOSTPORT2 -> guest :8081 (the host answers a case's HOSTCALL there).
 #
 # Exit status: number of failed cases (0 = all passed); 124 timeout; 125 no
 # result (kernel panic, guest crash); 126 host-side setup error; 2 usage.
@@ -200,6 +202,7 @@ stage
 say "initramfs $(du -h "$OUT/initrd.img" | cut -f1)"
 
 HOSTPORT=$(free_port)
+HOSTPORT2=$(free_port)
 echo "$HOSTPORT" > "$OUT/hostport"
 ONLY=$(IFS=,; echo "${CASES[*]:-}")
 ACCEL=tcg,thread=multi
@@ -212,15 +215,46 @@ QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic berth.only=$ONLY"
 	-serial "file:$CONSOLE" -serial "file:$RESULT"
 	-device virtio-rng-pci
-	-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HOSTPORT-:8080"
+	-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$HOSTPORT-:8080,hostfwd=tcp:127.0.0.1:$HOSTPORT2-:8081"
 	-device virtio-net-pci,netdev=n0
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
-say "booting (${ONLY:-all cases}; timeout ${TIMEOUT}s; 127.0.0.1:$HOSTPORT -> guest :8080)"
+say "booting (${ONLY:-all cases}; timeout ${TIMEOUT}s; 127.0.0.1:$HOSTPORT -> guest :8080, :$HOSTPORT2 -> :8081)"
 timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$OUT/qemu.log" 2>&1 &
 QPID=$!
 cleanup() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
 trap cleanup EXIT
 trap 'say interrupted; exit 130' INT TERM
+
+# hostcall_answer CALL RC LOG: "HOSTCALL-DONE CALL rc=RC" and the log's last
+# 60 lines to guest :8081 (a case listening there with lib.sh's hostcall)
+hostcall_answer() {
+	python3 - "$HOSTPORT2" "$@" <<'PY' || say "host call $1: no answer to the guest on :8081 (nothing listened there)"
+import socket, sys, time
+port, call, rc, log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+try:
+    tail = open(log, errors="replace").read().splitlines()[-60:]
+except OSError:
+    tail = []
+msg = ("\n".join(tail) + f"\nHOSTCALL-DONE {call} rc={rc}\n").encode()
+# QEMU accepts for the guest even when nothing listens there: the guest's
+# listener says ACK first, so an answer is sent only to a listener
+for _ in range(30):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.settimeout(5)
+            if not s.recv(4).startswith(b"ACK"):
+                raise OSError("no ACK")
+            s.sendall(msg)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(10)
+            while s.recv(1024):
+                pass
+            sys.exit(0)
+    except OSError:
+        time.sleep(1)
+sys.exit(1)
+PY
+}
 
 # Follow the guest: stream its console, and serve HOSTCALL requests (a case
 # asking the host to act, e.g. reach it through the hostfwd) as they appear.
@@ -233,9 +267,12 @@ while kill -0 "$QPID" 2>/dev/null; do
 		read -r call args <<<"${calls[$served]}"; served=$((served + 1))
 		if [[ $call =~ ^[a-z0-9_]+$ ]] && [ -x "$HERE/host/$call.sh" ]; then
 			say "host call: $call $args"
+			hrc=0
 			# shellcheck disable=SC2086 # args are words chosen by the case
-			"$HERE/host/$call.sh" 127.0.0.1 "$HOSTPORT" $args >"$OUT/hostcall-$call.log" 2>&1 ||
-				say "host call $call exited $?: $(tail -n 3 "$OUT/hostcall-$call.log")"
+			"$HERE/host/$call.sh" 127.0.0.1 "$HOSTPORT" $args >"$OUT/hostcall-$call.log" 2>&1 || hrc=$?
+			[ "$hrc" = 0 ] || say "host call $call exited $hrc: $(tail -n 3 "$OUT/hostcall-$call.log")"
+			# the answer, for a case waiting on guest :8081 (lib.sh hostcall)
+			hostcall_answer "$call" "$hrc" "$OUT/hostcall-$call.log" &
 		else
 			say "guest asked for unknown host call '$call'"
 		fi
@@ -243,6 +280,8 @@ while kill -0 "$QPID" 2>/dev/null; do
 	sleep 0.3
 done
 set +e; wait "$QPID"; qrc=$?; set -e
+# host-call answers still trying to reach a guest that is gone
+for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
 trap - EXIT INT TERM
 tr -d '\r' < "$CONSOLE" | sed -n "$((shown + 1)),\$p"
 
