@@ -3,8 +3,7 @@
 # container's exit code), describe, logs (--tail, per container, merged), a
 # `logs -f` that ends by itself when the task stops, stop --wait, a task that
 # exits on its own, and nothing left behind.
-# (A case for tests/vm/cases/, as cli_tasks.sh: it needs root, cgroup v2
-# and the test images. tests/cli/test_cli.py covers the rest on the host.)
+# tests/cli/test_cli.py covers the rest on the host, without running tasks.
 # timeout: 300
 run_setup 1024
 S=$BERTH_SCRATCH
