@@ -114,8 +114,12 @@ int main(int argc, char **argv)
 		return cli_logs(argc, argv);
 	if (!strcmp(cmd, "instances"))
 		return cli_instances(argc, argv);
-	if (!strcmp(cmd, "events") || !strcmp(cmd, "stats") || !strcmp(cmd, "exec"))
-		return cli_unsupported(argc, argv);
+	if (!strcmp(cmd, "exec"))
+		return cli_exec(argc, argv);
+	if (!strcmp(cmd, "events"))
+		return cli_events(argc, argv);
+	if (!strcmp(cmd, "stats"))
+		return cli_stats(argc, argv);
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;
 }
