@@ -644,7 +644,7 @@ static int atomic_fail(int dfd, const char *tmp, int code, const char *what, con
 	return berr_set(err, code, "%s %s", what, path);
 }
 
-int fs_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+static int write_replace(const char *path, const void *buf, size_t len, mode_t mode, bool durable,
 			 struct berr **err)
 {
 	cleanup_free char *dir = NULL, *tmp = NULL;
@@ -679,7 +679,7 @@ int fs_write_file_atomic(const char *path, const void *buf, size_t len, mode_t m
 		return atomic_fail(dfd, tmp, -r, "write", path, err);
 	if (fchmod(fd, mode & 07777) < 0)
 		return atomic_fail(dfd, tmp, errno, "set mode of", path, err);
-	if (fsync(fd) < 0)
+	if (durable && fsync(fd) < 0)
 		return atomic_fail(dfd, tmp, errno, "sync", path, err);
 	/* some filesystems (NFS) report write errors only at close */
 	if (close(steal_fd(&fd)) < 0)
@@ -687,9 +687,21 @@ int fs_write_file_atomic(const char *path, const void *buf, size_t len, mode_t m
 	if (renameat(dfd, tmp, dfd, base) < 0)
 		return atomic_fail(dfd, tmp, errno, "rename temporary file over", path, err);
 	/* the rename is durable once the directory is; EINVAL: no dir fsync here */
-	if (fsync(dfd) < 0 && errno != EINVAL)
+	if (durable && fsync(dfd) < 0 && errno != EINVAL)
 		return berr_set(err, errno, "sync directory of %s", path);
 	return 0;
+}
+
+int fs_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
+			 struct berr **err)
+{
+	return write_replace(path, buf, len, mode, true, err);
+}
+
+int fs_write_file_replace(const char *path, const void *buf, size_t len, mode_t mode,
+			  struct berr **err)
+{
+	return write_replace(path, buf, len, mode, false, err);
 }
 
 /* ---------------------------------------------------------------- mkdir -p */

@@ -66,6 +66,14 @@ int fs_read_file_at(int dirfd, const char *path, char **out, size_t *len, size_t
  * replaced, not followed. */
 int fs_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode,
 			 struct berr **err);
+/* The same without the two fsyncs: readers and a crash of the process still
+ * see the old or the new content, a crash of the machine may leave either
+ * (or, on some filesystems, an empty file). For state that means nothing
+ * after a reboot (leases of running tasks, files inside a task's
+ * directories, stamps of kernel state): each fsync costs milliseconds on a
+ * task's start path. */
+int fs_write_file_replace(const char *path, const void *buf, size_t len, mode_t mode,
+			  struct berr **err);
 
 /* mkdir -p: create path and missing ancestors; existing directories are
  * fine, an existing non-directory is ENOTDIR. mode is filtered by the umask. */

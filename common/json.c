@@ -313,7 +313,8 @@ char *bjson_dumps(const json_t *v)
 	return s;
 }
 
-int bjson_write_file_atomic(const char *path, const json_t *v, mode_t mode, struct berr **err)
+static int write_json_file(const char *path, const json_t *v, mode_t mode, bool durable,
+			   struct berr **err)
 {
 	cleanup_free char *s = NULL;
 	size_t len;
@@ -324,7 +325,18 @@ int bjson_write_file_atomic(const char *path, const json_t *v, mode_t mode, stru
 				bjson_type_name(v));
 	s[len++] = '\n';
 	s[len] = '\0';
-	return fs_write_file_atomic(path, s, len, mode, err);
+	return durable ? fs_write_file_atomic(path, s, len, mode, err)
+		       : fs_write_file_replace(path, s, len, mode, err);
+}
+
+int bjson_write_file_atomic(const char *path, const json_t *v, mode_t mode, struct berr **err)
+{
+	return write_json_file(path, v, mode, true, err);
+}
+
+int bjson_write_file_replace(const char *path, const json_t *v, mode_t mode, struct berr **err)
+{
+	return write_json_file(path, v, mode, false, err);
 }
 
 int bjson_expect_object(const json_t *v, const char *path, struct berr **err)

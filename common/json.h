@@ -74,6 +74,8 @@ char *bjson_path_index(const char *path, size_t i);
 
 /* Compact, keys sorted, trailing newline, written with fs_write_file_atomic. */
 int bjson_write_file_atomic(const char *path, const json_t *v, mode_t mode, struct berr **err);
+/* The same with fs_write_file_replace (no fsync). */
+int bjson_write_file_replace(const char *path, const json_t *v, mode_t mode, struct berr **err);
 /* Compact, keys sorted, no newline; any value (not only containers).
  * xmalloc'd (free()). Aborts when jansson cannot encode v. */
 char *bjson_dumps(const json_t *v);

@@ -276,7 +276,9 @@ static void stamp_write(const struct netns_config *c, uint64_t hash)
 		return;
 	}
 	n = snprintf(buf, sizeof(buf), "%016llx %u\n", (unsigned long long)hash, gen);
-	if (fs_write_file_atomic(path, buf, (size_t)n, 0600, NULL) < 0)
+	/* a stamp of the kernel's ruleset generation: meaningless after a
+	 * reboot, so not fsynced */
+	if (fs_write_file_replace(path, buf, (size_t)n, 0600, NULL) < 0)
 		unlink(path);
 }
 

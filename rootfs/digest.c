@@ -1,14 +1,14 @@
 /* rootfs/digest.c - see digest.h */
 #include "rootfs/digest.h"
+#include "common/sha256.h"
 #include "common/xalloc.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct rootfs_sha256 {
-	EVP_MD_CTX *ctx;
+	struct sha256 c;
 };
 
 static bool is_lower_hex(const char *s, size_t n)
@@ -52,57 +52,50 @@ struct rootfs_sha256 *rootfs_sha256_new(void)
 {
 	struct rootfs_sha256 *h = xzalloc(sizeof(*h));
 
-	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL) {
-		fprintf(stderr, "berth: out of memory (EVP_MD_CTX_new)\n");
-		abort();
-	}
-	rootfs_sha256_reset(h);
+	sha256_init(&h->c);
 	return h;
 }
 
 void rootfs_sha256_reset(struct rootfs_sha256 *h)
 {
-	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-		fprintf(stderr, "berth: EVP_DigestInit_ex(sha256) failed\n");
-		abort();
-	}
+	sha256_init(&h->c);
 }
 
 void rootfs_sha256_update(struct rootfs_sha256 *h, const void *data, size_t len)
 {
-	EVP_DigestUpdate(h->ctx, data, len);
+	sha256_update(&h->c, data, len);
 }
 
-void rootfs_sha256_final(struct rootfs_sha256 *h, struct rootfs_digest *out)
+static void to_hex(const unsigned char md[SHA256_LEN], struct rootfs_digest *out)
 {
 	static const char hexdig[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int n = 0;
 
-	EVP_DigestFinal_ex(h->ctx, md, &n);
-	for (unsigned i = 0; i < 32; i++) {
+	for (unsigned i = 0; i < SHA256_LEN; i++) {
 		out->hex[2 * i] = hexdig[md[i] >> 4];
 		out->hex[2 * i + 1] = hexdig[md[i] & 15];
 	}
 	out->hex[ROOTFS_SHA256_HEX] = '\0';
 }
 
+void rootfs_sha256_final(struct rootfs_sha256 *h, struct rootfs_digest *out)
+{
+	unsigned char md[SHA256_LEN];
+
+	sha256_final(&h->c, md);
+	to_hex(md, out);
+}
+
 void rootfs_sha256_free(struct rootfs_sha256 *h)
 {
-	if (h == NULL)
-		return;
-	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }
 
 void rootfs_sha256_buf(const void *data, size_t len, struct rootfs_digest *out)
 {
-	struct rootfs_sha256 *h = rootfs_sha256_new();
+	unsigned char md[SHA256_LEN];
 
-	rootfs_sha256_update(h, data, len);
-	rootfs_sha256_final(h, out);
-	rootfs_sha256_free(h);
+	sha256(data, len, md);
+	to_hex(md, out);
 }
 
 void rootfs_chain_id(const struct rootfs_digest *parent_chain, const struct rootfs_digest *diff_id,

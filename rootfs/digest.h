@@ -27,7 +27,7 @@ int rootfs_digest_parse(const char *s, const char *what, struct rootfs_digest *o
 const char *rootfs_digest_str(const struct rootfs_digest *d, char buf[ROOTFS_DIGEST_STR]);
 bool rootfs_digest_eq(const struct rootfs_digest *a, const struct rootfs_digest *b);
 
-/* Incremental sha256 (OpenSSL EVP underneath). */
+/* Incremental sha256 (common/sha256.c underneath). */
 struct rootfs_sha256;
 struct rootfs_sha256 *rootfs_sha256_new(void);
 void rootfs_sha256_update(struct rootfs_sha256 *h, const void *data, size_t len);

@@ -15,9 +15,10 @@ PKGS=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	# the product card's libraries
 	libjansson-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
-	# images (rootfs/): digests, streaming inflate (ISA-L igzip), zstd, tar parsing
-	libssl-dev zlib1g-dev libisal-dev libzstd-dev libarchive-dev
-	# berthd: state store (SQLite); SigV4 uses libcrypto from libssl-dev
+	# images (rootfs/): streaming inflate (ISA-L igzip), zstd, tar parsing (sha256 is
+	# built in: common/sha256.c)
+	zlib1g-dev libisal-dev libzstd-dev libarchive-dev
+	# berthd: state store (SQLite)
 	libsqlite3-dev
 	# the ECS API is tested with the real AWS CLI v2 and boto3 (host side)
 	awscli python3-boto3

@@ -1,5 +1,6 @@
 /* runtime/daemon/sigv4.c - AWS Signature Version 4 verification (see sigv4.h). */
 #include "runtime/daemon/sigv4.h"
+#include "common/sha256.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -8,9 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -144,21 +142,21 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 
 static void sha256_hex(const void *data, size_t n, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
+	unsigned char md[SHA256_LEN];
 
-	if (EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
-		abort();   /* libcrypto without SHA-256 */
-	hex_encode(md, 32, out);
+	sha256(data, n, md);
+	hex_encode(md, SHA256_LEN, out);
 }
 
-static void hmac_sha256(const void *key, size_t key_len, const void *data, size_t n,
-			unsigned char out[32])
+/* Compare without an early exit, so the time taken says nothing about
+ * where the first wrong byte is. */
+static bool equal_ct(const char *a, const char *b, size_t n)
 {
-	unsigned int len = 0;
+	volatile unsigned char acc = 0;
 
-	if (!HMAC(EVP_sha256(), key, (int)key_len, data, n, out, &len) || len != 32)
-		abort();
+	for (size_t i = 0; i < n; i++)
+		acc |= (unsigned char)(a[i] ^ b[i]);
+	return acc == 0;
 }
 
 /* ---------------------------------------------------------- Authorization */
@@ -503,12 +501,12 @@ void sigv4_signature(const char *secret, const struct sigv4_auth *a, const char 
 	unsigned char k[32], sig[32];
 
 	hmac_sha256(k0, strlen(k0), a->date.p, a->date.len, k);
-	OPENSSL_cleanse(k0, strlen(k0));
+	explicit_bzero(k0, strlen(k0));
 	hmac_sha256(k, sizeof(k), a->region.p, a->region.len, k);
 	hmac_sha256(k, sizeof(k), a->service.p, a->service.len, k);
 	hmac_sha256(k, sizeof(k), "aws4_request", 12, k);
 	hmac_sha256(k, sizeof(k), string_to_sign, strlen(string_to_sign), sig);
-	OPENSSL_cleanse(k, sizeof(k));
+	explicit_bzero(k, sizeof(k));
 	hex_encode(sig, sizeof(sig), out);
 }
 
@@ -700,7 +698,7 @@ int sigv4_verify(const struct http_request *req, const struct berthd_key *keys, 
 		return -1;
 	sts = sigv4_string_to_sign(amz_date, &a, creq);
 	sigv4_signature(key->secret_access_key, &a, sts, sig);
-	if (a.signature.len != 64 || CRYPTO_memcmp(sig, a.signature.p, 64) != 0) {
+	if (a.signature.len != 64 || !equal_ct(sig, a.signature.p, 64)) {
 		log_debug("sigv4: signature mismatch for key %s; canonical request:\n%s\n"
 			  "string to sign:\n%s", res->access_key_id, creq, sts);
 		return refuse(res, SIGV4_INVALID,

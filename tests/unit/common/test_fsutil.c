@@ -935,6 +935,35 @@ static void test_write_file_atomic(void **state)
 	}
 }
 
+/* The non-durable variant replaces the same way (mode exact, no temporary
+ * left, a symlink at the path replaced, not followed). */
+static void test_write_file_replace(void **state)
+{
+	struct fx *f = *state;
+	cleanup_berr struct berr *err = NULL;
+	cleanup_free char *dir = tpath(f, "r");
+	cleanup_free char *p = tpath(f, "r/lease.json");
+	cleanup_free char *target = tpath(f, "r-target");
+	char names[512];
+	char *buf = NULL;
+	struct stat st;
+
+	put_dir(f, "r");
+	assert_int_equal(symlink(target, p), 0);
+	assert_int_equal(fs_write_file_replace(p, "one", 3, 0640, &err), 0);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(access(target, F_OK), -1);
+	assert_int_equal(fs_write_file_replace(p, "two\n", 4, 0600, &err), 0);
+	assert_int_equal(fs_read_file(p, &buf, NULL, 100, NULL), 0);
+	assert_string_equal(buf, "two\n");
+	free(buf);
+	assert_int_equal(count_entries(dir, names, sizeof(names)), 1);
+	assert_string_equal(names, "lease.json ");
+	assert_int_equal(fs_write_file_replace("/nonexistent-dir-berth/x", "x", 1, 0600, &err), -ENOENT);
+}
+
 static void test_write_file_atomic_errors(void **state)
 {
 	struct fx *f = *state;
@@ -1560,6 +1589,7 @@ int main(void)
 		ONE(test_write_all),
 		ONE(test_read_file),
 		ONE(test_write_file_atomic),
+		ONE(test_write_file_replace),
 		ONE(test_write_file_atomic_errors),
 		ONE(test_write_file_atomic_unwritable),
 		ONE(test_write_file_atomic_write_error),
