@@ -62,21 +62,6 @@
 #define ARENA_CHUNK (64u << 10)
 #define NO_DIR UINT32_MAX
 
-const char *rootfs_compression_name(enum rootfs_compression c)
-{
-	switch (c) {
-	case ROOTFS_COMP_DETECT:
-		return "detect";
-	case ROOTFS_COMP_NONE:
-		return "none";
-	case ROOTFS_COMP_GZIP:
-		return "gzip";
-	case ROOTFS_COMP_ZSTD:
-		return "zstd";
-	}
-	return "unknown";
-}
-
 /* ================================================================= ring */
 
 struct slot {

@@ -1,5 +1,6 @@
 /* rootfs/store.c - see store.h */
 #include "rootfs/store.h"
+#include "rootfs/store_priv.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/json.h"
@@ -20,12 +21,6 @@
 
 #define META_MAX (4u << 20)   /* image records, refs, leases: small JSON */
 
-struct rootfs_store {
-	char *root;
-	int rootfd;
-	int lockfd;
-	int locked;
-};
 
 struct rootfs_blob_writer {
 	struct rootfs_store *s;
@@ -133,7 +128,7 @@ static char *blob_rel(const struct rootfs_digest *d)
 	return xasprintf("blobs/sha256/%s", d->hex);
 }
 
-static char *tmp_name(const char *prefix)
+char *store_tmp_name(const char *prefix)
 {
 	static unsigned counter;
 	struct timespec ts;
@@ -144,7 +139,7 @@ static char *tmp_name(const char *prefix)
 }
 
 /* Write JSON to rel (under the root) by temp file + rename. */
-static int write_json(struct rootfs_store *s, const char *rel, const json_t *v, struct berr **err)
+int store_write_json(struct rootfs_store *s, const char *rel, const json_t *v, struct berr **err)
 {
 	cleanup_free char *path = fs_path_join(s->root, rel);
 
@@ -166,7 +161,7 @@ static int read_json(struct rootfs_store *s, const char *rel, json_t **out, stru
 	return bjson_load_file(path, META_MAX, out, err);
 }
 
-static void digest_json(json_t *o, const char *key, const struct rootfs_digest *d)
+void store_digest_json(json_t *o, const char *key, const struct rootfs_digest *d)
 {
 	char buf[ROOTFS_DIGEST_STR];
 
@@ -192,7 +187,7 @@ int rootfs_blob_begin(struct rootfs_store *s, struct rootfs_blob_writer **out, s
 	struct rootfs_blob_writer *w = xzalloc(sizeof(*w));
 
 	w->s = s;
-	w->tmp = tmp_name("blob");
+	w->tmp = store_tmp_name("blob");
 	w->fd = openat(s->rootfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		int e = errno;
@@ -347,87 +342,6 @@ uint64_t rootfs_store_layer_bytes(struct rootfs_store *s, const struct rootfs_di
 	return json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
 }
 
-int rootfs_store_unpack_layer(struct rootfs_store *s, const struct rootfs_layer_ref *l,
-			      const struct rootfs_unpack_opts *opts, bool *unpacked,
-			      struct rootfs_unpack_result *res, struct berr **err)
-{
-	cleanup_free char *tmp = NULL, *dst = NULL, *meta = NULL;
-	cleanup_close int blobfd = -1, dirfd = -1;
-	struct rootfs_unpack_result local;
-	char a[ROOTFS_DIGEST_STR], b[ROOTFS_DIGEST_STR], c[ROOTFS_DIGEST_STR];
-	json_t *m;
-	int r;
-
-	if (res == NULL)
-		res = &local;
-	*unpacked = false;
-	if (rootfs_store_has_layer(s, &l->chain))
-		return 0;
-	blobfd = rootfs_store_open_blob(s, &l->blob, err);
-	if (blobfd < 0)
-		return blobfd;
-	tmp = tmp_name("layer");
-	if (mkdirat(s->rootfd, tmp, 0755) < 0)
-		return berr_set(err, errno, "create %s/%s", s->root, tmp);
-	dirfd = openat(s->rootfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dirfd < 0) {
-		r = berr_set(err, errno, "open %s/%s", s->root, tmp);
-		goto fail;
-	}
-	r = rootfs_layer_unpack(blobfd, l->comp, dirfd, opts, res, err);
-	if (r < 0) {
-		berr_wrap(err, "unpack layer %s", rootfs_digest_str(&l->blob, a));
-		goto fail;
-	}
-	if (!rootfs_digest_eq(&res->diff_id, &l->diff_id)) {
-		r = berr_set(err, 0, "layer %s: uncompressed content has digest %s, but the image config says %s",
-			     rootfs_digest_str(&l->blob, a), rootfs_digest_str(&res->diff_id, b),
-			     rootfs_digest_str(&l->diff_id, c));
-		goto fail;
-	}
-	/* the root of the layer is the image's / : a fixed, conventional mode */
-	if (fchmod(dirfd, 0755) < 0) {
-		r = berr_set(err, errno, "chmod %s/%s", s->root, tmp);
-		goto fail;
-	}
-	m = json_object();
-	digest_json(m, "diffID", &res->diff_id);
-	digest_json(m, "blob", &l->blob);
-	json_object_set_new(m, "tarBytes", json_integer((json_int_t)res->tar_bytes));
-	json_object_set_new(m, "fileBytes", json_integer((json_int_t)res->file_bytes));
-	json_object_set_new(m, "entries", json_integer((json_int_t)res->entries));
-	meta = xasprintf("layers/%s.json", l->chain.hex);
-	r = write_json(s, meta, m, err);
-	json_decref(m);
-	if (r < 0)
-		goto fail;
-	/* the rename publishes the layer: its content must be on disk first,
-	 * or a crash could leave a visible layer with empty files */
-	if (syncfs(dirfd) < 0) {
-		r = berr_set(err, errno, "sync unpacked layer %s/%s", s->root, tmp);
-		goto fail;
-	}
-	dst = xasprintf("layers/%s", l->chain.hex);
-	if (renameat(s->rootfd, tmp, s->rootfd, dst) < 0) {
-		r = berr_set(err, errno, "move unpacked layer into %s/%s", s->root, dst);
-		unlinkat(s->rootfd, meta, 0);
-		goto fail;
-	}
-	*unpacked = true;
-	return 0;
-fail:
-	{
-		struct berr *e = NULL;
-		cleanup_close int tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (tmpfd < 0 || fs_rm_rf_at(tmpfd, tmp + 4, &e) < 0) {
-			log_warn("image store: cannot remove %s/%s: %s", s->root, tmp, berr_msg(e));
-			berr_free(e);
-		}
-	}
-	return r;
-}
-
 /* ------------------------------------------------------------------ images */
 
 static const char *comp_name(enum rootfs_compression c)
@@ -453,23 +367,23 @@ int rootfs_store_put_image(struct rootfs_store *s, const struct rootfs_image *im
 	cleanup_free char *rel = xasprintf("images/%s.json", img->manifest.hex);
 	json_t *layers = json_array();
 
-	digest_json(v, "manifest", &img->manifest);
-	digest_json(v, "config", &img->config);
+	store_digest_json(v, "manifest", &img->manifest);
+	store_digest_json(v, "config", &img->config);
 	json_object_set_new(v, "created", json_integer(img->created));
 	json_object_set_new(v, "source", json_string(img->source ? img->source : ""));
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const struct rootfs_layer_ref *l = &img->layers[i];
 		json_t *o = json_object();
 
-		digest_json(o, "blob", &l->blob);
-		digest_json(o, "diffID", &l->diff_id);
-		digest_json(o, "chainID", &l->chain);
+		store_digest_json(o, "blob", &l->blob);
+		store_digest_json(o, "diffID", &l->diff_id);
+		store_digest_json(o, "chainID", &l->chain);
 		json_object_set_new(o, "size", json_integer(l->size));
 		json_object_set_new(o, "compression", json_string(comp_name(l->comp)));
 		json_array_append_new(layers, o);
 	}
 	json_object_set_new(v, "layers", layers);
-	return write_json(s, rel, v, err);
+	return store_write_json(s, rel, v, err);
 }
 
 static int image_from_json(const json_t *v, const char *what, struct rootfs_image *out,
@@ -731,7 +645,7 @@ int rootfs_store_tag(struct rootfs_store *s, const char *ref, const struct rootf
 	if (r < 0)
 		return r;
 	json_object_set_new(refs, norm, json_string(rootfs_digest_str(manifest, buf)));
-	return write_json(s, "refs.json", refs, err);
+	return store_write_json(s, "refs.json", refs, err);
 }
 
 char **rootfs_store_refs_of(struct rootfs_store *s, const struct rootfs_digest *manifest)
@@ -862,7 +776,7 @@ int rootfs_store_remove(struct rootfs_store *s, const char *what, struct berr **
 		if (others == 0 && holder)
 			return berr_set(err, EBUSY, "remove image %s: in use by task %s", what, holder);
 		json_object_del(refs, norm);
-		r = write_json(s, "refs.json", refs, err);
+		r = store_write_json(s, "refs.json", refs, err);
 		if (r < 0 || others > 0)
 			return r;
 	} else {
@@ -871,7 +785,7 @@ int rootfs_store_remove(struct rootfs_store *s, const char *what, struct berr **
 		json_object_foreach_safe(refs, tmp, key, val)
 			if (json_is_string(val) && !strcmp(json_string_value(val), buf))
 				json_object_del(refs, key);
-		r = write_json(s, "refs.json", refs, err);
+		r = store_write_json(s, "refs.json", refs, err);
 		if (r < 0)
 			return r;
 	}
