@@ -86,6 +86,63 @@ void server_unwatch(struct berthd *d, int fd)
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* Objects released while a batch of epoll events is being handled: an
+ * event of the same batch may still point at one of their handlers (a
+ * shim's connection and its pidfd, say, both ready at once), so the memory
+ * is freed only after the batch, and those events are skipped. */
+struct released {
+	const struct ev_handler *h[2];
+	void *obj;
+	void (*fn)(void *obj);
+};
+static struct {
+	struct released *v;
+	size_t n, cap;
+	bool in_batch;
+} R;
+
+void server_release(struct berthd *d, const struct ev_handler *h1, const struct ev_handler *h2,
+		    void *obj, void (*fn)(void *obj))
+{
+	(void)d;
+	if (!R.in_batch) {
+		fn(obj);
+		return;
+	}
+	if (R.n == R.cap) {
+		R.cap = R.cap ? 2 * R.cap : 16;
+		R.v = xrealloc(R.v, R.cap * sizeof(*R.v));
+	}
+	R.v[R.n++] = (struct released){ .h = { h1, h2 }, .obj = obj, .fn = fn };
+}
+
+static bool released(const struct ev_handler *h)
+{
+	for (size_t i = 0; i < R.n; i++)
+		if (R.v[i].h[0] == h || R.v[i].h[1] == h)
+			return true;
+	return false;
+}
+
+static void release_batch(void)
+{
+	/* a release function may release more: they go on the list and run
+	 * in this same loop */
+	R.in_batch = false;
+	for (size_t i = 0; i < R.n; i++)
+		R.v[i].fn(R.v[i].obj);
+	R.n = 0;
+}
+
+static void free_conn(void *p)
+{
+	struct conn *c = p;
+
+	free(c->in);
+	http_out_free(&c->out);
+	free(c);
+}
+
 static void conn_close(struct conn *c)
 {
 	server_unwatch(c->d, c->fd);
@@ -97,9 +154,8 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	L.n_conns--;
-	free(c->in);
-	http_out_free(&c->out);
-	free(c);
+	c->fd = -1;
+	server_release(c->d, &c->h, NULL, c, free_conn);
 }
 
 static void request_id(char buf[37])
@@ -493,11 +549,14 @@ int server_run(struct berthd *d, struct berr **err)
 				continue;
 			return berr_set(err, errno, "epoll_wait");
 		}
+		R.in_batch = true;
 		for (int i = 0; i < n; i++) {
 			struct ev_handler *h = ev[i].data.ptr;
 
-			h->fn(h, ev[i].events);
+			if (!released(h))
+				h->fn(h, ev[i].events);
 		}
+		release_batch();
 	}
 	/* graceful: no new connections; give pending responses a moment */
 	d->stopping = true;
@@ -521,12 +580,14 @@ int server_run(struct berthd *d, struct berr **err)
 		if (!pending)
 			break;
 		n = epoll_wait(d->epfd, ev, 64, 100);
+		R.in_batch = true;
 		for (int i = 0; i < n; i++) {
 			struct ev_handler *h = ev[i].data.ptr;
 
-			if (h->fn == conn_event && (ev[i].events & EPOLLOUT))
+			if (!released(h) && h->fn == conn_event && (ev[i].events & EPOLLOUT))
 				h->fn(h, EPOLLOUT);
 		}
+		release_batch();
 	}
 	return 0;
 }

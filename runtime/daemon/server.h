@@ -27,4 +27,13 @@ void server_fini(struct berthd *d);
 int server_watch(struct berthd *d, int fd, uint32_t events, struct ev_handler *h);
 void server_unwatch(struct berthd *d, int fd);
 
+/* Free obj with fn(obj) once the loop is done with the current batch of
+ * events, and skip that batch's remaining events for its handlers h1 and
+ * h2 (either may be NULL). An object that owns watched fds must be freed
+ * this way (after closing them) whenever it can be freed from inside an
+ * event handler: another event of the same batch may point at it. Outside
+ * a batch fn runs at once. */
+void server_release(struct berthd *d, const struct ev_handler *h1, const struct ev_handler *h2,
+		    void *obj, void (*fn)(void *obj));
+
 #endif

@@ -43,11 +43,12 @@ t2=$(ms)
 sleep 5
 shims=$(pids_of berth-shim)
 [ "$(echo "$shims" | wc -l)" = "$N" ] || die "expected $N shims, found $(echo "$shims" | wc -l)"
-rss_sum=0 rss_max=0 pss_sum=0
+rss_sum=0 rss_max=0 pss_sum=0 uss_sum=0
 for p in $shims; do
 	r=$(rss "$p")
 	q=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")
-	rss_sum=$((rss_sum + r)); pss_sum=$((pss_sum + q))
+	u=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$p/smaps_rollup")
+	rss_sum=$((rss_sum + r)); pss_sum=$((pss_sum + q)); uss_sum=$((uss_sum + u))
 	[ "$r" -gt "$rss_max" ] && rss_max=$r
 done
 bd1=$(rss "$BD")
@@ -59,6 +60,7 @@ awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
 echo "RESULT shim_rss_kib_avg $((rss_sum / N))"
 echo "RESULT shim_rss_kib_max $rss_max"
 echo "RESULT shim_pss_kib_avg $((pss_sum / N))"
+echo "RESULT shim_private_kib_avg $((uss_sum / N))"
 echo "RESULT berthd_rss_kib_idle $bd0"
 echo "RESULT berthd_rss_kib_with_tasks $bd1"
 echo "RESULT berthd_growth_kib_per_task $(( (bd1 - bd0) / N ))"
