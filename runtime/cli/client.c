@@ -316,6 +316,12 @@ static int ok_body(const char *body, size_t len, const char *path, json_t **resp
 int client_call(const char *path, int timeout_ms, const char *op, const json_t *req,
 		json_t **resp, struct client_error *e)
 {
+	return client_call_target(path, timeout_ms, NULL, op, req, resp, e);
+}
+
+int client_call_target(const char *path, int timeout_ms, const char *prefix, const char *op,
+		       const json_t *req, json_t **resp, struct client_error *e)
+{
 	cleanup_close int fd = -1;
 	cleanup_free char *body = NULL, *head = NULL, *buf = NULL;
 	size_t len = 0, cap = 0, scanned = 0, head_len = 0;
@@ -330,6 +336,12 @@ int client_call(const char *path, int timeout_ms, const char *op, const json_t *
 	if (!op || !*op || strspn(op, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
 	    strlen(op))
 		return fail(e, CLIENT_PROTOCOL, "operation \"%s\": letters only", op ? op : "");
+	if (!prefix)
+		prefix = TARGET_PREFIX;
+	if (!*prefix || strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			       "0123456789.") != strlen(prefix))
+		return fail(e, CLIENT_PROTOCOL, "target prefix \"%s\": letters, digits and dots "
+			    "only", prefix);
 	if (req && !json_is_object(req))
 		return fail(e, CLIENT_PROTOCOL, "%s: the request must be a JSON object", op);
 	if (req)
@@ -337,9 +349,9 @@ int client_call(const char *path, int timeout_ms, const char *op, const json_t *
 	if (!body)
 		body = xstrdup("{}");
 	head = xasprintf("POST / HTTP/1.1\r\nHost: berthd\r\nUser-Agent: berth-cli\r\n"
-			 "X-Amz-Target: " TARGET_PREFIX "%s\r\n"
+			 "X-Amz-Target: %s%s\r\n"
 			 "Content-Type: application/x-amz-json-1.1\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", op, strlen(body));
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", prefix, op, strlen(body));
 	if (connect_unix(path, timeout_ms, &fd, e) < 0 ||
 	    send_all(fd, head, strlen(head), deadline, path, e) < 0 ||
 	    send_all(fd, body, strlen(body), deadline, path, e) < 0)

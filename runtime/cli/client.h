@@ -55,6 +55,13 @@ const char *client_socket_path(const char *opt);
 int client_call(const char *socket_path, int timeout_ms, const char *op, const json_t *req,
 		json_t **resp, struct client_error *e);
 
+/* berth's own operations (events, stats) are X-Amz-Target: BerthV1.<Op>. */
+#define CLIENT_BERTH_PREFIX "BerthV1."
+/* client_call with another target prefix ("BerthV1.": letters, digits and
+ * dots; NULL: ECS's). */
+int client_call_target(const char *socket_path, int timeout_ms, const char *prefix,
+		       const char *op, const json_t *req, json_t **resp, struct client_error *e);
+
 void client_error_clear(struct client_error *e);
 
 /* True when the error says the thing asked for does not exist: a

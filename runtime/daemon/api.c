@@ -101,6 +101,12 @@ static const struct api_op api_ops[] = {
 	{ "UpdateTaskSet", NULL },
 };
 
+/* berth's own operations (API_BERTH_PREFIX), sorted by name. */
+static const struct api_op berth_ops[] = {
+	{ "GetTaskStats", api_berth_get_task_stats },
+	{ "ListEvents", api_berth_list_events },
+};
+
 /* ---------------------------------------------------------------- errors */
 
 static json_t *fail_v(struct api_error *e, const char *type, const char *fmt, va_list ap)
@@ -154,10 +160,38 @@ static int op_cmp(const void *key, const void *elem)
 
 const struct api_op *api_find(const char *name)
 {
+	size_t plen = strlen(API_BERTH_PREFIX);
+
 	if (!name)
 		return NULL;
+	if (!strncmp(name, API_BERTH_PREFIX, plen))
+		return bsearch(name + plen, berth_ops, sizeof(berth_ops) / sizeof(berth_ops[0]),
+			       sizeof(berth_ops[0]), op_cmp);
 	return bsearch(name, api_ops, sizeof(api_ops) / sizeof(api_ops[0]), sizeof(api_ops[0]),
 		       op_cmp);
+}
+
+const char *api_target_op(const char *target, size_t len, char *buf, size_t buflen)
+{
+	static const char *const prefixes[] = { API_TARGET_PREFIX, API_BERTH_PREFIX };
+
+	if (!target || memchr(target, 0, len))
+		return NULL;
+	for (size_t i = 0; i < 2; i++) {
+		size_t plen = strlen(prefixes[i]);
+		/* berth's keep their prefix: the name space api_find takes */
+		size_t skip = i == 0 ? plen : 0;
+
+		if (len <= plen || strncmp(target, prefixes[i], plen) || len - skip >= buflen)
+			continue;
+		/* an ECS name has no dot: ECS's prefix does not reach berth's operations */
+		if (i == 0 && memchr(target + plen, '.', len - plen))
+			return NULL;
+		memcpy(buf, target + skip, len - skip);
+		buf[len - skip] = 0;
+		return buf;
+	}
+	return NULL;
 }
 
 json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error *e)
@@ -165,6 +199,10 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 	const struct api_op *o = api_find(op);
 	json_t *out;
 
+	if (!o && op && !strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)))
+		return api_fail(e, "UnknownOperationException", "%s is not an operation of berth's "
+				"API (" API_BERTH_PREFIX "GetTaskStats, " API_BERTH_PREFIX "ListEvents)",
+				berr_q(op));
 	if (!o)
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the ECS "
 				"API", op ? berr_q(op) : "(none)");

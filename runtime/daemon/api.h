@@ -25,6 +25,9 @@
 struct berthd;
 
 #define API_TARGET_PREFIX "AmazonEC2ContainerServiceV20141113."
+/* berth's own operations, which ECS has no counterpart for (events, stats):
+ * `X-Amz-Target: BerthV1.<Op>`, same protocol, same authentication. */
+#define API_BERTH_PREFIX "BerthV1."
 
 struct api_error {
 	int status;          /* HTTP status: 400 client errors, 500 ServerException */
@@ -46,9 +49,16 @@ struct api_op {
 	api_handler fn;      /* NULL: known to ECS, not built yet -> UnsupportedFeatureException */
 };
 
-/* The operation called `name`, or NULL when ECS has no such operation
- * (the server answers UnknownOperationException then). */
+/* The operation called `name` ("RunTask", or "BerthV1.ListEvents" for
+ * berth's own), or NULL when there is no such operation (the server
+ * answers UnknownOperationException then). */
 const struct api_op *api_find(const char *name);
+
+/* The operation name of an X-Amz-Target value (not NUL-terminated, len
+ * bytes) into buf[buflen]: API_TARGET_PREFIX "RunTask" -> "RunTask",
+ * API_BERTH_PREFIX "ListEvents" -> "BerthV1.ListEvents". NULL for any other
+ * prefix, an empty name, a NUL byte, or a name that does not fit. */
+const char *api_target_op(const char *target, size_t len, char *buf, size_t buflen);
 
 /* Run one operation: parse-checked body in, response body out (new
  * reference) or NULL with *e filled. Unknown and unbuilt operations and
@@ -148,5 +158,8 @@ json_t *api_start_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_describe_tasks(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_list_tasks(struct berthd *d, json_t *in, struct api_error *e);
+/* api_berth.c: berth's own operations (BerthV1.*, docs/berthd.md) */
+json_t *api_berth_list_events(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_get_task_stats(struct berthd *d, json_t *in, struct api_error *e);
 
 #endif

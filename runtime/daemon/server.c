@@ -196,17 +196,12 @@ static void respond_error(struct conn *c, int status, const char *rid, const cha
 	respond(c, status, rid, b, keep);
 }
 
+/* ECS's operations and berth's own (BerthV1.<Op>): api_target_op. */
 static const char *op_of(const struct http_request *req, char *buf, size_t len)
 {
 	const struct http_header *h = http_header_find(req, "X-Amz-Target");
-	size_t plen = strlen(API_TARGET_PREFIX);
 
-	if (!h || h->value_len <= plen || h->value_len - plen >= len ||
-	    strncmp(h->value, API_TARGET_PREFIX, plen))
-		return NULL;
-	memcpy(buf, h->value + plen, h->value_len - plen);
-	buf[h->value_len - plen] = 0;
-	return buf;
+	return h ? api_target_op(h->value, h->value_len, buf, len) : NULL;
 }
 
 static void handle(struct conn *c, const struct http_request *req)
@@ -244,7 +239,8 @@ static void handle(struct conn *c, const struct http_request *req)
 	op = op_of(req, opbuf, sizeof(opbuf));
 	if (!op) {
 		respond_error(c, 400, rid, "UnknownOperationException",
-			      "X-Amz-Target: expected " API_TARGET_PREFIX "<Operation>", keep);
+			      "X-Amz-Target: expected " API_TARGET_PREFIX "<Operation> (or "
+			      API_BERTH_PREFIX "<Operation>)", keep);
 		return;
 	}
 	if (req->body_len == 0) {

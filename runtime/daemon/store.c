@@ -14,6 +14,9 @@
  *               (container-instance/<cluster>/<id>), status
  *   attributes  (cluster, targetId, name), value, targetType
  *   tags        (resource ARN, key), value
+ *   events      seq, time, cluster, task id and ARN, kind; written by
+ *               store_task_put from the difference between the stored and
+ *               the new task document (store.h), never by anyone else
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -40,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -125,6 +129,21 @@ static const char *const migrations[] = {
 	"  key TEXT NOT NULL,"
 	"  value TEXT NOT NULL,"
 	"  PRIMARY KEY (arn, key)) WITHOUT ROWID;",
+
+	/* 1 -> 2: task state change events. AUTOINCREMENT: a seq is never
+	 * reused, also after the newest rows were deleted, so a reader that
+	 * polls with the last seq it saw cannot skip a new event. No foreign
+	 * key: events are history and outlive their task and cluster. */
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time REAL NOT NULL,"
+	"  cluster TEXT NOT NULL,"
+	"  task_id TEXT NOT NULL,"
+	"  task_arn TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  doc TEXT NOT NULL);"
+	"CREATE INDEX events_cluster ON events(cluster, seq);"
+	"CREATE INDEX events_task ON events(task_id, seq);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -141,6 +160,7 @@ struct store {
 	sqlite3 *db;
 	char *path;
 	bool in_tx;
+	int64_t events_max;
 	struct stmt_ent *stmts;
 	size_t n_stmts;
 };
@@ -380,6 +400,7 @@ int store_open(const char *path, struct store **out, struct berr **err)
 
 	*out = NULL;
 	s->path = xstrdup(path);
+	s->events_max = STORE_EVENTS_MAX;
 	/* the state is root's: create the file 0600 before SQLite would make
 	 * it 0644 (the -wal and -shm files take the database's mode) */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -907,6 +928,252 @@ static const char *cluster_of_arn(const char *arn)
 	return strncmp(res, "cluster/", 8) == 0 ? res + 8 : res;
 }
 
+/* ------------------------------------------------------------------ events */
+
+void store_set_events_max(struct store *s, int64_t max)
+{
+	s->events_max = max > 0 ? max : 1;
+}
+
+static double now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+}
+
+static const json_t *container_named(const json_t *doc, const char *name)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "containers"), i, c)
+		if (!strcmp(doc_str(c, "name") ?: "", name))
+			return c;
+	return NULL;
+}
+
+/* " (code: reason)", " (code)", " (reason)" or "" (xmalloc'd). */
+static char *why(const char *code, const char *reason)
+{
+	if (code && *code && reason && *reason)
+		return xasprintf(" (%s: %s)", code, reason);
+	if ((code && *code) || (reason && *reason))
+		return xasprintf(" (%s)", code && *code ? code : reason);
+	return xstrdup("");
+}
+
+/* Append a change; exit_code (may be NULL) is a STOPPED container's. */
+static void change(json_t *out, const char *kind, const char *container, const char *status,
+		   const char *previous, json_t *exit_code, char *summary)
+{
+	json_t *c = json_pack("{s:s}", "kind", kind);
+
+	if (container)
+		json_object_set_new(c, "container", json_string(container));
+	json_object_set_new(c, "status", json_string(status));
+	if (previous)
+		json_object_set_new(c, "previous", json_string(previous));
+	if (exit_code)
+		json_object_set(c, "exitCode", exit_code);
+	json_object_set_new(c, "summary", json_string(summary));
+	free(summary);
+	json_array_append_new(out, c);
+}
+
+/* The changes from `old` (NULL: a new task) to `doc` that are events, in
+ * the order store.h gives. */
+static json_t *task_changes(const json_t *old, const json_t *doc)
+{
+	json_t *out = json_array(), *c;
+	const char *od = old ? doc_str(old, "desiredStatus") ?: "" : "RUNNING";
+	const char *nd = doc_str(doc, "desiredStatus");
+	const char *ol = old ? doc_str(old, "lastStatus") : NULL;
+	const char *nl = doc_str(doc, "lastStatus");
+	size_t i;
+
+	if (nd && strcmp(nd, od)) {
+		cleanup_free char *w = strcmp(nd, "STOPPED") ? xstrdup("")
+					: why(NULL, doc_str(doc, "stoppedReason"));
+
+		change(out, "task-desired-status", NULL, nd, old ? od : NULL, NULL,
+		       xasprintf("task desired %s%s", nd, w));
+	}
+	json_array_foreach(json_object_get(doc, "containers"), i, c) {
+		const char *name = doc_str(c, "name");
+		const json_t *oc = old && name ? container_named(old, name) : NULL;
+		const char *ocs = oc ? doc_str(oc, "lastStatus") ?: "PENDING" : "PENDING";
+		const char *ncs = doc_str(c, "lastStatus");
+		const char *oh = oc ? doc_str(oc, "healthStatus") ?: "UNKNOWN" : "UNKNOWN";
+		const char *nh = doc_str(c, "healthStatus") ?: "UNKNOWN";
+
+		if (!name)
+			continue;
+		if (ncs && strcmp(ncs, ocs)) {
+			bool stopped = !strcmp(ncs, "STOPPED");
+			json_t *x = json_object_get(c, "exitCode");
+			cleanup_free char *w = stopped ? why(NULL, doc_str(c, "reason")) : xstrdup("");
+			cleanup_free char *code = stopped && json_is_integer(x)
+				? xasprintf(" exit %" PRId64, (int64_t)json_integer_value(x)) : xstrdup("");
+
+			change(out, "container-status", name, ncs, ocs,
+			       stopped && json_is_integer(x) ? x : NULL,
+			       xasprintf("container %s %s%s%s", name, ncs, code, w));
+		}
+		if (strcmp(nh, oh))
+			change(out, "container-health", name, nh, oh, NULL,
+			       xasprintf("container %s %s", name, nh));
+	}
+	if (nl && (!ol || strcmp(nl, ol))) {
+		cleanup_free char *w = strcmp(nl, "STOPPED") ? xstrdup("")
+					: why(doc_str(doc, "stopCode"), doc_str(doc, "stoppedReason"));
+
+		change(out, "task-status", NULL, nl, ol, NULL, xasprintf("task %s%s", nl, w));
+	}
+	return out;
+}
+
+/* Record the events of a task put (inside its transaction): `id` is the
+ * task's, `cluster` its cluster name. */
+static int record_events(struct store *s, const char *id, const char *cluster, const char *arn,
+			 const json_t *doc, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *old_st = NULL;
+	cleanup_stmt sqlite3_stmt *ins = NULL;
+	cleanup_stmt sqlite3_stmt *trim = NULL;
+	cleanup_json json_t *old = NULL, *changes = NULL, *detail = NULL;
+	double now = now_real();
+	json_t *c;
+	size_t i;
+	int r;
+
+	if ((r = prep(s, "SELECT doc FROM tasks WHERE id = ?", &old_st, err)) < 0)
+		return r;
+	bind_text(old_st, 1, id);
+	if ((r = step(s, old_st, "get task for its events", err)) < 0)
+		return r;
+	if (r > 0 && (r = col_doc(s, old_st, 0, "task", &old, err)) < 0)
+		return r;
+	stmt_resetp(&old_st);
+	changes = task_changes(old, doc);
+	if (!json_array_size(changes))
+		return 0;
+	detail = json_deep_copy(doc);
+	json_object_set_new(detail, "updatedAt", json_real(now));
+	if ((r = prep(s, "INSERT INTO events(time, cluster, task_id, task_arn, kind, doc) "
+		      "VALUES(?, ?, ?, ?, ?, ?)", &ins, err)) < 0)
+		return r;
+	json_array_foreach(changes, i, c) {
+		cleanup_json json_t *ev = json_pack("{s:f, s:s, s:s}", "time", now, "cluster", cluster,
+						    "taskArn", arn);
+		cleanup_free char *text = NULL;
+
+		json_object_update(ev, c);
+		json_object_set_new(ev, "detail-type", json_string("ECS Task State Change"));
+		json_object_set(ev, "detail", detail);
+		text = doc_text(ev);
+		sqlite3_reset(ins);
+		sqlite3_bind_double(ins, 1, now);
+		bind_text(ins, 2, cluster);
+		bind_text(ins, 3, id);
+		bind_text(ins, 4, arn);
+		bind_text(ins, 5, doc_str(c, "kind"));
+		bind_text(ins, 6, text);
+		if ((r = step(s, ins, "record event", err)) < 0)
+			return r;
+	}
+	/* keep the newest events_max sequence numbers */
+	if ((r = prep(s, "DELETE FROM events WHERE seq <= last_insert_rowid() - ?", &trim, err)) < 0)
+		return r;
+	sqlite3_bind_int64(trim, 1, s->events_max);
+	return step(s, trim, "drop old events", err);
+}
+
+int store_events_list(struct store *s, const struct store_event_filter *f, int64_t limit,
+		      json_t **events, int64_t *last_seq, int64_t *first_seq, bool *more,
+		      struct berr **err)
+{
+	cleanup_json json_t *res = json_array();
+	cleanup_stmt sqlite3_stmt *range = NULL;
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct query q = { .len = 0 };
+	int64_t max = 0, n = 0, after = f && f->after_seq > 0 ? f->after_seq : 0;
+	int r, b = 1;
+
+	*events = NULL;
+	*last_seq = *first_seq = 0;
+	*more = false;
+	if (limit <= 0)
+		return berr_set(err, EINVAL, "database %s: list events: limit %" PRId64 " is not "
+				"positive", s->path, limit);
+	if ((r = prep(s, "SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM events",
+		      &range, err)) < 0 ||
+	    (r = step(s, range, "event range", err)) < 0)
+		return r;
+	max = sqlite3_column_int64(range, 0);
+	*first_seq = sqlite3_column_int64(range, 1);
+	stmt_resetp(&range);
+
+	/* up to the newest seq seen above: what lies beyond is the next call's */
+	q_add(&q, "SELECT seq, doc FROM events WHERE seq > ? AND seq <= ?");
+	if (f && f->cluster)
+		q_add(&q, " AND cluster = ?");
+	if (f && f->task_id)
+		q_add(&q, " AND task_id = ?");
+	if (f && f->since > 0)
+		q_add(&q, " AND time >= ?");
+	if (f && f->until > 0)
+		q_add(&q, " AND time <= ?");
+	q_add(&q, " ORDER BY seq LIMIT ?");
+	if ((r = prep(s, q.sql, &st, err)) < 0)
+		return r;
+	sqlite3_bind_int64(st, b++, after);
+	sqlite3_bind_int64(st, b++, max);
+	if (f && f->cluster)
+		bind_text(st, b++, f->cluster);
+	if (f && f->task_id)
+		bind_text(st, b++, f->task_id);
+	if (f && f->since > 0)
+		sqlite3_bind_double(st, b++, f->since);
+	if (f && f->until > 0)
+		sqlite3_bind_double(st, b++, f->until);
+	sqlite3_bind_int64(st, b, limit + 1);
+	*last_seq = max > after ? max : after;
+	while ((r = step(s, st, "list events", err)) > 0) {
+		json_t *ev = NULL;
+
+		if (n >= limit) {
+			*more = true;
+			*last_seq = json_integer_value(json_object_get(
+				json_array_get(res, json_array_size(res) - 1), "seq"));
+			break;
+		}
+		if ((r = col_doc(s, st, 1, "event", &ev, err)) < 0)
+			return r;
+		if (!json_is_object(ev)) {
+			json_decref(ev);
+			return berr_set(err, EIO, "database %s: stored event %" PRId64 " is not an "
+					"object", s->path, (int64_t)sqlite3_column_int64(st, 0));
+		}
+		/* seq first, as people read it */
+		{
+			json_t *o = json_pack("{s:I}", "seq", (json_int_t)sqlite3_column_int64(st, 0));
+
+			json_object_update(o, ev);
+			json_decref(ev);
+			json_array_append_new(res, o);
+		}
+		n++;
+	}
+	if (r < 0)
+		return r;
+	*events = steal_pointer(&res);
+	return 0;
+}
+
+/* ----------------------------------------------------------------- tasks (put) */
+
 int store_task_put(struct store *s, const json_t *doc, const char *client_token,
 		   struct berr **err)
 {
@@ -927,6 +1194,10 @@ int store_task_put(struct store *s, const json_t *doc, const char *client_token,
 	text = doc_text(doc);
 	if ((r = auto_begin(s, &own, err)) < 0)
 		return r;
+	/* the events compare with the stored document: before it is replaced */
+	r = record_events(s, last_component(arn), cluster_of_arn(cluster_arn), arn, doc, err);
+	if (r < 0)
+		return auto_end(s, own, r, err);
 	/* a put without a token keeps the one stored with the task */
 	r = prep(s, "INSERT INTO tasks(id, arn, cluster, family, started_by, grp, desired_status, "
 		 "last_status, container_instance, launch_type, created_at, stopped_at, "

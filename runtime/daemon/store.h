@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -101,6 +101,43 @@ int store_task_by_token(struct store *s, const char *cluster, const char *client
 /* Delete STOPPED tasks whose stoppedAt is before `before` (epoch s);
  * *n = how many. */
 int store_task_prune(struct store *s, double before, int64_t *n, struct berr **err);
+
+/* ---- events: seq = 1, 2, 3, ... (never reused) ---- */
+/* store_task_put compares the new document with the stored one in the same
+ * transaction and records one event per change of the task's lastStatus,
+ * its desiredStatus, and each container's lastStatus and healthStatus
+ * (a new task counts as lastStatus none, desiredStatus RUNNING, containers
+ * PENDING with health UNKNOWN, so its first put records "task PROVISIONING").
+ * An event (the object ListEvents returns, docs/berthd.md):
+ *   {seq, time (epoch s), cluster, taskArn, kind ("task-status",
+ *    "task-desired-status", "container-status", "container-health"),
+ *    container (container kinds), status, previous (absent for a new
+ *    task), exitCode (a STOPPED container's, when known), summary ("task
+ *    RUNNING", "container web STOPPED exit 0", "container web HEALTHY"),
+ *    "detail-type": "ECS Task State Change", detail (the Task document at
+ *    that moment, as EventBridge's detail, with updatedAt)}
+ * Within one put: desiredStatus first, then each container (status, then
+ * health), then the task's lastStatus. Only the newest `max` sequence
+ * numbers are kept (STORE_EVENTS_MAX unless changed); events outlive their
+ * task and cluster. */
+#define STORE_EVENTS_MAX 10000
+void store_set_events_max(struct store *s, int64_t max);
+
+struct store_event_filter {
+	int64_t after_seq;      /* events with seq > after_seq */
+	const char *cluster;    /* cluster name; NULL: any */
+	const char *task_id;    /* 32-hex task id; NULL: any */
+	double since, until;    /* time >= since, time <= until; 0: no bound */
+};
+/* Matching events, oldest first, at most `limit` (> 0). *last_seq: the seq
+ * to pass as after_seq next time: the last event returned when *more, else
+ * the newest seq in the table (also when events were filtered out), so
+ * polling with it neither repeats nor misses one. *first_seq: the oldest
+ * seq still held (0: none), so a reader can tell that events it had not
+ * read yet were dropped. */
+int store_events_list(struct store *s, const struct store_event_filter *f, int64_t limit,
+		      json_t **events, int64_t *last_seq, int64_t *first_seq, bool *more,
+		      struct berr **err);
 
 /* ---- container instances: key = id; doc = ContainerInstance ---- */
 int store_instance_put(struct store *s, const json_t *doc, struct berr **err);

@@ -16,6 +16,9 @@ CMake runs as root (tests/cli/CMakeLists.txt), and fails when it is not.
           with rotation) of a task berthd does not know, berthd unreachable
   tasks   run --detach (tasks that fail to start), ps -a, describe by
           prefix/ARN, ambiguous prefixes, stop, logs of berthd's tasks
+  events  events of tasks that fail to start (table, --json, -f live,
+          filters, exit codes) and stats (no running task, a stopped one,
+          unknown ones, streaming)
 """
 import argparse
 import json
@@ -305,12 +308,13 @@ def test_help_and_unsupported(env):
                  ("taskdef", "register", "--help"), ("taskdef", "ls", "--help"),
                  ("taskdef", "describe", "--help"), ("taskdef", "deregister", "--help"),
                  ("run", "--detach", "--help"), ("ps", "--help"), ("describe", "--help"),
-                 ("stop", "--help"), ("logs", "--help"), ("instances", "--help"), ("--help",)):
+                 ("stop", "--help"), ("logs", "--help"), ("instances", "--help"), ("events", "--help"),
+                 ("stats", "--help"), ("--help",)):
         out, _ = env.run(*args)
         check(out.startswith("Usage: berth"), "%s prints usage: %r" % (" ".join(args), out[:80]))
     out, _ = env.run("run", "--help")
     check("--detach" in out, "berth run --help mentions --detach")
-    for verb in ("events", "stats", "exec"):
+    for verb in ("exec",):
         _, err = env.run(verb, rc=2)
         check("not supported yet" in err and "For now" in err, "%s: %r" % (verb, err))
     env.run("cluster", rc=2)
@@ -496,9 +500,148 @@ def tasks(env):
     test_tasks(env)
 
 
+# ------------------------------------------------------------------ events, stats
+
+EVENT_HEADER = ["TIME", "CLUSTER", "TASK", "WHAT"]
+
+
+def failed_task_events(tid, reason):
+    """What a task of cli-ev (containers app, side) that cannot start records."""
+    return [["default", tid[:12], "task PROVISIONING"],
+            ["default", tid[:12], "task desired STOPPED (%s)" % reason],
+            ["default", tid[:12], "container app STOPPED"],
+            ["default", tid[:12], "container side STOPPED"],
+            ["default", tid[:12], "task STOPPED (TaskFailedToStart: %s)" % reason]]
+
+
+def test_events(env):
+    rows = table(env.run("events")[0])
+    check(rows == [EVENT_HEADER], "events with none: the header: %r" % rows)
+    check(env.run("--json", "events")[0] == "", "events --json with none: nothing")
+
+    # a follower started before the runs sees exactly their events, live
+    e = dict(os.environ, BERTH_SOCKET=env.sock)
+    fol = subprocess.Popen([env.berth, "events", "-f", "--json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=e)
+    time.sleep(1)
+    f = env.taskdef("ev.json", "cli-ev", containers=("app", "side"), essential=("app",))
+    ids = []
+    for _ in range(2):
+        d = env.json("run", "-d", f, rc=1)
+        ids += [t["taskArn"].split("/")[-1] for t in d.get("tasks", [])]
+    check(len(ids) == 2, "two tasks: %r" % ids)
+    reasons = {}
+    for tid in ids:
+        d = env.json("describe", tid)
+        reasons[tid] = d["tasks"][0]["stoppedReason"]
+    time.sleep(1)
+    fol.send_signal(signal.SIGINT)
+    try:
+        fout, ferr = fol.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        fol.kill()
+        fout, ferr = fol.communicate()
+        check(False, "events -f did not end on SIGINT")
+    check(fol.returncode == 0, "events -f ends with 0 on Ctrl-C: %d %r" % (fol.returncode, ferr))
+
+    out, _ = env.run("events")
+    rows = table(out)
+    want = [EVENT_HEADER]
+    for tid in ids:
+        want += failed_task_events(tid, reasons[tid])
+    check([r[1:] for r in rows[1:]] == [w for w in want[1:]] and rows[0] == EVENT_HEADER,
+          "events table:\n%s\nwant %r" % (out, want))
+    check(all(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", r[0]) for r in rows[1:]),
+          "event times: %r" % rows)
+
+    evs = [json.loads(l) for l in env.run("--json", "events")[0].splitlines()]
+    check(len(evs) == 10, "10 events --json: %d" % len(evs))
+    check([e["seq"] for e in evs] == list(range(evs[0]["seq"], evs[0]["seq"] + 10)) if evs else False,
+          "seq counts up by one: %r" % [e["seq"] for e in evs])
+    check([e["kind"] for e in evs[:5]] == ["task-status", "task-desired-status", "container-status",
+                                           "container-status", "task-status"], "kinds: %r" % evs[:5])
+    check(all(e["detail-type"] == "ECS Task State Change" and e["detail"]["taskArn"] == e["taskArn"]
+              for e in evs), "every event carries the task")
+    check(evs and evs[4]["status"] == "STOPPED" and evs[4]["previous"] == "PROVISIONING"
+          and evs[4]["detail"]["stopCode"] == "TaskFailedToStart", "the last event of a task: %r" % evs[4:5])
+    followed = [json.loads(l) for l in fout.splitlines()]
+    check([x["seq"] for x in followed] == [x["seq"] for x in evs],
+          "events -f saw each event once, in order: %r vs %r" % ([x["seq"] for x in followed],
+                                                                [x["seq"] for x in evs]))
+    # -f --json puts nothing but events on stdout
+    check(all(l.startswith("{") for l in fout.splitlines()), "events -f --json: %r" % fout[:200])
+
+    # filters
+    rows = table(env.run("events", "--task", ids[1][:8])[0])
+    check([r[1:] for r in rows[1:]] == failed_task_events(ids[1], reasons[ids[1]]), "--task PREFIX: %r" % rows)
+    check(len(table(env.run("events", "--task", ids[0])[0])) == 6, "--task ID")
+    arn = "arn:aws:ecs:us-east-1:000000000000:task/default/" + ids[0]
+    check(len(table(env.run("events", "--task", arn)[0])) == 6, "--task ARN")
+    _, err = env.run("events", "--task", "f" * 32, rc=3)
+    check("not found" in err, "--task of an unknown id: %r" % err)
+    env.run("events", "--task", "fff", rc=3)
+    env.run("events", "--task", "not-hex", rc=2)
+    check(len(table(env.run("events", "--cluster", "default")[0])) == 11, "--cluster default")
+    check(table(env.run("events", "--cluster", "other")[0]) == [EVENT_HEADER], "--cluster other: none")
+    check(len(table(env.run("events", "--since", "1h")[0])) == 11, "--since 1h")
+    check(len(table(env.run("events", "--since", "2020-01-01T00:00:00Z")[0])) == 11, "--since RFC 3339")
+    check(table(env.run("events", "--since", str(int(time.time()) + 3600))[0]) == [EVENT_HEADER],
+          "--since a Unix time in the future: none")
+    check(table(env.run("events", "--until", "2020-01-01")[0]) == [EVENT_HEADER], "--until 2020: none")
+    t_mid = evs[5]["time"] if len(evs) > 5 else 0
+    check(len(table(env.run("events", "--until", "%.6f" % (t_mid + 0.0005))[0])) == 7,
+          "--until the second task's first event: the first task's and that one")
+    check(len(table(env.run("events", "--since", "%.6f" % (evs[4]["time"] + 0.0005))[0])) == 6,
+          "--since after the first task: the second's")
+    for bad in (("--since", "yesterday"), ("--until", "1x"), ("--since", "2020-13-01"), ("extra",), ("--frob",)):
+        env.run("events", *bad, rc=2)
+    # an -f that ends by itself at --until
+    t0 = time.time()
+    out, _ = env.run("events", "-f", "--until", "2s", timeout=20)
+    check(time.time() - t0 < 8, "events -f --until ends")
+
+
+def test_stats(env):
+    rows = table(env.run("stats", "--no-stream")[0])
+    check(rows == [["TASK", "CONTAINER", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "NET I/O"]],
+          "stats with no running task: the header: %r" % rows)
+    out, _ = env.run("--json", "stats", "--no-stream")
+    lines = out.splitlines()
+    check(len(lines) == 1 and json.loads(lines[0]).get("tasks") == [], "stats --json: one document: %r" % out)
+    # a stopped task by name: its containers, no figures
+    tid = table(env.run("ps", "-a", "-q")[0])[0][0]
+    d = json.loads(env.run("stats", "--no-stream", "--json", tid)[0])
+    t = d["tasks"][0] if d.get("tasks") else {}
+    check(t.get("lastStatus") == "STOPPED" and [c["name"] for c in t.get("containers", [])] == ["app", "side"]
+          and "memoryUsage" not in t, "stats of a stopped task: %r" % d)
+    rows = table(env.run("stats", "--no-stream", tid[:10])[0])
+    check(len(rows) == 3 and rows[1][:2] == [tid[:12], "app"] and rows[1][2:] == ["-", "- / -", "-", "-", "-"],
+          "stats table of a stopped task: %r" % rows)
+    _, err = env.run("stats", "--no-stream", "f" * 32, rc=3)
+    check("not found" in err, "stats of an unknown task: %r" % err)
+    env.run("stats", "--no-stream", "abc", rc=3)
+    env.run("stats", "--no-stream", "--cluster", "nope", rc=3)
+    env.run("stats", "--frob", rc=2)
+    # streaming: a block per second until Ctrl-C
+    e = dict(os.environ, BERTH_SOCKET=env.sock)
+    p = subprocess.Popen([env.berth, "stats", tid], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    time.sleep(3.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    blocks = [b for b in out.split("\n\n") if b.strip()]
+    check(p.returncode == 0 and 2 <= len(blocks) <= 4 and all(b.startswith("TASK ") for b in blocks),
+          "stats streams a block a second: %d %r %r" % (p.returncode, out, err))
+
+
+def events(env):
+    env.start()
+    test_events(env)
+    test_stats(env)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("verbs", "tasks"))
+    ap.add_argument("case", choices=("verbs", "tasks", "events"))
     ap.add_argument("--berth", required=True)
     ap.add_argument("--berthd", required=True)
     a = ap.parse_args()
@@ -507,7 +650,7 @@ def main():
                  "root, so run ctest as root")
     env = Env(a.berth, a.berthd)
     try:
-        {"verbs": verbs, "tasks": tasks}[a.case](env)
+        {"verbs": verbs, "tasks": tasks, "events": events}[a.case](env)
     finally:
         env.close()
     if FAILURES:

@@ -212,11 +212,11 @@ static void test_open_empty_file_migrates(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	fx_open(f);
-	assert_int_equal(store_schema_version(f->s), 1);
+	assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
 	put_cluster(f->s, "x", "ACTIVE");
 	/* reopening an up-to-date database changes nothing */
 	fx_open(f);
-	assert_int_equal(store_schema_version(f->s), 1);
+	assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
 	{
 		cleanup_json json_t *d = NULL;
 		int r;
@@ -224,6 +224,83 @@ static void test_open_empty_file_migrates(void **state)
 		OK(r = store_cluster_get(f->s, "x", &d, err));
 		assert_int_equal(r, 1);
 	}
+}
+
+/* A database of schema version 1 (before the events table) with data in
+ * every table: opening it migrates it to the current version and keeps
+ * everything; events are recorded from then on, compared with the task
+ * documents written under version 1. The version 1 database is made the
+ * way version 1 left it: the current schema minus what migration 1 -> 2
+ * adds (the events table and its indexes), user_version 1. */
+static int cluster_exists(struct store *s, const char *name);
+
+static void test_open_migrates_v1_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = fx_open(f);
+	cleanup_json json_t *tags = json_pack("[{s:s, s:s}]", "key", "k", "value", "v");
+	cleanup_json json_t *d = NULL, *evs = NULL;
+	cleanup_free char *id5 = task_id(5);
+	json_t *t, *a = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int64_t last = 0, first = 0, rev = 0;
+	bool more;
+	int r;
+
+	put_cluster(s, "old", "ACTIVE");
+	put_taskdef(s, "fam", 1, "ACTIVE");
+	put_taskdef(s, "fam", 2, "ACTIVE");
+	put_task(s, task_doc("old", 5, "fam", "RUNNING", "RUNNING"), "tok5");
+	OK(store_tags_set(s, ARN "cluster/old", tags, err));
+	a = instance_doc("old", "i1", "ACTIVE");
+	OK(store_instance_put(s, a, err));
+	json_decref(a);
+	a = NULL;
+	store_close(s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; PRAGMA user_version=1", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
+					    "name LIKE 'events%'", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+
+	s = fx_open(f);
+	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+	assert_int_equal(cluster_exists(s, "old"), 1);
+	OK(store_taskdef_next_revision(s, "fam", &rev, err));
+	assert_int_equal(rev, 3);
+	OK(r = store_task_get(s, id5, &d, err));
+	assert_int_equal(r, 1);
+	assert_string_equal(json_string_value(json_object_get(d, "lastStatus")), "RUNNING");
+	OK(store_task_by_token(s, "old", "tok5", &a, err));
+	assert_int_equal(json_array_size(a), 1);
+	json_decref(a);
+	OK(store_tags_get(s, ARN "cluster/old", &a, err));
+	assert_int_equal(json_array_size(a), 1);
+	json_decref(a);
+	OK(r = store_instance_get(s, "i1", &a, err));
+	assert_int_equal(r, 1);
+	json_decref(a);
+
+	/* no events for what happened before; the next change is one */
+	OK(store_events_list(s, &(struct store_event_filter){ 0 }, 100, &evs, &last, &first, &more,
+			     err));
+	assert_int_equal(json_array_size(evs), 0);
+	json_decref(evs);
+	evs = NULL;
+	t = task_doc("old", 5, "fam", "RUNNING", "STOPPED");
+	put_task(s, t, NULL);
+	OK(store_events_list(s, &(struct store_event_filter){ 0 }, 100, &evs, &last, &first, &more,
+			     err));
+	assert_int_equal(json_array_size(evs), 1);
+	assert_string_equal(docstr(evs, 0, "summary"), "task STOPPED");
+	assert_string_equal(docstr(evs, 0, "previous"), "RUNNING");
+	assert_int_equal(last, 1);
 }
 
 static void test_open_newer_version_refused(void **state)
@@ -1078,6 +1155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_empty_file_migrates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_migrates_v1_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors_name_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),
