@@ -110,7 +110,6 @@ int cli_run_detach(int argc, char **argv);
 int cli_ps(int argc, char **argv);
 int cli_describe(int argc, char **argv);
 int cli_stop(int argc, char **argv);
-int cli_unsupported(int argc, char **argv);
 int cli_exec(int argc, char **argv);     /* exec.c */
 int cli_events(int argc, char **argv);   /* events.c */
 int cli_stats(int argc, char **argv);    /* stats.c */

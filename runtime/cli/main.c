@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"  instances  container instances with their free CPU and memory\n"
 		"  events     task state changes (-f follows)\n"
 		"  stats      live CPU, memory, pids and network use of running tasks\n"
-		"  exec       not supported yet (it says what to use instead)\n"
+		"  exec       run a command in a running container (-it: with a terminal)\n"
 		"\n"
 		"  version    print berth's version\n"
 		"\n"

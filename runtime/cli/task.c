@@ -1,5 +1,5 @@
 /* runtime/cli/task.c - tasks through berthd: `berth run --detach`, ps,
- * describe, stop; and the verbs that are not built yet (events, stats, exec). */
+ * describe, stop. */
 #include "runtime/cli/cli.h"
 #include "runtime/cli/client.h"
 
@@ -857,30 +857,4 @@ int cli_stop(int argc, char **argv)
 		cli_print_json(o);
 	}
 	return rc;
-}
-
-/* ------------------------------------------------------------ not built yet */
-
-int cli_unsupported(int argc, char **argv)
-{
-	const char *verb = argv[0];
-
-	(void)argc;
-	if (!strcmp(verb, "events"))
-		log_error("events: not supported yet. For now: `berth ps -a` and `berth describe "
-			  "TASK` show each task's state, times and stop reason; berthd's log "
-			  "(journalctl -u berthd) records every transition");
-	else if (!strcmp(verb, "stats"))
-		log_error("stats: not supported yet. For now: a task's cgroup is "
-			  "<cgroupRoot>/<task id> (default /sys/fs/cgroup/berth/<task id>): read its "
-			  "cpu.stat, memory.current, memory.peak and pids.current, or use "
-			  "systemd-cgtop");
-	else if (!strcmp(verb, "exec"))
-		log_error("exec: not supported yet. For now, as root: nsenter --target PID --all "
-			  "CMD, with PID the container's main process (a process in the task's "
-			  "cgroup, <cgroupRoot>/<task id>/<container>/cgroup.procs); it does not "
-			  "apply the container's capabilities and seccomp filter");
-	else
-		log_error("%s: not supported yet", verb);
-	return CLI_EXIT_USAGE;
 }

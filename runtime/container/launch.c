@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -50,6 +51,21 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
 
 /* What the child needs, prepared by the parent; the child works on its own
  * copy (clone without CLONE_VM) and may change its fields. */
@@ -67,6 +83,7 @@ struct child {
 	const char *hostname;           /* set when the UTS namespace is ours */
 	/* ctr_exec */
 	int target_pidfd;
+	bool tty;                       /* stdin becomes the controlling terminal */
 	/* the process */
 	const struct ctr_spec *spec;
 	int cap_last;
@@ -303,7 +320,7 @@ static int child_exec(struct child *c, struct ctr_child_msg *msg)
 		c->argv[1] = ctr_utoa((unsigned)c->sync_fd, fd_num);
 		/* berth-init makes it close-on-exec again before the program */
 		if (fcntl(c->sync_fd, F_SETFD, 0) < 0)
-			return ctr_msg(msg, "exec", errno, "keep the sync socket across exec", NULL);
+			return ctr_msg(msg, "sync", errno, "keep the sync socket across exec", NULL);
 	}
 	child_unblock_signals();
 	syscall(SYS_execveat, c->init_fd, "", c->argv, c->spec->env, AT_EMPTY_PATH);
@@ -327,6 +344,10 @@ static int child_process(struct child *c, struct ctr_child_msg *msg)
 	}
 	if (setsid() < 0)
 		return ctr_msg(msg, "setsid", errno, NULL);
+	/* a new session has no controlling terminal: take stdin, which must
+	 * be nobody's (0: never steal one, whatever our capabilities) */
+	if (c->tty && ioctl(0, TIOCSCTTY, 0) < 0)
+		return ctr_msg(msg, "tty", errno, "make stdin the controlling terminal", NULL);
 	if ((r = child_caps(c, msg)) < 0)
 		return r;
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -529,6 +550,10 @@ static int spawn(struct child *c, int cgroup_fd, uint64_t ns_flags, int pidns_fd
 	if (n != (ssize_t)sizeof(msg))
 		return berr_set(err, r, "read the container's start status");
 	msg.step[sizeof(msg.step) - 1] = msg.detail[sizeof(msg.detail) - 1] = '\0';
+	/* step "exec" is the program's own execve (berth-init's exec mode),
+	 * unless the detail says our execveat of berth-init failed */
+	if (!strcmp(msg.step, "exec") && strncmp(msg.detail, "berth-init for ", 15))
+		out->exec_errno = msg.err;
 	r = berr_set(err, 0, "%s: %s%s%s%s", msg.step, strerror(msg.err), msg.detail[0] ? " (" : "",
 		     msg.detail, msg.detail[0] ? ")" : "");
 	if (err && *err)
@@ -618,6 +643,35 @@ static int prepare_process(struct child *c, const struct ctr_launch *l, char *co
 	return 0;
 }
 
+/* /dev/null for a process's stdio, opened through a read-only detached
+ * bind mount of it: the fd (and /proc/self/fd/N, which resolves to the
+ * same mount) reads and writes the device as /dev/null does, but a
+ * chmod or chown through it is EROFS. Opened plainly, the host's /dev/null
+ * would be one fchmod away from root in the container (an inode it owns).
+ * Without open_tree/mount_setattr (Linux < 5.12): the plain device. */
+static int open_null(void)
+{
+	struct {
+		uint64_t attr_set, attr_clr, propagation, userns_fd;
+	} attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	char path[64];
+	int tree, fd;
+
+	tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree >= 0) {
+		fd = -1;
+		if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) == 0) {
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", tree);
+			fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+		}
+		close(tree);   /* the open file keeps the detached mount */
+		if (fd >= 0)
+			return fd;
+	}
+	log_debug("/dev/null through a read-only mount: %m; the plain device then");
+	return open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+}
+
 static int stdio_setup(struct child *c, const struct ctr_launch *l, int *devnull, struct berr **err)
 {
 	const int want[3] = { l->stdin_fd, l->stdout_fd, l->stderr_fd };
@@ -628,7 +682,7 @@ static int stdio_setup(struct child *c, const struct ctr_launch *l, int *devnull
 			continue;
 		}
 		if (*devnull < 0) {
-			*devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+			*devnull = open_null();
 			if (*devnull < 0)
 				return berr_set(err, errno, "open /dev/null");
 		}
@@ -893,6 +947,7 @@ int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **e
 
 	out->pid = -1;
 	out->pidfd = -1;
+	out->exec_errno = 0;
 	if (!l || (!l->pause && (!l->spec || !l->spec->name)))
 		return berr_set(err, EINVAL, "launch: no container spec");
 	r = launch(l, out, err);
@@ -913,6 +968,7 @@ int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *co
 
 	out->pid = -1;
 	out->pidfd = -1;
+	out->exec_errno = 0;
 	if (!l || !l->spec || !l->spec->name)
 		return berr_set(err, EINVAL, "exec: no container spec");
 	if (!target || target->pidfd < 0)
@@ -924,6 +980,7 @@ int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *co
 		r = stdio_setup(&c, l, &devnull, err);
 	if (r == 0) {
 		c.target_pidfd = target->pidfd;
+		c.tty = l->tty;
 		r = spawn(&c, l->cgroup_fd, 0, target->pidfd, out, err);
 	}
 	if (r < 0)

@@ -43,10 +43,13 @@ struct ctr_launch {
 	int pidns_fd;               /* CTR_NS_NEW (default), a pid ns fd (pidMode task), or HOST */
 	int ipcns_fd;               /* CTR_NS_NEW (default), an ipc ns fd (ipcMode task), or HOST */
 	int utsns_fd;               /* CTR_NS_NEW (default) or a uts ns fd */
-	int stdin_fd, stdout_fd, stderr_fd;   /* -1: /dev/null */
+	int stdin_fd, stdout_fd, stderr_fd;   /* -1: /dev/null, opened through a read-only
+					       * bind of it (no chmod/chown through the fd) */
 	const struct ctr_seccomp *seccomp;    /* NULL: none (privileged) */
 	int init_fd;                /* sealed berth-init (ctr_init_fd()); -1: the launcher gets it */
 	bool pause;                 /* start the holder of a shared pid namespace (below), not spec */
+	bool tty;                   /* stdin is a terminal: after setsid() it becomes the
+				     * process's controlling terminal (TIOCSCTTY; berth exec -t) */
 };
 
 /* Fill l with the defaults: every fd -1, namespaces CTR_NS_NEW. */
@@ -55,6 +58,11 @@ void ctr_launch_init(struct ctr_launch *l);
 struct ctr_proc {
 	pid_t pid;                  /* in the caller's pid namespace */
 	int pidfd;                  /* O_CLOEXEC; wait with waitid(P_PIDFD) or poll */
+	/* After a failed start: the errno of the program's own execve (ENOENT:
+	 * not found in the container, EACCES: not executable...) when that was
+	 * the step that failed, else 0 (berth exec answers 127 / 126 as a
+	 * shell and docker exec do). */
+	int exec_errno;
 };
 
 /* Start the container. On success *out holds the running process (its
@@ -78,7 +86,10 @@ int ctr_launch(const struct ctr_launch *l, struct ctr_proc *out, struct berr **e
 /* Start argv inside the running container `target` (health checks, exec):
  * its mount, net, uts, ipc, cgroup and pid namespaces, l->cgroup_fd, and
  * l->spec's user, groups, env, cwd, capabilities, no_new_privs, rlimits and
- * l->seccomp. l->rootfs and the namespace fields are not used. */
+ * l->seccomp, in a session of its own (setsid); with l->tty, its stdin (a
+ * terminal nobody has as controlling terminal) becomes the session's
+ * controlling terminal, the process its foreground group. l->rootfs and the
+ * namespace fields are not used. */
 int ctr_exec(const struct ctr_launch *l, const struct ctr_proc *target, char *const argv[],
 	     struct ctr_proc *out, struct berr **err);
 

@@ -4,11 +4,13 @@
 #include "runtime/shim/shim.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,8 +23,9 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 
-#define REQUEST_MAX 4096
 #define REQUESTS_PER_TURN 64
+#define SHIM_REQUEST_MAX_TEXT "65536"
+_Static_assert(SHIM_REQUEST_MAX == 65536, "SHIM_REQUEST_MAX_TEXT");
 
 /* ------------------------------------------------------------ config */
 
@@ -363,23 +366,106 @@ json_t *shim_failed_snapshot(const char *task_id, const struct task_def *td, con
 
 /* ---------------------------------------------------------- requests */
 
-int shim_request_parse(const char *buf, size_t len, struct shim_request *req, struct berr **err)
+/* Only these keys (NULL-terminated) besides "op". */
+static int check_keys(const json_t *o, const char *op, const char *const *allowed, struct berr **err)
 {
-	cleanup_json json_t *o = NULL;
-	const char *op = NULL, *reason = NULL, *code = NULL;
 	const char *key;
 	json_t *v;
+
+	json_object_foreach((json_t *)o, key, v) {
+		bool ok = !strcmp(key, "op");
+
+		for (size_t i = 0; allowed[i] && !ok; i++)
+			ok = !strcmp(key, allowed[i]);
+		if (!ok)
+			return berr_set(err, EINVAL, "request: %s: unknown key for op %s", berr_q(key), op);
+	}
+	return 0;
+}
+
+/* ECS container names: 1-255 letters, digits, '-' and '_'. */
+static bool container_name_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+		      (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_'))
+			return false;
+	return n > 0 && n <= 255;
+}
+
+/* A string array at key of 1..SHIM_EXEC_MAX_ARGS entries (0 allowed when
+ * !required); *out NULL when absent. */
+static int get_strv(const json_t *o, const char *key, bool required, char ***out, struct berr **err)
+{
+	cleanup_free char *path = xasprintf("request.%s", key);
+	json_t *arr = NULL;
+	int r;
+
+	if ((r = bjson_get_array(o, "request", key, required, &arr, err)) <= 0)
+		return r;
+	if (required && json_array_size(arr) == 0)
+		return berr_set(err, EINVAL, "%s: empty", path);
+	if (json_array_size(arr) > SHIM_EXEC_MAX_ARGS)
+		return berr_set(err, E2BIG, "%s: more than %d entries", path, SHIM_EXEC_MAX_ARGS);
+	return bjson_strv(arr, path, out, err);
+}
+
+static int parse_exec(const json_t *o, struct shim_exec_request *x, struct berr **err)
+{
+	static const char *const keys[] = { "container", "argv", "env", "user", "workdir", "tty", NULL };
+	const char *container = NULL, *user = NULL, *workdir = NULL;
+	int r;
+
+	if ((r = check_keys(o, "exec", keys, err)) < 0)
+		return r;
+	if ((r = bjson_get_string(o, "request", "container", false, &container, err)) < 0 ||
+	    (r = bjson_get_string(o, "request", "user", false, &user, err)) < 0 ||
+	    (r = bjson_get_string(o, "request", "workdir", false, &workdir, err)) < 0 ||
+	    (r = bjson_get_bool(o, "request", "tty", false, &x->tty, err)) < 0)
+		return r;
+	if (container && !container_name_ok(container))
+		return berr_set(err, EINVAL, "request.container: \"%s\" is not a container name",
+				berr_q(container));
+	if (user && (!*user || strlen(user) > 255))
+		return berr_set(err, EINVAL, "request.user: \"%s\": give a user name or uid (1-255 bytes)",
+				berr_q(user));
+	if (workdir && (workdir[0] != '/' || strlen(workdir) >= 4096))
+		return berr_set(err, EINVAL, "request.workdir: \"%s\" is not an absolute path",
+				berr_q(workdir));
+	if ((r = get_strv(o, "argv", true, &x->argv, err)) < 0)
+		return r;
+	if (!x->argv[0][0])
+		return berr_set(err, EINVAL, "request.argv[0]: empty");
+	if ((r = get_strv(o, "env", false, &x->env, err)) < 0)
+		return r;
+	for (size_t i = 0; x->env && x->env[i]; i++) {
+		const char *eq = strchr(x->env[i], '=');
+
+		if (!eq || eq == x->env[i])
+			return berr_set(err, EINVAL, "request.env[%zu]: \"%s\" is not NAME=value", i,
+					berr_q(x->env[i]));
+	}
+	x->container = container ? xstrdup(container) : NULL;
+	x->user = user ? xstrdup(user) : NULL;
+	x->workdir = workdir ? xstrdup(workdir) : NULL;
+	return 0;
+}
+
+int shim_request_parse(const char *buf, size_t len, struct shim_request *req, struct berr **err)
+{
+	static const char *const stop_keys[] = { "reason", "stopCode", NULL };
+	cleanup_json json_t *o = NULL;
+	const char *op = NULL, *reason = NULL, *code = NULL;
 	int r;
 
 	memset(req, 0, sizeof(*req));
+	req->fds[0] = req->fds[1] = req->fds[2] = -1;
 	if ((r = bjson_load_buf("request", buf, len, &o, err)) < 0)
 		return r;
 	if ((r = bjson_expect_object(o, "request", err)) < 0)
 		return r;
-	json_object_foreach(o, key, v) {
-		if (strcmp(key, "op") && strcmp(key, "reason") && strcmp(key, "stopCode"))
-			return berr_set(err, EINVAL, "request: %s: unknown key", berr_q(key));
-	}
 	if ((r = bjson_get_string(o, "request", "op", true, &op, err)) < 0)
 		return r;
 	if (!strcmp(op, "state")) {
@@ -388,8 +474,20 @@ int shim_request_parse(const char *buf, size_t len, struct shim_request *req, st
 		req->op = SHIM_OP_STATE;
 		return 0;
 	}
+	if (!strcmp(op, "exec")) {
+		req->op = SHIM_OP_EXEC;
+		if ((r = parse_exec(o, &req->exec, err)) < 0) {
+			shim_request_free(req);
+			req->op = SHIM_OP_EXEC;    /* the error answers an exec */
+			return r;
+		}
+		return 0;
+	}
 	if (strcmp(op, "stop"))
-		return berr_set(err, EINVAL, "request.op: unknown operation \"%s\" (state, stop)", berr_q(op));
+		return berr_set(err, EINVAL, "request.op: unknown operation \"%s\" (state, stop, exec)",
+				berr_q(op));
+	if ((r = check_keys(o, "stop", stop_keys, err)) < 0)
+		return r;
 	if ((r = bjson_get_string(o, "request", "reason", false, &reason, err)) < 0 ||
 	    (r = bjson_get_string(o, "request", "stopCode", false, &code, err)) < 0)
 		return r;
@@ -407,10 +505,54 @@ int shim_request_parse(const char *buf, size_t len, struct shim_request *req, st
 	return 0;
 }
 
+int shim_request_take_fds(struct shim_request *req, int *fds, size_t n, struct berr **err)
+{
+	size_t want = req->op != SHIM_OP_EXEC ? 0 : req->exec.tty ? 1 : 3;
+
+	if (n != want) {
+		if (req->op != SHIM_OP_EXEC)
+			return berr_set(err, EINVAL, "request: op %s takes no file descriptors (got %zu)",
+					req->op == SHIM_OP_STATE ? "state" : "stop", n);
+		return berr_set(err, EINVAL, "request: exec%s takes %zu file descriptor%s (%s), got %zu",
+				req->exec.tty ? " with tty" : "", want, want == 1 ? "" : "s",
+				req->exec.tty ? "the terminal" : "stdin, stdout, stderr", n);
+	}
+	if (req->exec.tty && !isatty(fds[0]))
+		return berr_set(err, ENOTTY, "request: exec with tty: the file descriptor is not a terminal");
+	for (size_t i = 0; i < n; i++) {
+		req->fds[i] = fds[i];
+		fds[i] = -1;
+	}
+	return 0;
+}
+
 void shim_request_free(struct shim_request *req)
 {
 	free(req->reason);
+	free(req->exec.container);
+	strv_free(req->exec.argv);
+	strv_free(req->exec.env);
+	free(req->exec.user);
+	free(req->exec.workdir);
+	for (int i = 0; i < 3; i++)
+		if (req->fds[i] >= 0)
+			close(req->fds[i]);
 	memset(req, 0, sizeof(*req));
+	req->fds[0] = req->fds[1] = req->fds[2] = -1;
+}
+
+const char *shim_exec_error_code(enum trun_exec_status why)
+{
+	switch (why) {
+	case TRUN_EXEC_BAD_REQUEST: return "InvalidRequest";
+	case TRUN_EXEC_NO_CONTAINER: return "ContainerNotFound";
+	case TRUN_EXEC_NOT_RUNNING: return "NotRunning";
+	case TRUN_EXEC_BUSY: return "Busy";
+	case TRUN_EXEC_NOT_FOUND: return "CommandNotFound";
+	case TRUN_EXEC_CANNOT_RUN: return "CannotExecute";
+	case TRUN_EXEC_OK: break;
+	}
+	return "CannotExecute";
 }
 
 /* --------------------------------------------------------------- pids */
@@ -545,6 +687,22 @@ int shim_connect_path(const char *path, struct berr **err)
 
 /* ------------------------------------------------------------ server */
 
+static int task_exec_start(void *task, const struct trun_exec_req *req, struct trun_exec_info *info,
+			   enum trun_exec_status *why, struct berr **err)
+{
+	return trun_exec(task, req, info, why, err);
+}
+
+static int task_exec_kill(void *task, uint64_t id)
+{
+	return trun_exec_kill(task, id);
+}
+
+static const struct shim_exec_ops task_exec_ops = {
+	.start = task_exec_start,
+	.kill = task_exec_kill,
+};
+
 int shim_server_init(struct shim_server *s, int listen_fd, const char *status_path, pid_t pid,
 		     struct berr **err)
 {
@@ -560,6 +718,8 @@ int shim_server_init(struct shim_server *s, int listen_fd, const char *status_pa
 	}
 	s->pid = pid;
 	s->status_path = status_path ? xstrdup(status_path) : NULL;
+	s->exec_ops = &task_exec_ops;
+	s->rbuf = xmalloc(SHIM_REQUEST_MAX + 1);
 	if (listen_fd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = listen_fd };
 
@@ -579,9 +739,18 @@ static void drop(struct shim_server *s, size_t i, const char *why)
 	int fd = s->clients[i];
 
 	log_info("client %d dropped: %s", fd, why);
+	if (s->exec_id[i]) {
+		/* nobody would see its output or its end */
+		log_info("client %d: its exec %" PRIu64 " gets SIGKILL", fd, s->exec_id[i]);
+		if (s->task && s->exec_ops->kill(s->task, s->exec_id[i]) < 0)
+			log_warn("client %d: kill exec %" PRIu64 ": %m", fd, s->exec_id[i]);
+	}
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
-	s->clients[i] = s->clients[--s->n_clients];
+	s->n_clients--;
+	s->clients[i] = s->clients[s->n_clients];
+	s->exec_id[i] = s->exec_id[s->n_clients];
+	s->exec_session[i] = s->exec_session[s->n_clients];
 }
 
 static bool send_msg(int fd, const char *msg, size_t len)
@@ -613,6 +782,8 @@ int shim_server_add(struct shim_server *s, int fd)
 		close(fd);
 		return -1;
 	}
+	s->exec_id[s->n_clients] = 0;
+	s->exec_session[s->n_clients] = false;
 	s->clients[s->n_clients++] = fd;
 	if (s->last && !send_msg(fd, s->last, s->last_len)) {
 		drop(s, s->n_clients - 1, send_error(errno));
@@ -635,9 +806,10 @@ int shim_server_publish_json(struct shim_server *s, json_t *msg, struct berr **e
 		r = fs_write_file_atomic(s->status_path, txt, len + 1, 0600, err);
 		txt[len] = '\0';
 	}
-	/* backwards: drop() moves the last client into the hole */
+	/* backwards: drop() moves the last client into the hole; exec
+	 * sessions read their exec's answers only */
 	for (size_t i = s->n_clients; i-- > 0;)
-		if (!send_msg(s->clients[i], txt, len))
+		if (!s->exec_session[i] && !send_msg(s->clients[i], txt, len))
 			drop(s, i, send_error(errno));
 	free(s->last);
 	s->last = txt;
@@ -668,11 +840,10 @@ static void accept_all(struct shim_server *s)
 	}
 }
 
-/* Answer with an error message; false when the client had to be dropped. */
-static bool reply_error(struct shim_server *s, size_t i, const char *what)
+/* Send msg to client i; false when the client had to be dropped. */
+static bool reply(struct shim_server *s, size_t i, json_t *msg)
 {
-	cleanup_json json_t *o = json_pack("{s:s, s:s}", "type", "error", "message", what);
-	cleanup_free char *txt = bjson_dumps(o);
+	cleanup_free char *txt = bjson_dumps(msg);
 
 	if (send_msg(s->clients[i], txt, strlen(txt)))
 		return true;
@@ -680,16 +851,131 @@ static bool reply_error(struct shim_server *s, size_t i, const char *what)
 	return false;
 }
 
+/* Answer with an error message (code: NULL or an exec error code). */
+static bool reply_error(struct shim_server *s, size_t i, const char *what, const char *code)
+{
+	cleanup_json json_t *o = json_pack("{s:s, s:s}", "type", "error", "message", what);
+
+	if (code)
+		json_object_set_new(o, "code", json_string(code));
+	return reply(s, i, o);
+}
+
+/* An exec request from client i (its fds checked); false when the client
+ * had to be dropped. */
+static bool serve_exec(struct shim_server *s, size_t i, struct shim_request *req)
+{
+	const struct shim_exec_request *x = &req->exec;
+	struct trun_exec_req er = {
+		.container = x->container,
+		.argv = x->argv,
+		.env = (const char *const *)x->env,
+		.user = x->user,
+		.workdir = x->workdir,
+		.tty = x->tty,
+		.stdin_fd = req->fds[0],
+		.stdout_fd = x->tty ? req->fds[0] : req->fds[1],
+		.stderr_fd = x->tty ? req->fds[0] : req->fds[2],
+		.on_exit = shim_server_exec_exit,
+		.arg = s,
+	};
+	cleanup_berr struct berr *err = NULL;
+	cleanup_json json_t *msg = NULL;
+	enum trun_exec_status why = TRUN_EXEC_NOT_RUNNING;
+	struct trun_exec_info info;
+	pid_t pid;
+
+	if (s->exec_id[i])
+		return reply_error(s, i, "an exec runs on this connection already: wait for its "
+				   "exec-exit, or open another connection", "Busy");
+	if (!s->task)
+		return reply_error(s, i, "the task is not running", "NotRunning");
+	if (s->exec_ops->start(s->task, &er, &info, &why, &err) < 0) {
+		log_info("client %d: exec %s refused: %s", s->clients[i], x->argv[0], berr_msg(err));
+		return reply_error(s, i, berr_msg(err), shim_exec_error_code(why));
+	}
+	s->exec_id[i] = info.id;
+	s->exec_session[i] = true;
+	pid = info.pidfd >= 0 ? shim_pidfd_pid(info.pidfd) : 0;
+	if (pid <= 0)
+		pid = info.pid;
+	log_info("client %d: exec %" PRIu64 " in %s: pid %d %s%s", s->clients[i], info.id,
+		 info.container, (int)pid, x->argv[0], x->tty ? " (tty)" : "");
+	msg = json_pack("{s:s, s:i, s:s}", "type", "exec-started", "pid", (int)pid, "container",
+			info.container);
+	return reply(s, i, msg);
+}
+
+void shim_server_exec_exit(void *arg, uint64_t id, int exit_code)
+{
+	struct shim_server *s = arg;
+
+	for (size_t i = 0; i < s->n_clients; i++) {
+		cleanup_json json_t *msg = NULL;
+
+		if (s->exec_id[i] != id)
+			continue;
+		s->exec_id[i] = 0;
+		log_info("client %d: exec %" PRIu64 " exited with code %d", s->clients[i], id, exit_code);
+		msg = json_pack("{s:s, s:i}", "type", "exec-exit", "exitCode", exit_code);
+		(void)reply(s, i, msg);
+		return;
+	}
+	/* its client is gone */
+}
+
+/* The fds that came with a message (SCM_RIGHTS), at most 3 + 1 (one more
+ * than any request takes, so that too many is seen as such). */
+#define FDS_MAX 4
+
+static size_t cmsg_fds(struct msghdr *mh, int *fds)
+{
+	size_t n = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k; j++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+			if (n < FDS_MAX)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 static void serve_client(struct shim_server *s, size_t i)
 {
-	char buf[REQUEST_MAX + 1];
+	char *buf = s->rbuf;
 
 	for (int k = 0; k < REQUESTS_PER_TURN; k++) {
-		struct iovec iov = { .iov_base = buf, .iov_len = REQUEST_MAX };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		union {
+			char buf[CMSG_SPACE(FDS_MAX * sizeof(int))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { .iov_base = buf, .iov_len = SHIM_REQUEST_MAX };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+				     .msg_controllen = sizeof(cbuf.buf) };
 		cleanup_berr struct berr *err = NULL;
 		struct shim_request req;
-		ssize_t r = recvmsg(s->clients[i], &mh, MSG_DONTWAIT);
+		int fds[FDS_MAX];
+		size_t nfds;
+		ssize_t r = recvmsg(s->clients[i], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		bool ok = true;
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -699,25 +985,37 @@ static void serve_client(struct shim_server *s, size_t i)
 			drop(s, i, strerror(errno));
 			return;
 		}
-		if (r == 0) {
+		nfds = cmsg_fds(&mh, fds);
+		if (r == 0 && nfds == 0) {
 			drop(s, i, "it closed the connection");
 			return;
 		}
-		if (mh.msg_flags & MSG_TRUNC) {
-			if (!reply_error(s, i, "request longer than 4096 bytes"))
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			close_fds(fds, nfds);
+			if (!reply_error(s, i, mh.msg_flags & MSG_TRUNC ?
+					 "request longer than " SHIM_REQUEST_MAX_TEXT " bytes" :
+					 "request with too many file descriptors", NULL))
 				return;
 			continue;
 		}
-		if (shim_request_parse(buf, (size_t)r, &req, &err) < 0) {
-			if (!reply_error(s, i, berr_msg(err)))
+		if (shim_request_parse(buf, (size_t)r, &req, &err) < 0 ||
+		    shim_request_take_fds(&req, fds, nfds, &err) < 0) {
+			close_fds(fds, nfds);
+			if (!reply_error(s, i, berr_msg(err), req.op == SHIM_OP_EXEC ? "InvalidRequest" : NULL)) {
+				shim_request_free(&req);
 				return;
+			}
+			shim_request_free(&req);
 			continue;
 		}
 		if (req.op == SHIM_OP_STATE) {
 			if (s->last && !send_msg(s->clients[i], s->last, s->last_len)) {
 				drop(s, i, send_error(errno));
-				return;
+				ok = false;
 			}
+		} else if (req.op == SHIM_OP_EXEC) {
+			/* its fds are the process's now (or never will be): ours close */
+			ok = serve_exec(s, i, &req);
 		} else if (!s->stop) {
 			s->stop = true;
 			s->stop_code = req.stop_code;
@@ -726,6 +1024,8 @@ static void serve_client(struct shim_server *s, size_t i)
 				 s->stop_reason ? s->stop_reason : "(no reason)");
 		}
 		shim_request_free(&req);
+		if (!ok)
+			return;
 	}
 }
 
@@ -772,9 +1072,16 @@ bool shim_server_on_ctl(void *arg, const char **stop_code, char **stop_reason)
 	return shim_server_service(arg, stop_code, stop_reason);
 }
 
+void shim_server_on_attach(void *arg, struct trun *t)
+{
+	struct shim_server *s = arg;
+
+	s->task = t;
+}
+
 void shim_server_close(struct shim_server *s)
 {
-	char buf[REQUEST_MAX];
+	char buf[4096];
 
 	if (s->listen_fd >= 0) {
 		/* connections waiting in the backlog get the last word too */
@@ -800,4 +1107,7 @@ void shim_server_close(struct shim_server *s)
 	s->status_path = NULL;
 	free(s->stop_reason);
 	s->stop_reason = NULL;
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->task = NULL;
 }

@@ -94,7 +94,40 @@
  *                                           default "Task stopped by user",
  *                                           stopCode UserInitiated (default)
  *                                           or ServiceSchedulerInitiated
+ *     {"op":"exec", ...}                    run a process in a container: below
  *   A request the shim cannot read gets {"type":"error","message":"..."}.
+ *
+ * Exec (berth exec; docs/berthd.md). The request, with file descriptors
+ * attached (SCM_RIGHTS):
+ *     {"op":"exec",
+ *      "container":"web",      absent or null: the first essential container
+ *      "argv":["sh","-c","x"], 1 to SHIM_EXEC_MAX_ARGS strings, argv[0] not empty
+ *      "env":["K=V",...],      optional: set over the container's environment
+ *      "user":"1000:1000",     optional: as a definition's "user", resolved in
+ *                              the container's /etc/passwd and /etc/group
+ *      "workdir":"/srv",       optional, absolute
+ *      "tty":false}            optional
+ *   with three fds (the process's stdin, stdout, stderr), or with "tty":true
+ *   one: a terminal (a pty slave the client opened with O_NOCTTY; it keeps
+ *   the master) that becomes the process's stdin, stdout, stderr and
+ *   controlling terminal. The process runs in the container's namespaces,
+ *   cgroup, capabilities and seccomp filter (taskrun.h trun_exec). Answers:
+ *     {"type":"exec-started","pid":N,"container":"web"}   pid as /proc numbers it
+ *     {"type":"error","message":"...","code":C}   refused or failed; C is
+ *         InvalidRequest (malformed, wrong fds), ContainerNotFound,
+ *         NotRunning (task not running yet or stopping, container not
+ *         RUNNING), Busy (an exec runs on this connection already, or
+ *         TRUN_MAX_EXECS in the task), CommandNotFound (argv[0] is not in
+ *         the container: 127 for the client), CannotExecute (anything else
+ *         that kept it from starting: 126)
+ *   then, once the process has ended and been reaped,
+ *     {"type":"exec-exit","exitCode":N}         N: its status, 128 + signal
+ *   A connection that asked for an exec gets no more snapshots (its
+ *   answers are all it reads); it may start another exec once the first
+ *   has ended. When it closes while its process runs, the process gets
+ *   SIGKILL (unlike docker exec, which leaves it running: nobody would
+ *   see its output or its end). Exec'd processes die with their
+ *   container's program and with the task (exec-exit 137).
  * Any number of clients at once (up to SHIM_MAX_CLIENTS); a client that
  * does not read (its socket buffer full) is dropped rather than waited
  * for; a client that goes away disturbs nothing. After the final STOPPED
@@ -121,6 +154,8 @@
 #define SHIM_STATUS_FILE "status.json"
 #define SHIM_LOG_FILE    "shim.log"
 #define SHIM_MSG_MAX     65536
+#define SHIM_REQUEST_MAX 65536     /* a client's message (exec requests carry argv, env) */
+#define SHIM_EXEC_MAX_ARGS 4096    /* argv and env entries of an exec, each */
 #define SHIM_MAX_CLIENTS 64
 #define SHIM_CONFIG_MAX  (8u << 20)
 #define SHIM_TASK_ID_LEN 32
@@ -166,18 +201,45 @@ json_t *shim_failed_snapshot(const char *task_id, const struct task_def *td, con
 enum shim_op {
 	SHIM_OP_STATE,
 	SHIM_OP_STOP,
+	SHIM_OP_EXEC,
+};
+
+struct shim_exec_request {
+	char *container;            /* NULL: the first essential container */
+	char **argv;                /* NULL-terminated, at least one */
+	char **env;                 /* NULL-terminated, or NULL */
+	char *user, *workdir;       /* NULL: the container's */
+	bool tty;
 };
 
 struct shim_request {
 	enum shim_op op;
 	const char *stop_code;      /* static: "UserInitiated" or "ServiceSchedulerInitiated" */
 	char *reason;               /* xmalloc'd; NULL: the default */
+	struct shim_exec_request exec;
+	int fds[3];                 /* exec: stdin, stdout, stderr (with tty: fds[0], the
+				     * terminal, and -1 -1); closed by shim_request_free */
 };
 
 /* Parse one client message. Errors name the field ("op: unknown
- * operation \"x\""). */
+ * operation \"x\""). req->fds are -1 after it. */
 int shim_request_parse(const char *buf, size_t len, struct shim_request *req, struct berr **err);
+/* Check the n fds that came with a parsed request and move them into
+ * req->fds (each fds[i] is -1 after): an exec takes 3, or 1 terminal with
+ * tty; the other operations none. On error the fds stay the caller's. */
+int shim_request_take_fds(struct shim_request *req, int *fds, size_t n, struct berr **err);
 void shim_request_free(struct shim_request *req);
+
+/* The error codes of exec answers (above) for a trun_exec status. */
+const char *shim_exec_error_code(enum trun_exec_status why);
+
+/* How the server starts and kills exec'd processes: trun_exec and
+ * trun_exec_kill on the attached task by default (tests put others). */
+struct shim_exec_ops {
+	int (*start)(void *task, const struct trun_exec_req *req, struct trun_exec_info *info,
+		     enum trun_exec_status *why, struct berr **err);
+	int (*kill)(void *task, uint64_t id);
+};
 
 /* The shim's side of the socket: clients, the latest snapshot, status.json.
  * `epfd` is what taskrun polls (trun_opts.ctl_fd): it covers the
@@ -195,6 +257,13 @@ struct shim_server {
 	const char *stop_code;      /* a stop asked for by a client, not yet taken */
 	char *stop_reason;
 	bool stop;
+	/* exec: per client (same index as clients[]), the exec'd process it
+	 * waits for (0: none) and whether it is an exec session (no snapshots) */
+	uint64_t exec_id[SHIM_MAX_CLIENTS];
+	bool exec_session[SHIM_MAX_CLIENTS];
+	void *task;                 /* the running task (on_attach); NULL: none */
+	const struct shim_exec_ops *exec_ops;
+	char *rbuf;                 /* SHIM_REQUEST_MAX + 1 bytes */
 };
 
 /* listen_fd (non-blocking, or -1) becomes the server's. status_path may
@@ -216,6 +285,10 @@ bool shim_server_service(struct shim_server *s, const char **stop_code, char **s
 /* The taskrun hooks over a struct shim_server (arg). */
 void shim_server_on_state(void *arg, const struct trun_state *st);
 bool shim_server_on_ctl(void *arg, const char **stop_code, char **stop_reason);
+void shim_server_on_attach(void *arg, struct trun *t);
+/* An exec'd process has ended (trun_exec_req.on_exit, arg the server):
+ * its client gets exec-exit. */
+void shim_server_exec_exit(void *arg, uint64_t id, int exit_code);
 /* Close the listening socket and every client (after the final snapshot:
  * connections still waiting to be accepted get it first). */
 void shim_server_close(struct shim_server *s);

@@ -286,6 +286,8 @@ static int detach_and_run(struct shim *s)
 	o.ctl_fd = s->srv.epfd;
 	o.on_ctl = shim_server_on_ctl;
 	o.ctl_arg = &s->srv;
+	o.on_attach = shim_server_on_attach;
+	o.attach_arg = &s->srv;
 	if (trun_run(s->td, &o, &res, &err) < 0) {
 		log_error("task %s: %s", s->cfg.task_id, berr_msg(err));
 		if (s->srv.seq == 0) {

@@ -261,6 +261,155 @@ int shimc_send_state(int fd, struct berr **err)
 	return send_json(fd, o, err);
 }
 
+int shimc_send_exec(int fd, const struct shimc_exec *x, const int *fds, struct berr **err)
+{
+	cleanup_json json_t *o = json_pack("{s:s, s:b}", "op", "exec", "tty", x->tty);
+	json_t *argv = json_array();
+	size_t nfds = x->tty ? 1 : 3;
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	cleanup_free char *txt = NULL;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	for (size_t i = 0; x->argv && x->argv[i]; i++)
+		json_array_append_new(argv, json_string(x->argv[i]));
+	json_object_set_new(o, "argv", argv);
+	if (x->container)
+		json_object_set_new(o, "container", json_string(x->container));
+	if (x->env) {
+		json_t *env = json_array();
+
+		for (size_t i = 0; x->env[i]; i++)
+			json_array_append_new(env, json_string(x->env[i]));
+		json_object_set_new(o, "env", env);
+	}
+	if (x->user)
+		json_object_set_new(o, "user", json_string(x->user));
+	if (x->workdir)
+		json_object_set_new(o, "workdir", json_string(x->workdir));
+	txt = bjson_dumps(o);
+	if (strlen(txt) > SHIM_REQUEST_MAX)
+		return berr_set(err, E2BIG, "exec request of %zu bytes: the shim takes at most %d "
+				"(command line and environment)", strlen(txt), SHIM_REQUEST_MAX);
+	iov = (struct iovec){ .iov_base = txt, .iov_len = strlen(txt) };
+	memset(&cbuf, 0, sizeof(cbuf));
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	do
+		r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		/* a full buffer (snapshots we have not read do not count): wait a little */
+		if (poll(&p, 1, 5000) > 0)
+			do
+				r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+			while (r < 0 && errno == EINTR);
+	}
+	if (r < 0)
+		return berr_set(err, errno, "send the exec request to the shim");
+	return 0;
+}
+
+void shimc_msg_free(struct shimc_msg *m)
+{
+	free(m->container);
+	free(m->message);
+	free(m->code);
+	memset(m, 0, sizeof(*m));
+}
+
+int shimc_parse_msg(const char *buf, size_t len, struct shimc_msg *m, struct berr **err)
+{
+	cleanup_json json_t *o = NULL;
+	const char *type = NULL, *str = NULL;
+	int64_t n;
+
+	memset(m, 0, sizeof(*m));
+	if (bjson_load_buf("shim message", buf, len, &o, err) < 0)
+		return -EPROTO;
+	if (bjson_get_string(o, "", "type", true, &type, err) < 0)
+		return berr_wrap(err, "shim message"), -EPROTO;
+	if (!strcmp(type, "state")) {
+		m->type = SHIMC_MSG_STATE;
+		return 0;
+	}
+	if (!strcmp(type, "error")) {
+		m->type = SHIMC_MSG_ERROR;
+		if (bjson_get_string(o, "", "message", false, &str, NULL) <= 0 || !str)
+			str = "(no message)";
+		m->message = xstrdup(str);
+		str = NULL;
+		if (bjson_get_string(o, "", "code", false, &str, NULL) > 0 && str)
+			m->code = xstrdup(str);
+		return 0;
+	}
+	if (!strcmp(type, "exec-started")) {
+		if (bjson_get_int_range(o, "", "pid", true, 0, INT32_MAX, &n, err) < 0)
+			return berr_wrap(err, "shim message exec-started"), -EPROTO;
+		m->type = SHIMC_MSG_EXEC_STARTED;
+		m->pid = (pid_t)n;
+		if (bjson_get_string(o, "", "container", false, &str, NULL) > 0 && str)
+			m->container = xstrdup(str);
+		return 0;
+	}
+	if (!strcmp(type, "exec-exit")) {
+		if (bjson_get_int_range(o, "", "exitCode", true, 0, 255, &n, err) < 0)
+			return berr_wrap(err, "shim message exec-exit"), -EPROTO;
+		m->type = SHIMC_MSG_EXEC_EXIT;
+		m->exit_code = (int)n;
+		return 0;
+	}
+	return berr_set(err, EPROTO, "shim message: type \"%s\" unknown", berr_q(type));
+}
+
+int shimc_recv_msg(int fd, int timeout_ms, struct shimc_msg *m, struct berr **err)
+{
+	cleanup_free char *buf = xmalloc(SHIM_MSG_MAX + 1);
+	int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : 0;
+
+	for (;;) {
+		struct iovec iov = { .iov_base = buf, .iov_len = SHIM_MSG_MAX };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int left = -1;
+		ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (r > 0) {
+			if (mh.msg_flags & MSG_TRUNC)
+				return berr_set(err, EPROTO, "shim message longer than %d bytes", SHIM_MSG_MAX);
+			return shimc_parse_msg(buf, (size_t)r, m, err) < 0 ? -EPROTO : 1;
+		}
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return berr_set(err, errno, "receive from the shim");
+		if (timeout_ms >= 0) {
+			int64_t l = deadline - mono_ms();
+
+			if (l <= 0)
+				return berr_set(err, ETIMEDOUT, "no message from the shim within %d ms",
+						timeout_ms);
+			left = (int)l;
+		}
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return berr_set(err, errno, "poll");
+	}
+}
+
 int shimc_read_status(const char *bundle, uint64_t *seq, json_t **task, struct berr **err)
 {
 	cleanup_free char *path = xasprintf("%s/%s", bundle, SHIM_STATUS_FILE);

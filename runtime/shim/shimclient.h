@@ -22,6 +22,7 @@
 #define BERTH_RUNTIME_SHIM_SHIMCLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -64,6 +65,42 @@ int shimc_recv_wait(int fd, int timeout_ms, uint64_t *seq, json_t **task, struct
 int shimc_send_stop(int fd, const char *reason, const char *stop_code, struct berr **err);
 /* Ask for the current snapshot again. */
 int shimc_send_state(int fd, struct berr **err);
+
+/* ---- exec (shim.h has the protocol) ---- */
+
+struct shimc_exec {
+	const char *container;      /* NULL: the first essential container */
+	char *const *argv;          /* NULL-terminated, at least one */
+	const char *const *env;     /* "NAME=value", NULL-terminated, or NULL */
+	const char *user, *workdir; /* NULL: the container's */
+	bool tty;
+};
+
+/* Ask for an exec on fd (a connection to shim.sock), passing fds[0..2]
+ * (stdin, stdout, stderr) or, with x->tty, fds[0] only (a terminal). */
+int shimc_send_exec(int fd, const struct shimc_exec *x, const int *fds, struct berr **err);
+
+enum shimc_msg_type {
+	SHIMC_MSG_STATE,            /* a snapshot (before the exec started) */
+	SHIMC_MSG_EXEC_STARTED,     /* pid, container */
+	SHIMC_MSG_EXEC_EXIT,        /* exit_code */
+	SHIMC_MSG_ERROR,            /* message, code (NULL when the shim gave none) */
+};
+
+struct shimc_msg {
+	enum shimc_msg_type type;
+	pid_t pid;
+	int exit_code;
+	char *container, *message, *code;   /* xmalloc'd or NULL */
+};
+
+/* Parse any message of the shim into *m (shimc_msg_free it). */
+int shimc_parse_msg(const char *buf, size_t len, struct shimc_msg *m, struct berr **err);
+/* Wait up to timeout_ms (< 0: for ever) for the next message on fd.
+ * 1: *m filled; 0: the shim closed the connection; -ETIMEDOUT; other
+ * negative values: the socket failed or the message is not one. */
+int shimc_recv_msg(int fd, int timeout_ms, struct shimc_msg *m, struct berr **err);
+void shimc_msg_free(struct shimc_msg *m);
 
 /* Parse one snapshot message (as sent, or as status.json holds it). */
 int shimc_parse(const char *buf, size_t len, uint64_t *seq, json_t **task, struct berr **err);

@@ -118,6 +118,15 @@ struct tctr {
 	int restarts;
 };
 
+/* A process started by trun_exec in a running container. */
+struct texec {
+	uint64_t id;
+	struct tctr *c;
+	struct ctr_proc proc;
+	void (*on_exit)(void *arg, uint64_t id, int exit_code);
+	void *arg;
+};
+
 /* The fields of a task's state whose change is worth a notice (a
  * container's reason changes only together with one of the others). */
 struct pub_ctr {
@@ -167,6 +176,11 @@ struct trun {
 	bool have_exit;
 	int exit_code;
 	int64_t t0;
+
+	/* berth exec: processes started in the containers, in start order */
+	struct texec execs[TRUN_MAX_EXECS];
+	size_t n_execs;
+	uint64_t exec_seq;
 
 	/* what a client sees (opts on_state): status, times, and what was
 	 * last published, to tell a change */
@@ -942,10 +956,13 @@ static int setup(struct trun *t, struct berr **err)
 	return 0;
 }
 
+static void exec_end_all(struct trun *t);
+
 static void teardown(struct trun *t)
 {
 	struct berr *err = NULL;
 
+	exec_end_all(t);
 	for (size_t i = 0; i < t->n; i++) {
 		struct tctr *c = &t->c[i];
 
@@ -1306,12 +1323,257 @@ static void kill_leftovers(struct trun *t, struct tctr *c)
 	}
 }
 
+/* ------------------------------------------------------------------ exec */
+
+static struct texec *exec_by_id(struct trun *t, uint64_t id)
+{
+	for (size_t i = 0; i < t->n_execs; i++)
+		if (t->execs[i].id == id)
+			return &t->execs[i];
+	return NULL;
+}
+
+/* The exec'd process has been reaped (si): forget it, then tell its owner
+ * (which may start another exec from the callback). */
+static void exec_finish(struct trun *t, struct texec *e, const siginfo_t *si)
+{
+	struct texec done = *e;
+	int code = exit_code_of(si);
+	size_t i = (size_t)(e - t->execs);
+
+	memmove(&t->execs[i], &t->execs[i + 1], (t->n_execs - i - 1) * sizeof(*e));
+	t->n_execs--;
+	ctr_proc_release(&done.proc);
+	log_debug("%s: exec %" PRIu64 " (pid %d) exited with code %d", done.c->def->name, done.id,
+		  (int)done.proc.pid, code);
+	if (done.on_exit)
+		done.on_exit(done.arg, done.id, code);
+}
+
+/* Reap an exec'd process if it has ended. */
+static void exec_check(struct trun *t, uint64_t id)
+{
+	struct texec *e = exec_by_id(t, id);
+	siginfo_t si = { 0 };
+
+	if (e && waitid(P_PIDFD, (id_t)e->proc.pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+		exec_finish(t, e, &si);
+}
+
+/* Every exec'd process of c (NULL: of every container) gets SIGKILL. */
+static void exec_kill_of(struct trun *t, const struct tctr *c)
+{
+	for (size_t i = 0; i < t->n_execs; i++)
+		if (!c || t->execs[i].c == c)
+			sys_pidfd_send_signal(t->execs[i].proc.pidfd, SIGKILL);
+}
+
+/* Teardown: kill and reap every exec'd process, telling their owners. */
+static void exec_end_all(struct trun *t)
+{
+	exec_kill_of(t, NULL);
+	while (t->n_execs) {
+		struct texec *e = &t->execs[0];
+		siginfo_t si = { 0 };
+
+		while (waitid(P_PIDFD, (id_t)e->proc.pidfd, &si, WEXITED) < 0 && errno == EINTR)
+			;
+		if (!si.si_pid) {
+			/* cannot happen (our child, killed): report it as killed */
+			si.si_code = CLD_KILLED;
+			si.si_status = SIGKILL;
+		}
+		exec_finish(t, e, &si);
+	}
+}
+
+int trun_exec_kill(struct trun *t, uint64_t id)
+{
+	struct texec *e = exec_by_id(t, id);
+
+	if (!e)
+		return -ESRCH;
+	if (sys_pidfd_send_signal(e->proc.pidfd, SIGKILL) < 0 && errno != ESRCH)
+		return -errno;
+	return 0;
+}
+
+static const char *cstate_name(enum cstate st)
+{
+	switch (st) {
+	case C_PENDING: return "PENDING";
+	case C_RUNNING: return "RUNNING";
+	default: return "STOPPED";
+	}
+}
+
+/* The container's environment with req_env set over it (xmalloc'd array,
+ * the strings borrowed). */
+static char **exec_env(char *const *base, const char *const *req_env)
+{
+	size_t n = 0, m = 0;
+	char **out;
+
+	while (base && base[n])
+		n++;
+	while (req_env && req_env[m])
+		m++;
+	out = xcalloc(n + m + 1, sizeof(*out));
+	memcpy(out, base, n * sizeof(*out));
+	for (size_t k = 0; k < m; k++) {
+		const char *kv = req_env[k];
+		size_t klen = (size_t)(strchr(kv, '=') - kv) + 1, i;
+
+		for (i = 0; i < n; i++)
+			if (!strncmp(out[i], kv, klen))
+				break;
+		out[i] = (char *)kv;
+		if (i == n)
+			n++;
+	}
+	return out;
+}
+
+/* "-u USER": the user resolved as the definition's "user" would be,
+ * against the container's current /etc/passwd and /etc/group (its root
+ * filesystem as mounted here). *out gets uid, gid, groups and user. */
+static int exec_user(struct trun *t, struct tctr *c, const char *user, struct ctr_spec **out,
+		     struct berr **err)
+{
+	struct task_def td = *t->td;
+	cleanup_free struct task_container *cs = xcalloc(td.n_containers, sizeof(*cs));
+	struct ctr_resolve_opts ro = { 0 };
+	cleanup_close int rootfs_fd = -1;
+	struct task_container *ct;
+
+	memcpy(cs, t->td->containers, td.n_containers * sizeof(*cs));
+	td.containers = cs;
+	ct = &cs[c->idx];
+	/* only the user matters: nothing else that reads host files */
+	ct->user = (char *)user;
+	ct->environment_files = NULL;
+	ct->n_environment_files = 0;
+	ct->mount_points = NULL;
+	ct->n_mount_points = 0;
+	ct->volumes_from = NULL;
+	ct->n_volumes_from = 0;
+	rootfs_fd = open(c->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfs_fd < 0)
+		return berr_set(err, errno, "open %s", c->rootfs);
+	return ctr_spec_resolve(&td, c->idx, c->have_cfg ? &c->cfg : NULL, rootfs_fd, &ro, out, err);
+}
+
+int trun_exec(struct trun *t, const struct trun_exec_req *req, struct trun_exec_info *info,
+	      enum trun_exec_status *why, struct berr **err)
+{
+	struct ctr_spec *user_spec = NULL;
+	cleanup_free char **env = NULL;
+	struct ctr_spec spec;
+	struct ctr_launch l;
+	struct ctr_proc proc;
+	struct texec *e;
+	struct tctr *c = NULL;
+	int r;
+
+	*why = TRUN_EXEC_BAD_REQUEST;
+	if (!req->argv || !req->argv[0] || !req->argv[0][0])
+		return berr_set(err, 0, "exec: no command");
+	if (req->workdir && req->workdir[0] != '/')
+		return berr_set(err, 0, "exec: working directory \"%s\" is not an absolute path",
+				berr_q(req->workdir));
+	for (const char *const *kv = req->env; kv && *kv; kv++)
+		if (!strchr(*kv, '=') || **kv == '=')
+			return berr_set(err, 0, "exec: environment entry \"%s\" is not NAME=value",
+					berr_q(*kv));
+	if (req->user && !*req->user)
+		return berr_set(err, 0, "exec: empty user");
+
+	*why = TRUN_EXEC_NOT_RUNNING;
+	if (t->stopping || t->status >= TRUN_DEPROVISIONING)
+		return berr_set(err, 0, "task %s is stopping", t->id);
+	if (t->status != TRUN_PENDING && t->status != TRUN_RUNNING)
+		return berr_set(err, 0, "task %s is not running yet (%s)", t->id,
+				trun_status_name(t->status));
+	if (req->container) {
+		c = by_name(t, req->container);
+	} else {
+		for (size_t i = 0; i < t->n && !c; i++)
+			if (t->c[i].def->essential)
+				c = &t->c[i];
+	}
+	if (!c) {
+		cleanup_free char *names = xstrdup("");
+
+		for (size_t i = 0; i < t->n; i++) {
+			char *more = xasprintf("%s%s%s", names, i ? ", " : "", t->c[i].def->name);
+
+			free(names);
+			names = more;
+		}
+		*why = TRUN_EXEC_NO_CONTAINER;
+		return berr_set(err, 0, "task %s has no container \"%s\" (it has: %s)", t->id,
+				berr_q(req->container ? req->container : "(essential)"), names);
+	}
+	if (c->st != C_RUNNING)
+		return berr_set(err, 0, "container %s is not RUNNING (%s)", c->def->name,
+				cstate_name(c->st));
+	if (t->n_execs >= TRUN_MAX_EXECS) {
+		*why = TRUN_EXEC_BUSY;
+		return berr_set(err, 0, "container %s: %d exec'd processes run already", c->def->name,
+				TRUN_MAX_EXECS);
+	}
+
+	spec = *c->spec;
+	if (req->env && req->env[0]) {
+		env = exec_env(c->spec->env, req->env);
+		spec.env = env;
+	}
+	if (req->workdir)
+		spec.cwd = (char *)req->workdir;
+	if (req->user) {
+		if ((r = exec_user(t, c, req->user, &user_spec, err)) < 0) {
+			*why = TRUN_EXEC_CANNOT_RUN;
+			return berr_wrap(err, "exec as user \"%s\"", berr_q(req->user)), r;
+		}
+		spec.uid = user_spec->uid;
+		spec.gid = user_spec->gid;
+		spec.groups = user_spec->groups;
+		spec.n_groups = user_spec->n_groups;
+		spec.user = user_spec->user;
+	}
+	ctr_launch_init(&l);
+	l.spec = &spec;
+	l.cgroup_fd = c->cg_fd;
+	l.stdin_fd = req->stdin_fd;
+	l.stdout_fd = req->stdout_fd;
+	l.stderr_fd = req->stderr_fd;
+	l.seccomp = c->seccomp;
+	l.tty = req->tty;
+	r = ctr_exec(&l, &c->proc, req->argv, &proc, err);
+	ctr_spec_free(user_spec);
+	if (r < 0) {
+		*why = proc.exec_errno == ENOENT || proc.exec_errno == ENOTDIR ? TRUN_EXEC_NOT_FOUND
+									      : TRUN_EXEC_CANNOT_RUN;
+		return r;
+	}
+	e = &t->execs[t->n_execs++];
+	*e = (struct texec){ .id = ++t->exec_seq, .c = c, .proc = proc, .on_exit = req->on_exit,
+			     .arg = req->arg };
+	log_debug("%s: exec %" PRIu64 " (pid %d): %s", c->def->name, e->id, (int)proc.pid, req->argv[0]);
+	*why = TRUN_EXEC_OK;
+	*info = (struct trun_exec_info){ .id = e->id, .container = c->def->name, .pid = proc.pid,
+					 .pidfd = proc.pidfd };
+	return 0;
+}
+
 static void on_exit_of(struct trun *t, struct tctr *c, const siginfo_t *si, int64_t now)
 {
 	uint64_t oom = 0;
 
 	c->exit_code = exit_code_of(si);
 	kill_leftovers(t, c);
+	/* exec'd processes die with the container's program (as docker exec's) */
+	exec_kill_of(t, c);
 	drain(t, c, &c->out, false, true);
 	drain(t, c, &c->err, true, true);
 	ctr_proc_release(&c->proc);
@@ -1673,11 +1935,11 @@ static void poll_ctl(struct trun *t)
 
 static int loop(struct trun *t)
 {
-	enum { MAXFDS = 3 + 10 * 5 };
+	enum { MAXFDS = 3 + 10 * 5 + TRUN_MAX_EXECS };
 
 	for (;;) {
 		struct pollfd pfd[MAXFDS];
-		struct { struct tctr *c; int kind; } who[MAXFDS];
+		struct { struct tctr *c; int kind; uint64_t exec_id; } who[MAXFDS];
 		int64_t now = now_ms(), next = now + 60000;
 		size_t np = 0;
 		int r;
@@ -1739,6 +2001,12 @@ static int loop(struct trun *t)
 			if (c->stop_sent && !c->kill_sent && c->kill_at_ms < next)
 				next = c->kill_at_ms;
 		}
+		for (size_t i = 0; i < t->n_execs; i++) {
+			pfd[np] = (struct pollfd){ .fd = t->execs[i].proc.pidfd, .events = POLLIN };
+			who[np].c = NULL;
+			who[np].exec_id = t->execs[i].id;
+			who[np++].kind = 11;
+		}
 		for (size_t i = 0; i < t->n; i++) {
 			const struct tctr *c = &t->c[i];
 
@@ -1760,6 +2028,8 @@ static int loop(struct trun *t)
 					begin_stop(t, "UserInitiated", "Task stopped by user", 0, false);
 				else if (who[i].kind == 10)
 					handle_ctl(t);
+				else if (who[i].kind == 11)
+					exec_check(t, who[i].exec_id);
 				else
 					on_signal(t);
 				continue;
@@ -1909,6 +2179,8 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 		goto out;
 	}
 
+	if (o->on_attach)
+		o->on_attach(o->attach_arg, &t);
 	set_status(&t, TRUN_PROVISIONING);
 	poll_ctl(&t);
 	if (t.stopping)
@@ -1932,6 +2204,8 @@ out:
 	set_status(&t, TRUN_DEPROVISIONING);
 	teardown(&t);
 	set_status(&t, TRUN_STOPPED);
+	if (o->on_attach)
+		o->on_attach(o->attach_arg, NULL);
 	fill_result(&t, res);
 	if (t.sfd >= 0)
 		close(t.sfd);

@@ -27,6 +27,8 @@
 #include "runtime/task/task.h"
 
 struct trun_state;
+/* The running task, as on_attach hands it to the hooks (trun_exec). */
+struct trun;
 
 /* Container log rotation when logConfiguration does not say (json-file's
  * max-size / max-file do): 10 MiB per file, 5 files (NAME.log, .1 ... .4). */
@@ -87,6 +89,13 @@ struct trun_opts {
 	int ctl_fd;
 	bool (*on_ctl)(void *arg, const char **stop_code, char **stop_reason);
 	void *ctl_arg;
+	/* on_attach is called with the task's handle once, first thing in
+	 * trun_run (before the first on_state), and with NULL right before
+	 * trun_run returns. Between the two, code running inside a hook
+	 * (on_ctl, on_state, an exec's on_exit) may call trun_exec and
+	 * trun_exec_kill with it; nothing else may (single thread). */
+	void (*on_attach)(void *arg, struct trun *t);
+	void *attach_arg;
 };
 
 void trun_opts_init(struct trun_opts *o);
@@ -165,6 +174,67 @@ struct trun_result {
 	struct trun_container_result *containers;
 	size_t n_containers;
 };
+
+/* ------------------------------------------------ exec (berth exec) */
+
+/* At most this many exec'd processes at once per task. */
+#define TRUN_MAX_EXECS 64
+
+struct trun_exec_req {
+	const char *container;      /* NULL: the first essential container */
+	char *const *argv;          /* NULL-terminated; argv[0] non-empty (PATH search
+				     * in the container, as for its program) */
+	const char *const *env;     /* "NAME=value" set over the container's environment
+				     * (a name it has is replaced); NULL: none */
+	const char *user;           /* as a definition's "user" ("name", "uid", "uid:gid",
+				     * ...) resolved in the container's /etc/passwd and
+				     * /etc/group; NULL: the container's user */
+	const char *workdir;        /* absolute, inside the container; NULL: the container's */
+	bool tty;                   /* stdin is a terminal (nobody's controlling one): it
+				     * becomes the process's controlling terminal */
+	int stdin_fd, stdout_fd, stderr_fd;   /* the caller's (dup'd into the process, the
+					       * caller keeps and closes them); -1: /dev/null */
+	/* Called from the supervisor once the process has ended and been
+	 * reaped: exit_code is its exit status, or 128 + the signal that
+	 * killed it (137 for SIGKILL). Always called exactly once per started
+	 * exec, at the latest while trun_run tears the task down. */
+	void (*on_exit)(void *arg, uint64_t id, int exit_code);
+	void *arg;
+};
+
+/* Why trun_exec refused or failed. */
+enum trun_exec_status {
+	TRUN_EXEC_OK,
+	TRUN_EXEC_BAD_REQUEST,      /* no command, a malformed env entry, a relative workdir */
+	TRUN_EXEC_NO_CONTAINER,     /* the task has no container by that name */
+	TRUN_EXEC_NOT_RUNNING,      /* the task is not running (set-up, stopping) or the
+				     * container is not RUNNING */
+	TRUN_EXEC_BUSY,             /* TRUN_MAX_EXECS exec'd processes run already */
+	TRUN_EXEC_NOT_FOUND,        /* argv[0] is not in the container (a shell's 127) */
+	TRUN_EXEC_CANNOT_RUN,       /* it could not be started: not executable, unknown
+				     * user, bad workdir, ... (a shell's 126) */
+};
+
+struct trun_exec_info {
+	uint64_t id;                /* > 0, never reused during the run */
+	const char *container;      /* the container it runs in (valid while the task runs) */
+	pid_t pid;                  /* in this process's pid namespace */
+	int pidfd;                  /* borrowed; valid until on_exit returns */
+};
+
+/* Start a process in a running container of the task, as a health check
+ * runs (launch.h ctr_exec: the container's namespaces, cgroup, user,
+ * capabilities, no_new_privs, rlimits and seccomp), with the request's
+ * changes. It dies with the container: when the container's program ends
+ * (its pid namespace goes, or with a shared one its cgroup is killed, or
+ * else taskrun kills it) and at the latest at teardown. Returns 0 with
+ * *info, or a negative errno with *why and *err ("container web is not
+ * RUNNING (STOPPED)"). */
+int trun_exec(struct trun *t, const struct trun_exec_req *req, struct trun_exec_info *info,
+	      enum trun_exec_status *why, struct berr **err);
+/* SIGKILL an exec'd process (its on_exit follows when it has been reaped).
+ * -ESRCH when id is not running. */
+int trun_exec_kill(struct trun *t, uint64_t id);
 
 /* Run the task. Returns 0 when the task ran (whatever its exit code; see
  * res), negative with *err when it could not be set up or started (res

@@ -145,6 +145,7 @@ int cmd_write(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
+int cmd_spew(int argc, char **argv);
 int cmd_http_server(int argc, char **argv);
 int cmd_tcp_echo(int argc, char **argv);
 int cmd_udp_echo(int argc, char **argv);
@@ -157,5 +158,6 @@ int cmd_cpuburn(int argc, char **argv);
 int cmd_forkbomb(int argc, char **argv);
 int cmd_diskfill(int argc, char **argv);
 int cmd_escape(int argc, char **argv);
+int cmd_tty(int argc, char **argv);
 
 #endif

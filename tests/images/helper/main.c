@@ -57,6 +57,9 @@ static const struct command commands[] = {
 	{ "kill", cmd_kill, "kill SIG PID\n"
 	  "    send SIG (TERM, SIGTERM, 15) to PID: {\"pid\",\"signal\",\"errno\"}, exit 1\n"
 	  "    when kill() failed" },
+	{ "spew", cmd_spew, "spew LINES [--bytes N]\n"
+	  "    LINES lines of N bytes (default 100, at least 11) on stdout as fast as it\n"
+	  "    can: line i is i as ten digits, a space, then 'x's; {\"spewed\",\"bytes\"} on stderr" },
 	{ "http-server", cmd_http_server,
 	  "http-server --port P [--body TEXT|@FILE] [--status N] [--health-status N] [--delay-ms N]\n"
 	  "              [--log-requests]   one {\"request\",\"path\",\"status\"} line per request\n"
@@ -94,6 +97,10 @@ static const struct command commands[] = {
 	  "    write PATH (or PATH/diskfill.bin for a directory) in 1 MiB chunks until an\n"
 	  "    error or N MiB, fsync: {\"written_mib\",\"errno\",\"path\"}; exit 0 when it\n"
 	  "    stopped at ENOSPC/EDQUOT or N MiB, 1 otherwise" },
+	{ "tty", cmd_tty, "tty\n"
+	  "    {\"stdin_tty\",\"stdout_tty\",\"stderr_tty\",\"ttyname\",\"pid\",\"sid\",\"pgrp\",\"tty_nr\",\n"
+	  "    \"tcgetpgrp\",\"foreground\",\"ctty\",\"ctty_errno\",\"rows\",\"cols\"}: the terminal\n"
+	  "    of stdin, the session and whether /dev/tty opens (a controlling terminal)" },
 	{ "escape", cmd_escape, "escape NAME [--path P] | --all [--path P] | --list\n"
 	  "    named container escape attempts, each undone if it worked:\n"
 	  "    {\"escape\",\"result\":\"denied|allowed|inconclusive\",\"errno\",\"detail\"};\n"

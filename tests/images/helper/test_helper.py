@@ -256,6 +256,19 @@ class Cli(unittest.TestCase):
                            timeout=20)
         self.assertEqual(one(r.stdout), {"argv": ["a\u00ffb\u00c3", "\u00e2\u0082"]})
 
+    def test_spew(self):
+        r = run("spew", "25000", "--bytes", "300")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.split(b"\n")
+        self.assertEqual(out[-1], b"")
+        self.assertEqual(len(out) - 1, 25000)
+        for i, l in enumerate(out[:-1], 1):
+            self.assertEqual(l, b"%010d " % i + b"x" * 289)
+        self.assertEqual(one(r.stderr), {"spewed": 25000, "bytes": 300})
+        self.assertEqual(run("spew", "2").stdout, b"0000000001 " + b"x" * 89 + b"\n0000000002 " + b"x" * 89 + b"\n")
+        for bad in (["spew"], ["spew", "1", "--bytes", "10"], ["spew", "x"]):
+            self.assertEqual(run(*bad).returncode, 2)
+
     def test_sleep(self):
         t = time.monotonic()
         r = run("sleep", "0.3")
