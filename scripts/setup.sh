@@ -18,6 +18,8 @@ PKGS=(
 	# images (rootfs/): streaming inflate (ISA-L igzip), zstd, tar parsing (sha256 is
 	# built in: common/sha256.c)
 	zlib1g-dev libisal-dev libzstd-dev libarchive-dev
+	# registry pull (rootfs/pull.c) and its tests: a real registry, pushes, htpasswd
+	libcurl4-openssl-dev docker-registry skopeo apache2-utils
 	# berthd: state store (SQLite)
 	libsqlite3-dev
 	# the ECS API is tested with the real AWS CLI v2 and boto3 (host side)

@@ -8,11 +8,13 @@
 #include "rootfs/import.h"
 #include "rootfs/oci.h"
 #include "rootfs/overlay.h"
+#include "rootfs/pull.h"
 #include "rootfs/store.h"
 #include "common/fsutil.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <getopt.h>
@@ -31,6 +33,15 @@ static void image_usage(FILE *f)
 		"                  OCI layout directory; verifies every blob, unpacks layers once;\n"
 		"                  a layer larger than N bytes uncompressed (default 64 GiB) or\n"
 		"                  with more than N entries (default 4194304) is refused\n"
+		"  pull REF [--platform OS/ARCH[/VARIANT]] [--policy always|if-not-present|never]\n"
+		"                  [--quiet] [--progress auto|bar|plain|json|none]\n"
+		"                  [--insecure-registry HOST]... [--credentials FILE] [--docker-config FILE]\n"
+		"                  [--parallel N] [--retries N] [--limit-rate BYTES] [--ca-file FILE]\n"
+		"                  [--max-layer-bytes N] [--max-layer-entries N]\n"
+		"                  pull [registry/]repository[:tag|@digest] from its registry (Docker\n"
+		"                  Hub when no registry is named); exit codes: 0 pulled or present,\n"
+		"                  1 error, 2 usage or not supported, 3 not found, 4 authentication,\n"
+		"                  5 registry unreachable, 6 content did not verify\n"
 		"  ls              list images (REPOSITORY, TAG, DIGEST, CREATED, SIZE)\n"
 		"  inspect REF     the image's record and configuration, as JSON\n"
 		"  tag REF NEW     give an image another name\n"
@@ -199,6 +210,375 @@ static int cmd_import(int argc, char **argv)
 	rootfs_import_result_free(&res);
 	rootfs_store_close(s);
 	return 0;
+}
+
+/* ------------------------------------------------------------ pull */
+
+/* Exit codes of `berth image pull` (docs/cli.md). */
+#define PULL_EXIT_ERROR 1
+#define PULL_EXIT_USAGE 2
+#define PULL_EXIT_NOT_FOUND 3
+#define PULL_EXIT_AUTH 4
+#define PULL_EXIT_UNREACHABLE 5
+#define PULL_EXIT_VERIFY 6
+
+enum pull_progress_mode { PP_AUTO, PP_BAR, PP_PLAIN, PP_JSON, PP_NONE };
+
+struct pull_line {
+	char digest[20];
+	const char *phase;
+	uint64_t done, total;
+	bool used;
+};
+
+struct pull_view {
+	enum pull_progress_mode mode;
+	struct pull_line *lines;
+	size_t n, drawn;
+	struct timespec last;
+	enum rootfs_pull_phase *last_phase;   /* plain/json: per layer, to print phase changes */
+	struct timespec *last_json;
+};
+
+static double ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1000 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+static void pull_view_size(struct pull_view *v, size_t n)
+{
+	if (n <= v->n)
+		return;
+	v->lines = xreallocarray(v->lines, n, sizeof(*v->lines));
+	v->last_phase = xreallocarray(v->last_phase, n, sizeof(*v->last_phase));
+	v->last_json = xreallocarray(v->last_json, n, sizeof(*v->last_json));
+	for (size_t i = v->n; i < n; i++) {
+		memset(&v->lines[i], 0, sizeof(v->lines[i]));
+		v->lines[i].phase = "waiting";
+		v->last_phase[i] = (enum rootfs_pull_phase)-1;
+		memset(&v->last_json[i], 0, sizeof(v->last_json[i]));
+	}
+	v->n = n;
+}
+
+static void pull_view_draw(struct pull_view *v, bool force)
+{
+	if (!force && v->drawn && ms_since(&v->last) < 100)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &v->last);
+	if (v->drawn)
+		fprintf(stderr, "\033[%zuA", v->drawn);
+	for (size_t i = 0; i < v->n; i++) {
+		struct pull_line *l = &v->lines[i];
+		char a[32], b[32], bar[21];
+		int fill = l->total ? (int)(l->done * 20 / l->total) : 0;
+
+		if (fill > 20)
+			fill = 20;
+		memset(bar, '=', (size_t)fill);
+		memset(bar + fill, ' ', (size_t)(20 - fill));
+		bar[20] = '\0';
+		cli_human_size(l->done, a, sizeof(a));
+		cli_human_size(l->total, b, sizeof(b));
+		fprintf(stderr, "\r\033[Klayer %zu/%zu %-19s %-11s [%s] %s/%s\n", i + 1, v->n,
+			l->used ? l->digest : "", l->phase, bar, a, b);
+	}
+	v->drawn = v->n;
+	fflush(stderr);
+}
+
+static const char *phase_word(enum rootfs_pull_phase p)
+{
+	switch (p) {
+	case ROOTFS_PULL_PHASE_EXISTS: return "exists";
+	case ROOTFS_PULL_PHASE_WAIT: return "waiting";
+	case ROOTFS_PULL_PHASE_DOWNLOAD: return "downloading";
+	case ROOTFS_PULL_PHASE_RETRY: return "retrying";
+	case ROOTFS_PULL_PHASE_DOWNLOADED: return "downloaded";
+	case ROOTFS_PULL_PHASE_UNPACK: return "unpacking";
+	case ROOTFS_PULL_PHASE_LAYER_DONE: return "done";
+	default: return "resolving";
+	}
+}
+
+static void on_pull_event(const struct rootfs_pull_event *ev, void *data)
+{
+	struct pull_view *v = data;
+	char dbuf[ROOTFS_DIGEST_STR];
+
+	if (v->mode == PP_NONE)
+		return;
+	if (ev->phase == ROOTFS_PULL_PHASE_RESOLVE) {
+		if (v->mode == PP_JSON) {
+			printf("{\"event\":\"resolve\"}\n");
+			fflush(stdout);
+		} else if (v->mode == PP_PLAIN) {
+			fprintf(stderr, "resolving\n");
+		}
+		return;
+	}
+	pull_view_size(v, ev->n_layers);
+	if (ev->layer >= v->n)
+		return;
+	if (v->mode == PP_BAR) {
+		struct pull_line *l = &v->lines[ev->layer];
+
+		snprintf(l->digest, sizeof(l->digest), "%.19s", ev->blob ? rootfs_digest_str(ev->blob, dbuf) : "");
+		l->used = true;
+		l->phase = phase_word(ev->phase);
+		l->done = ev->done;
+		l->total = ev->total;
+		pull_view_draw(v, ev->phase != ROOTFS_PULL_PHASE_DOWNLOAD && ev->phase != ROOTFS_PULL_PHASE_UNPACK);
+		return;
+	}
+	/* plain and json: every change of phase; json also progress, 5 a second per layer */
+	if (v->last_phase[ev->layer] == ev->phase &&
+	    (v->mode == PP_PLAIN || ms_since(&v->last_json[ev->layer]) < 200))
+		return;
+	v->last_phase[ev->layer] = ev->phase;
+	clock_gettime(CLOCK_MONOTONIC, &v->last_json[ev->layer]);
+	if (v->mode == PP_JSON) {
+		printf("{\"event\":\"%s\",\"layer\":%zu,\"layers\":%zu,\"digest\":\"%s\",\"done\":%llu,\"total\":%llu}\n",
+		       rootfs_pull_phase_name(ev->phase), ev->layer, ev->n_layers,
+		       ev->blob ? rootfs_digest_str(ev->blob, dbuf) : "", (unsigned long long)ev->done,
+		       (unsigned long long)ev->total);
+		fflush(stdout);
+	} else {
+		char a[32];
+
+		cli_human_size(ev->total, a, sizeof(a));
+		fprintf(stderr, "layer %zu/%zu %.19s %s%s%s\n", ev->layer + 1, ev->n_layers,
+			ev->blob ? rootfs_digest_str(ev->blob, dbuf) : "", phase_word(ev->phase),
+			ev->phase == ROOTFS_PULL_PHASE_DOWNLOADED ? " " : "",
+			ev->phase == ROOTFS_PULL_PHASE_DOWNLOADED ? a : "");
+	}
+}
+
+static int pull_exit_code(enum rootfs_pull_failure f)
+{
+	switch (f) {
+	case ROOTFS_PULL_OK: return 0;
+	case ROOTFS_PULL_FAIL_NOT_FOUND: return PULL_EXIT_NOT_FOUND;
+	case ROOTFS_PULL_FAIL_AUTH: return PULL_EXIT_AUTH;
+	case ROOTFS_PULL_FAIL_UNREACHABLE: return PULL_EXIT_UNREACHABLE;
+	case ROOTFS_PULL_FAIL_VERIFY: return PULL_EXIT_VERIFY;
+	case ROOTFS_PULL_FAIL_UNSUPPORTED: return PULL_EXIT_USAGE;
+	default: return PULL_EXIT_ERROR;
+	}
+}
+
+/* berth's credentials file: $BERTH_CREDENTIALS, else /etc/berth/credentials.json.
+ * docker's: $DOCKER_CONFIG/config.json, else $HOME/.docker/config.json. */
+static char *default_docker_config(void)
+{
+	const char *d = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+
+	if (d && *d)
+		return xasprintf("%s/config.json", d);
+	if (home && *home)
+		return xasprintf("%s/.docker/config.json", home);
+	return NULL;
+}
+
+static int cmd_pull(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "platform", required_argument, NULL, 'p' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", required_argument, NULL, 'g' },
+		{ "insecure-registry", required_argument, NULL, 'i' },
+		{ "credentials", required_argument, NULL, 'c' },
+		{ "docker-config", required_argument, NULL, 'd' },
+		{ "repository-credentials", required_argument, NULL, 'R' },
+		{ "parallel", required_argument, NULL, 'n' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "limit-rate", required_argument, NULL, 'L' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "max-layer-bytes", required_argument, NULL, 'B' },
+		{ "max-layer-entries", required_argument, NULL, 'E' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res = { 0 };
+	struct pull_view view = { .mode = PP_AUTO };
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+	cleanup_free char *plat = NULL, *dcfg = NULL;
+	const char **insecure = xcalloc(1, sizeof(char *));
+	size_t n_insecure = 0;
+	const char *creds = getenv("BERTH_CREDENTIALS");
+	bool quiet = false;
+	uint64_t num;
+	int c, r, rc;
+
+	if (creds == NULL || *creds == '\0')
+		creds = "/etc/berth/credentials.json";
+	dcfg = default_docker_config();
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': {
+			char *a, *v;
+
+			free(plat);
+			plat = xstrdup(optarg);
+			a = strchr(plat, '/');
+			if (a == NULL || a[1] == '\0') {
+				log_error("--platform %s: want OS/ARCH[/VARIANT], e.g. linux/amd64", optarg);
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			*a++ = '\0';
+			v = strchr(a, '/');
+			if (v)
+				*v++ = '\0';
+			o.os = plat;
+			o.arch = a;
+			o.variant = v;
+			break;
+		}
+		case 'P':
+			if (rootfs_pull_policy_parse(optarg, &o.policy) < 0) {
+				log_error("--policy %s: use always, if-not-present or never", optarg);
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'q': quiet = true; view.mode = PP_NONE; break;
+		case 'g':
+			if (!strcmp(optarg, "auto")) view.mode = PP_AUTO;
+			else if (!strcmp(optarg, "bar")) view.mode = PP_BAR;
+			else if (!strcmp(optarg, "plain")) view.mode = PP_PLAIN;
+			else if (!strcmp(optarg, "json")) view.mode = PP_JSON;
+			else if (!strcmp(optarg, "none")) view.mode = PP_NONE;
+			else {
+				log_error("--progress %s: use auto, bar, plain, json or none", optarg);
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'i':
+			insecure = xreallocarray(insecure, n_insecure + 2, sizeof(char *));
+			insecure[n_insecure++] = optarg;
+			insecure[n_insecure] = NULL;
+			break;
+		case 'c': creds = optarg; break;
+		case 'd': free(dcfg); dcfg = strcmp(optarg, "none") ? xstrdup(optarg) : NULL; break;
+		case 'R': o.repository_credentials = optarg; break;
+		case 'n':
+		case 'r':
+		case 'L':
+			if (parse_limit(c == 'n' ? "--parallel" : c == 'r' ? "--retries" : "--limit-rate", optarg, &num) < 0) {
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			if (c == 'n')
+				o.parallel = num > 64 ? 64 : (unsigned)num;
+			else if (c == 'r')
+				o.retries = num > 100 ? 100 : (unsigned)num;
+			else
+				o.max_recv_speed = (int64_t)num;
+			break;
+		case 'C': o.ca_file = optarg; break;
+		case 'B':
+			if (parse_limit("--max-layer-bytes", optarg, &o.unpack.max_bytes) < 0) {
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'E':
+			if (parse_limit("--max-layer-entries", optarg, &o.unpack.max_entries) < 0) {
+				rc = PULL_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case 'h': image_usage(stdout); rc = 0; goto out;
+		default: rc = PULL_EXIT_USAGE; goto out;
+		}
+	}
+	if (optind + 1 != argc) {
+		log_error("image pull: give one image reference (see berth image --help)");
+		rc = PULL_EXIT_USAGE;
+		goto out;
+	}
+	{
+		const char *env = getenv("BERTH_INSECURE_REGISTRIES");
+		cleanup_free char *copy = env ? xstrdup(env) : NULL;
+		char *save = NULL;
+
+		for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t; t = strtok_r(NULL, ", ", &save)) {
+			insecure = xreallocarray(insecure, n_insecure + 2, sizeof(char *));
+			insecure[n_insecure++] = xstrdup(t);   /* kept until exit */
+			insecure[n_insecure] = NULL;
+		}
+	}
+	if (view.mode == PP_AUTO)
+		view.mode = isatty(STDERR_FILENO) && !cli.json ? PP_BAR : PP_NONE;
+	o.insecure = insecure;
+	o.credentials_file = creds;
+	o.docker_config = dcfg;
+	o.progress = on_pull_event;
+	o.progress_data = &view;
+	if (open_store(&s) < 0) {
+		rc = PULL_EXIT_ERROR;
+		goto out;
+	}
+	r = rootfs_pull(s, argv[optind], &o, &res, &err);
+	if (view.mode == PP_BAR && view.drawn)
+		pull_view_draw(&view, true);
+	rootfs_store_close(s);
+	rc = pull_exit_code(r < 0 ? (res.failure ? res.failure : ROOTFS_PULL_FAIL_OTHER) : ROOTFS_PULL_OK);
+	if (r < 0) {
+		log_error("%s", berr_msg(err));
+		if (view.mode == PP_JSON || cli.json) {
+			cleanup_json json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "event", "error",
+							   "failure", rootfs_pull_failure_name(res.failure),
+							   "message", berr_msg(err), "exitCode", rc);
+			cleanup_free char *txt = bjson_dumps(j);
+
+			printf("%s\n", txt);
+		}
+		berr_free(err);
+	} else {
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		rootfs_digest_str(&res.manifest, dbuf);
+		if (view.mode == PP_JSON || cli.json) {
+			cleanup_json json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
+				"event", "result", "digest", dbuf, "ref", res.ref, "source", res.source,
+				"pulled", res.pulled, "layers", (json_int_t)res.layers,
+				"layersDownloaded", (json_int_t)res.layers_downloaded,
+				"layersUnpacked", (json_int_t)res.layers_unpacked,
+				"bytesDownloaded", (json_int_t)res.bytes_downloaded, "resumed", (json_int_t)res.resumed);
+			cleanup_free char *txt = bjson_dumps(j);
+
+			printf("%s\n", txt);
+		} else if (quiet) {
+			printf("%s\n", dbuf);
+		} else {
+			char sz[32];
+
+			cli_human_size(res.bytes_downloaded, sz, sizeof(sz));
+			if (res.pulled)
+				printf("pulled %s: %s, %zu layer%s (%zu downloaded, %s; %zu unpacked)\n",
+				       res.ref ? res.ref : res.source, dbuf, res.layers, res.layers == 1 ? "" : "s",
+				       res.layers_downloaded, sz, res.layers_unpacked);
+			else
+				printf("present %s: %s (pull policy %s)\n", res.ref ? res.ref : res.source, dbuf,
+				       rootfs_pull_policy_name(o.policy));
+		}
+	}
+	rootfs_pull_result_free(&res);
+out:
+	free(insecure);
+	free(view.lines);
+	free(view.last_phase);
+	free(view.last_json);
+	return rc;
 }
 
 /* ------------------------------------------------------------ ls */
@@ -617,6 +997,8 @@ int cli_image(int argc, char **argv)
 	argv++;
 	if (!strcmp(sub, "import") || !strcmp(sub, "load"))
 		return cmd_import(argc, argv);
+	if (!strcmp(sub, "pull"))
+		return cmd_pull(argc, argv);
 	if (!strcmp(sub, "ls") || !strcmp(sub, "list"))
 		return cmd_ls(argc, argv);
 	if (!strcmp(sub, "inspect"))

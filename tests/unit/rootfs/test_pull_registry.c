@@ -1,0 +1,634 @@
+/* Integration tests of rootfs_pull against a real registry: Debian's
+ * docker-registry on 127.0.0.1 (a free port), started here without auth,
+ * with htpasswd Basic auth and with token auth (tests/registry/tokenserver.py),
+ * the test images pushed with skopeo. Skipped (never passed) when
+ * docker-registry, skopeo, htpasswd, openssl or the test images are missing
+ * (scripts/setup.sh installs them). Only loopback traffic. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/fsutil.h"
+#include "common/xalloc.h"
+#include "rootfs/pull.h"
+#include "rootfs/store.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct reg {
+	char dir[256], cfg[300], data[300];
+	int port;
+	pid_t pid;
+	pid_t token_pid;
+	char hostport[64];
+};
+
+static const char *src_dir, *bin_dir;
+static char images[512];
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool port_open(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	close(fd);
+	return ok;
+}
+
+static pid_t spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		setpgid(0, 0);
+		/* a failed assertion skips the teardown: die with the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void reg_start(struct reg *r)
+{
+	char log[320];
+	char *argv[] = { "docker-registry", "serve", r->cfg, NULL };
+
+	snprintf(log, sizeof(log), "%s/registry.log", r->dir);
+	r->pid = spawn(argv, log);
+	for (int i = 0; i < 200 && !port_open(r->port); i++)
+		usleep(50000);
+	assert_true(port_open(r->port));
+}
+
+static void reg_kill(struct reg *r)
+{
+	if (r->pid > 0) {
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, NULL, 0);
+		r->pid = -1;
+	}
+}
+
+/* auth: NULL, "htpasswd" or "token" */
+static void reg_setup(struct reg *r, const char *auth)
+{
+	FILE *f;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/berth-test-pull-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->cfg, sizeof(r->cfg), "%s/config.yml", r->dir);
+	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
+	r->port = free_port();
+	snprintf(r->hostport, sizeof(r->hostport), "127.0.0.1:%d", r->port);
+	f = fopen(r->cfg, "w");
+	assert_non_null(f);
+	fprintf(f, "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
+		   "  delete:\n    enabled: true\nhttp:\n  addr: %s\n", r->data, r->hostport);
+	if (auth && !strcmp(auth, "htpasswd")) {
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "htpasswd -Bbc %s/htpasswd alice s3cret >/dev/null 2>&1", r->dir);
+		assert_int_equal(run(cmd), 0);
+		fprintf(f, "auth:\n  htpasswd:\n    realm: berth-test\n    path: %s/htpasswd\n", r->dir);
+	} else if (auth && !strcmp(auth, "token")) {
+		char cmd[1024], key[300], cert[300], pf[300], script[512];
+		int tport = 0;
+
+		snprintf(key, sizeof(key), "%s/key.pem", r->dir);
+		snprintf(cert, sizeof(cert), "%s/cert.pem", r->dir);
+		snprintf(pf, sizeof(pf), "%s/token.port", r->dir);
+		snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
+			 "-subj /CN=berth-test-token >/dev/null 2>&1", key, cert);
+		assert_int_equal(run(cmd), 0);
+		snprintf(script, sizeof(script), "%s/tests/registry/tokenserver.py", src_dir);
+		{
+			char *argv[] = { "python3", script, "--key", key, "--cert", cert, "--user", "alice",
+					 "--password", "s3cret", "--port-file", pf, NULL };
+			char log[320];
+
+			snprintf(log, sizeof(log), "%s/token.log", r->dir);
+			r->token_pid = spawn(argv, log);
+		}
+		for (int i = 0; i < 200; i++) {
+			FILE *p = fopen(pf, "r");
+
+			if (p) {
+				assert_int_equal(fscanf(p, "%d", &tport), 1);
+				fclose(p);
+				break;
+			}
+			usleep(50000);
+		}
+		assert_true(tport > 0);
+		fprintf(f, "auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n    service: berth-test\n"
+			   "    issuer: berth-test-issuer\n    rootcertbundle: %s\n", tport, cert);
+	}
+	fclose(f);
+	reg_start(r);
+}
+
+static void reg_teardown(struct reg *r)
+{
+	char cmd[300];
+
+	reg_kill(r);
+	if (r->token_pid > 0) {
+		kill(r->token_pid, SIGKILL);
+		waitpid(r->token_pid, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", r->dir);
+	run(cmd);
+}
+
+static void push(struct reg *r, const char *src, const char *repo, const char *creds, bool all)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "skopeo copy %s --dest-tls-verify=false %s%s %s docker://%s/%s >>%s/push.log 2>&1",
+		 all ? "--all" : "", creds ? "--dest-creds " : "", creds ? creds : "", src, r->hostport, repo, r->dir);
+	if (run(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat %s/push.log %s/registry.log", r->dir, r->dir);
+		run(cmd);
+		fail_msg("skopeo push to %s failed", r->hostport);
+	}
+}
+
+static struct rootfs_store *new_store(struct reg *r, const char *name)
+{
+	char path[400];
+	struct rootfs_store *s = NULL;
+	struct berr *err = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+	if (rootfs_store_open(path, &s, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	return s;
+}
+
+static int pull(struct reg *r, struct rootfs_store *s, const char *ref, struct rootfs_pull_opts *o,
+		struct rootfs_pull_result *res, struct berr **err)
+{
+	const char *insecure[] = { r->hostport, NULL };
+	char full[512];
+
+	o->insecure = insecure;
+	if (o->retries == 0)
+		o->retries = 2;
+	snprintf(full, sizeof(full), "%s/%s", r->hostport, ref);
+	return rootfs_pull(s, full, o, res, err);
+}
+
+static size_t count_dir(struct rootfs_store *s, const char *sub)
+{
+	char path[600];
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(path, sizeof(path), "ls -A %s/%s 2>/dev/null | wc -l", rootfs_store_root(s), sub);
+	p = popen(path, "r");
+	assert_int_equal(fscanf(p, "%zu", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	src_dir = getenv("BERTH_SOURCE_DIR");
+	bin_dir = getenv("BERTH_BINARY_DIR");
+	if (!src_dir || !bin_dir)
+		return -1;
+	snprintf(images, sizeof(images), "%s/images", bin_dir);
+	return 0;
+}
+
+static bool have_tools(void)
+{
+	char p[600];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/helper.oci.tar", images);
+	return run("command -v docker-registry skopeo htpasswd openssl python3 >/dev/null 2>&1") == 0 &&
+	       stat(p, &st) == 0;
+}
+
+#define NEED_TOOLS() do { if (!have_tools()) skip(); } while (0)
+
+static char *oci(const char *name)
+{
+	return xasprintf("oci-archive:%s/%s.oci.tar", images, name);
+}
+
+/* ------------------------------------------------------------ no auth */
+
+static void test_tag_digest_policy(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct berr *err = NULL;
+	struct rootfs_digest m, by_tag;
+	cleanup_free char *src = NULL, *dref = NULL;
+	char dbuf[ROOTFS_DIGEST_STR];
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	src = oci("helper");
+	push(&r, src, "berth-test/helper:1", NULL, false);
+	s = new_store(&r, "store");
+	if (pull(&r, s, "berth-test/helper:1", &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_true(res.pulled);
+	assert_int_equal(res.layers, 3);
+	assert_int_equal(res.layers_downloaded, 3);
+	assert_int_equal(res.layers_unpacked, 3);
+	by_tag = res.manifest;
+	{
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s/berth-test/helper:1", r.hostport);
+		assert_string_equal(res.ref, name);
+		assert_int_equal(rootfs_store_resolve(s, name, &m, &err), 0);
+		assert_true(rootfs_digest_eq(&m, &by_tag));
+	}
+	rootfs_pull_result_free(&res);
+	/* the unpacked tree is the image's: layer 3's whiteout removed /etc/motd */
+	{
+		struct rootfs_image img = { 0 };
+		char *l1, *l3, p1[700], p3[700];
+		struct stat st;
+
+		assert_int_equal(rootfs_store_get_image(s, &by_tag, &img, &err), 0);
+		l1 = rootfs_store_layer_path(s, &img.layers[0].chain);
+		l3 = rootfs_store_layer_path(s, &img.layers[1].chain);
+		snprintf(p1, sizeof(p1), "%s/bin/busybox", l1);
+		snprintf(p3, sizeof(p3), "%s/usr/bin/berth-testhelper", l3);
+		assert_int_equal(stat(p1, &st), 0);
+		assert_int_equal(stat(p3, &st), 0);
+		free(l1);
+		free(l3);
+		rootfs_image_free(&img);
+	}
+
+	/* again (always): nothing downloaded, nothing unpacked */
+	assert_int_equal(pull(&r, s, "berth-test/helper:1", &o, &res, &err), 0);
+	assert_true(res.pulled);
+	assert_int_equal(res.layers_downloaded, 0);
+	assert_int_equal(res.layers_unpacked, 0);
+	assert_int_equal(res.bytes_downloaded, 0);
+	rootfs_pull_result_free(&res);
+
+	/* if-not-present with the registry gone: the store's image */
+	reg_kill(&r);
+	o.policy = ROOTFS_PULL_IF_NOT_PRESENT;
+	assert_int_equal(pull(&r, s, "berth-test/helper:1", &o, &res, &err), 0);
+	assert_false(res.pulled);
+	assert_true(rootfs_digest_eq(&res.manifest, &by_tag));
+	rootfs_pull_result_free(&res);
+	/* never, for an image the store lacks */
+	o.policy = ROOTFS_PULL_NEVER;
+	assert_true(pull(&r, s, "berth-test/helper:2", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_NOT_FOUND);
+	assert_non_null(strstr(berr_msg(err), "pull policy is \"never\""));
+	rootfs_pull_result_free(&res);
+	/* always with the registry down: a clear error */
+	o.policy = ROOTFS_PULL_ALWAYS;
+	o.retries = 1;
+	assert_true(pull(&r, s, "berth-test/helper:1", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_UNREACHABLE);
+	assert_non_null(strstr(berr_msg(err), "Couldn't connect to server"));
+	assert_non_null(strstr(berr_msg(err), r.hostport));
+	rootfs_pull_result_free(&res);
+	reg_start(&r);
+	o.retries = 0;
+	rootfs_store_close(s);
+
+	/* by digest, into a fresh store: no tag given */
+	s = new_store(&r, "store2");
+	dref = xasprintf("berth-test/helper@%s", rootfs_digest_str(&by_tag, dbuf));
+	if (pull(&r, s, dref, &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_true(rootfs_digest_eq(&res.manifest, &by_tag));
+	assert_null(res.ref);
+	rootfs_pull_result_free(&res);
+	/* an unknown tag and an unknown repository */
+	assert_true(pull(&r, s, "berth-test/helper:nope", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_NOT_FOUND);
+	assert_non_null(strstr(berr_msg(err), "MANIFEST_UNKNOWN"));
+	rootfs_pull_result_free(&res);
+	rootfs_store_close(s);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
+static void test_multi_platform(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct berr *err = NULL;
+	char cmd[1200], amd[80] = "", arm[80] = "", idx[80] = "";
+	cleanup_free char *layout = NULL, *src = NULL, *dref = NULL;
+	FILE *p;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	layout = xasprintf("%s/multi", r.dir);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/registry/mkindex.py %s/helper.oci.tar %s/web.oci.tar %s",
+		 src_dir, images, images, layout);
+	p = popen(cmd, "r");
+	assert_int_equal(fscanf(p, "%79s %79s %79s", amd, arm, idx), 3);
+	assert_int_equal(pclose(p), 0);
+	src = xasprintf("oci:%s:multi", layout);
+	push(&r, src, "berth-test/multi:latest", NULL, true);
+	s = new_store(&r, "store");
+	o.os = "linux";
+	o.arch = "arm64";
+	if (pull(&r, s, "berth-test/multi", &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	{
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		assert_string_equal(rootfs_digest_str(&res.manifest, dbuf), arm);
+	}
+	assert_int_equal(res.layers, 2);
+	rootfs_pull_result_free(&res);
+	o.arch = "amd64";
+	assert_int_equal(pull(&r, s, "berth-test/multi", &o, &res, &err), 0);
+	{
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		assert_string_equal(rootfs_digest_str(&res.manifest, dbuf), amd);
+	}
+	/* the base layer is shared with the arm64 image: downloaded once */
+	assert_int_equal(res.layers, 3);
+	assert_int_equal(res.layers_downloaded, 2);
+	rootfs_pull_result_free(&res);
+	/* a platform the index lacks */
+	o.arch = "s390x";
+	assert_true(pull(&r, s, "berth-test/multi", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_NOT_FOUND);
+	assert_non_null(strstr(berr_msg(err), "no image for linux/s390x"));
+	rootfs_pull_result_free(&res);
+	/* by the index's digest, if-not-present: found locally through the stored index */
+	o.arch = "arm64";
+	o.policy = ROOTFS_PULL_IF_NOT_PRESENT;
+	dref = xasprintf("berth-test/multi@%s", idx);
+	assert_int_equal(pull(&r, s, dref, &o, &res, &err), 0);
+	assert_false(res.pulled);
+	rootfs_pull_result_free(&res);
+	rootfs_store_close(s);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
+static void test_bad_blob(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct berr *err = NULL;
+	cleanup_free char *src = oci("web"), *path = NULL, *inc = NULL;
+	char hex[80] = "", cmd[1200];
+	FILE *p;
+	int fd;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	push(&r, src, "berth-test/web:latest", NULL, false);
+	/* the largest layer blob in the registry's storage: flip its last byte */
+	snprintf(cmd, sizeof(cmd), "basename $(dirname $(ls -S %s/docker/registry/v2/blobs/sha256/*/*/data | head -1))", r.data);
+	p = popen(cmd, "r");
+	assert_int_equal(fscanf(p, "%79s", hex), 1);
+	pclose(p);
+	path = xasprintf("%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", r.data, hex, hex);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	{
+		off_t end = lseek(fd, -1, SEEK_END);
+		unsigned char b;
+
+		assert_int_equal(pread(fd, &b, 1, end), 1);
+		b ^= 0xff;
+		assert_int_equal(pwrite(fd, &b, 1, end), 1);
+	}
+	close(fd);
+	s = new_store(&r, "store");
+	assert_true(pull(&r, s, "berth-test/web", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_VERIFY);
+	assert_non_null(strstr(berr_msg(err), hex));
+	assert_non_null(strstr(berr_msg(err), "refused and deleted"));
+	rootfs_pull_result_free(&res);
+	/* nothing kept: no image, tag, blob or layer; no partial of that blob */
+	assert_int_equal(count_dir(s, "images"), 0);
+	assert_int_equal(count_dir(s, "blobs/sha256"), 0);
+	assert_int_equal(count_dir(s, "layers"), 0);
+	inc = xasprintf("incoming/%s.*", hex);
+	assert_int_equal(count_dir(s, inc), 0);
+	assert_int_equal(access(rootfs_store_root(s), F_OK), 0);
+	{
+		cleanup_free char *refs = xasprintf("%s/refs.json", rootfs_store_root(s));
+
+		assert_true(access(refs, F_OK) < 0);
+	}
+	rootfs_store_close(s);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
+/* ------------------------------------------------------------ resume */
+
+struct killer {
+	struct reg *r;
+	bool killed;
+	uint64_t at;
+};
+
+static void on_event(const struct rootfs_pull_event *ev, void *data)
+{
+	struct killer *k = data;
+
+	if (!k->killed && ev->phase == ROOTFS_PULL_PHASE_DOWNLOAD && ev->total > 500000 && ev->done > 150000) {
+		k->killed = true;
+		k->at = ev->done;
+		reg_kill(k->r);        /* mid-blob: the connection is reset */
+		reg_start(k->r);       /* and the registry comes back */
+	}
+}
+
+/* NOT REGISTERED YET (see main): on loopback the registry has the rest of
+ * a 1 MB blob queued in its socket before it is killed, so the transfer is
+ * not cut and nothing is resumed (resumed == 0). Needs a bigger test blob
+ * or a cutting proxy between the pull and the registry. */
+__attribute__((unused)) static void test_resume(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct berr *err = NULL;
+	struct killer k = { &r, false, 0 };
+	cleanup_free char *src = oci("helper");
+	struct rootfs_image img = { 0 };
+	uint64_t total = 0;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	push(&r, src, "berth-test/helper:latest", NULL, false);
+	s = new_store(&r, "store");
+	o.max_recv_speed = 300000;   /* slow enough to be killed mid-blob */
+	o.parallel = 1;
+	o.progress = on_event;
+	o.progress_data = &k;
+	if (pull(&r, s, "berth-test/helper", &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_true(k.killed);
+	assert_true(res.resumed >= 1);
+	assert_int_equal(rootfs_store_get_image(s, &res.manifest, &img, &err), 0);
+	for (size_t i = 0; i < img.n_layers; i++)
+		total += (uint64_t)img.layers[i].size;
+	/* continued at the offset: no byte fetched twice */
+	assert_int_equal(res.bytes_downloaded, total);
+	rootfs_image_free(&img);
+	rootfs_pull_result_free(&res);
+	rootfs_store_close(s);
+	reg_teardown(&r);
+}
+
+/* ------------------------------------------------------------ auth */
+
+static void auth_case(const char *mode)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct berr *err = NULL;
+	cleanup_free char *src = oci("web"), *good = NULL, *bad = NULL;
+	FILE *f;
+
+	reg_setup(&r, mode);
+	push(&r, src, "berth-test/web:latest", "alice:s3cret", false);
+	good = xasprintf("%s/good.json", r.dir);
+	bad = xasprintf("%s/bad.json", r.dir);
+	f = fopen(good, "w");
+	/* docker's config.json shape, "auth" = base64("alice:s3cret") */
+	fprintf(f, "{\"auths\": {\"http://%s\": {\"auth\": \"YWxpY2U6czNjcmV0\"}}}", r.hostport);
+	fclose(f);
+	f = fopen(bad, "w");
+	fprintf(f, "{\"auths\": {\"%s\": {\"username\": \"alice\", \"password\": \"wrong\"}}}", r.hostport);
+	fclose(f);
+	s = new_store(&r, "store");
+
+	/* no credentials */
+	assert_true(pull(&r, s, "berth-test/web", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_AUTH);
+	assert_non_null(strstr(berr_msg(err), "no credentials"));
+	rootfs_pull_result_free(&res);
+	/* wrong password */
+	o.credentials_file = bad;
+	assert_true(pull(&r, s, "berth-test/web", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_AUTH);
+	assert_non_null(strstr(berr_msg(err), "authentication failed"));
+	assert_non_null(strstr(berr_msg(err), "alice"));
+	assert_null(strstr(berr_msg(err), "wrong"));   /* never the password */
+	rootfs_pull_result_free(&res);
+	assert_int_equal(count_dir(s, "images"), 0);
+	/* right password, from the docker config */
+	o.credentials_file = NULL;
+	o.docker_config = good;
+	if (pull(&r, s, "berth-test/web", &o, &res, &err) < 0)
+		fail_msg("%s: %s", mode, berr_msg(err));
+	assert_true(res.pulled);
+	assert_int_equal(res.layers, 2);
+	rootfs_pull_result_free(&res);
+	/* repositoryCredentials: not yet */
+	o.repository_credentials = "arn:aws:secretsmanager:us-east-1:1:secret:x";
+	assert_true(pull(&r, s, "berth-test/web", &o, &res, &err) < 0);
+	assert_int_equal(res.failure, ROOTFS_PULL_FAIL_UNSUPPORTED);
+	assert_non_null(strstr(berr_msg(err), "not supported yet"));
+	rootfs_pull_result_free(&res);
+	rootfs_store_close(s);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
+static void test_basic_auth(void **state)
+{
+	(void)state;
+	NEED_TOOLS();
+	auth_case("htpasswd");
+}
+
+static void test_token_auth(void **state)
+{
+	(void)state;
+	NEED_TOOLS();
+	auth_case("token");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tag_digest_policy),
+		cmocka_unit_test(test_multi_platform),
+		cmocka_unit_test(test_bad_blob),
+		cmocka_unit_test(test_basic_auth),
+		cmocka_unit_test(test_token_auth),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
