@@ -424,8 +424,24 @@ static int mask_one(const struct apply_ctx *a, const char *target)
 			  "mode=555") < 0)
 			r = ctr_msg(a->msg, "mask", errno, "tmpfs on ", target, NULL);
 	} else {
-		if (mount(fd_path(np, a->devnull), fd_path(p, fd), NULL, MS_BIND, NULL) < 0)
+		struct stat dn;
+		int bfd;
+
+		if (mount(fd_path(np, a->devnull), fd_path(p, fd), NULL, MS_BIND, NULL) < 0) {
 			r = ctr_msg(a->msg, "mask", errno, "/dev/null on ", target, NULL);
+		} else if (fstat(a->devnull, &dn) < 0) {
+			r = ctr_msg(a->msg, "mask", errno, "stat the host's /dev/null", NULL, NULL);
+		} else if ((bfd = reopen_bound(a->rootfd, target, &dn)) < 0) {
+			r = ctr_msg(a->msg, "mask", -bfd, "reopen the mask on ", target, NULL);
+		} else {
+			/* read-only, as the device binds: the host's /dev/null
+			 * must not be chmod-able through the mask */
+			int rr = remount_fd(bfd, MS_RDONLY | MS_NOSUID | MS_NOEXEC);
+
+			close(bfd);
+			if (rr < 0)
+				r = ctr_msg(a->msg, "mask", -rr, "remount read-only ", target, NULL);
+		}
 	}
 	close(fd);
 	return r;
@@ -637,11 +653,16 @@ int ctr_mounts_plan(const struct ctr_launch *l, struct ctr_mnt_plan *plan, struc
 	 * itself can be nodev: a node made with mknod there opens nothing. */
 	add_fs(plan, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME | (priv ? 0 : MS_NODEV),
 	       "mode=755,size=65536k");
+	/* Read-only binds: a device node is the host's inode, and the
+	 * container's root could otherwise chmod or chown the host's
+	 * /dev/null. Reads and writes of a device do not need a writable
+	 * mount (the device cgroup decides those). */
 	for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++) {
 		const char *path = keep(plan, xasprintf("/dev/%s", default_devices[i]));
 
 		op = add(plan, CTR_MOP_BIND, path);
 		op->source = path;
+		op->flags = MS_RDONLY | MS_NOSUID | MS_NOEXEC;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(default_symlinks); i++) {
 		op = add(plan, CTR_MOP_SYMLINK, default_symlinks[i].path);
@@ -672,9 +693,10 @@ int ctr_mounts_plan(const struct ctr_launch *l, struct ctr_mnt_plan *plan, struc
 					d->container_path, d->host_path ? d->host_path : "(null)");
 		op = add(plan, CTR_MOP_BIND, d->container_path);
 		op->source = d->host_path;
-		op->flags = d->write ? 0 : MS_RDONLY;
-		if (op->flags)
-			op->flags |= MS_NOSUID | MS_NOEXEC;
+		/* read-only whatever the permissions: the mount flag only
+		 * guards the host inode's metadata; "write" is the device
+		 * cgroup's business */
+		op->flags = MS_RDONLY | MS_NOSUID | MS_NOEXEC;
 	}
 
 	if (!priv) {

@@ -62,6 +62,9 @@
  * sysrq-trigger       open /proc/sysrq-trigger O_WRONLY, nothing written    opened, and it is procfs (not a
  *                                                                          /dev/null mask)
  * kcore-read          read 1 byte of /proc/kcore                            1 byte read from procfs
+ * host-dev-chmod      chmod each of /dev/null, /dev/zero, /dev/tty and the   any chmod worked: the device
+ *                     /dev/null masking /proc/kcore to the mode it has now  nodes are the host's inodes,
+ *                     (nothing changes either way)                          so it would change the host's
  * mknod-block         mknod b 7:0 (loop0) in a fresh temp dir, unlinked     the node was created
  * host-procs-visible  /proc/self/status NSpid has > 1 entry (this /proc     either holds
  *                     belongs to an ancestor pid ns) or a kernel thread
@@ -1060,6 +1063,35 @@ static void esc_ptrace_pid1(struct outcome *o, const struct esc_ctx *ctx)
 	}
 }
 
+static void esc_host_dev_chmod(struct outcome *o, const struct esc_ctx *ctx)
+{
+	static const char *const paths[] = { "/dev/null", "/dev/zero", "/dev/tty", "/proc/kcore" };
+	int tried = 0;
+
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct stat st;
+
+		if (stat(paths[i], &st) < 0)
+			continue;
+		tried++;
+		/* the same mode: a metadata write that changes nothing */
+		if (chmod(paths[i], st.st_mode & 07777) == 0) {
+			set(o, R_ALLOWED, 0, "chmod %s (to its own mode %04o) worked", paths[i],
+			    (unsigned)(st.st_mode & 07777));
+			return;
+		}
+		if (!is_refusal(errno) && errno != EROFS) {
+			set(o, R_INCONCLUSIVE, errno, "chmod %s: %s", paths[i], strerror(errno));
+			return;
+		}
+	}
+	if (tried == 0)
+		set(o, R_INCONCLUSIVE, ENOENT, "none of the device nodes exists");
+	else
+		set(o, R_DENIED, EROFS, "chmod of %d device node(s) refused", tried);
+}
+
 static const struct attempt attempts[] = {
 	{ "mount", esc_mount, "mount tmpfs on a fresh dir, umount" },
 	{ "umount", esc_umount, "umount2(\"/\", MNT_EXPIRE): refused after the privilege check" },
@@ -1086,6 +1118,8 @@ static const struct attempt attempts[] = {
 	{ "proc-sys-write", esc_proc_sys_write, "write /proc/sys/kernel/domainname back unchanged" },
 	{ "sysrq-trigger", esc_sysrq_trigger, "open /proc/sysrq-trigger for writing, write nothing" },
 	{ "kcore-read", esc_kcore_read, "read 1 byte of /proc/kcore" },
+	{ "host-dev-chmod", esc_host_dev_chmod,
+	  "chmod /dev/null, /dev/zero, /dev/tty, masked /proc/kcore to their own modes" },
 	{ "mknod-block", esc_mknod_block, "mknod b 7:0 in a temp dir, unlink" },
 	{ "host-procs-visible", esc_host_procs_visible, "NSpid depth > 1 or kernel threads visible" },
 	{ "host-mounts-visible", esc_host_mounts_visible,

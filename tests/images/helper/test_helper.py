@@ -38,7 +38,7 @@ ESCAPES = [
     "unshare-uts", "unshare-ipc", "unshare-user", "unshare-cgroup", "setns-host",
     "keyctl", "add_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup",
     "kexec_load", "init_module", "open_by_handle_at", "proc-sys-write",
-    "sysrq-trigger", "kcore-read", "mknod-block", "host-procs-visible",
+    "sysrq-trigger", "kcore-read", "host-dev-chmod", "mknod-block", "host-procs-visible",
     "host-mounts-visible", "setuid-gain", "cap-sys-admin", "fds-above-2",
     "cwd-outside-root", "proc-self-exe-write", "sethostname", "ptrace-pid1",
 ]

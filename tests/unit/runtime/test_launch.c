@@ -246,6 +246,11 @@ static void test_mount_plan(void **state)
 	assert_true(dev_op->flags & MS_NODEV);
 	assert_non_null(devnull = find_op(&plan, CTR_MOP_BIND, "/dev/null"));
 	assert_string_equal(devnull->source, "/dev/null");
+	/* read-only: the node is the host's inode (chmod through it would
+	 * change the host's /dev/null) */
+	assert_int_equal(devnull->flags, MS_RDONLY | MS_NOSUID | MS_NOEXEC);
+	assert_non_null(op = find_op(&plan, CTR_MOP_BIND, "/dev/tty"));
+	assert_true(op->flags & MS_RDONLY);
 	assert_non_null(op = find_op(&plan, CTR_MOP_SYMLINK, "/dev/ptmx"));
 	assert_string_equal(op->source, "pts/ptmx");
 	assert_non_null(op = find_op(&plan, CTR_MOP_FS, "/dev/shm"));
@@ -265,7 +270,7 @@ static void test_mount_plan(void **state)
 	assert_non_null(sys_ro = find_op(&plan, CTR_MOP_READONLY, "/proc/sys"));
 	assert_non_null(find_op(&plan, CTR_MOP_READONLY, "/proc/sysrq-trigger"));
 	assert_non_null(op = find_op(&plan, CTR_MOP_BIND, "/dev/fuse"));
-	assert_true(op->flags & MS_RDONLY);   /* read, no write */
+	assert_true(op->flags & MS_RDONLY);   /* host inode's metadata guarded */
 	assert_non_null(scratch = find_op(&plan, CTR_MOP_FS, "/scratch"));
 	assert_string_equal(scratch->data, "size=1m");
 	assert_int_equal(scratch->flags, MS_NOSUID);
