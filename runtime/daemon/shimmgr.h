@@ -4,7 +4,15 @@
  * The manager spawns shims, keeps one control connection to each in the
  * event loop, turns the shim's state snapshots into the task's ECS
  * document in the store, sends stops, and on start re-adopts the shims
- * that kept running while berthd was down (live restore). */
+ * that kept running while berthd was down (live restore).
+ *
+ * A shim that closes its connection but lives is connected to again, with
+ * backoff (100 ms doubling to 5 s); one that exits without a final STOPPED
+ * (kill -9, a crash), noticed through its pidfd or at live restore, is
+ * lost: its task's cgroups, network reservations, image lease and storage
+ * are reclaimed (runtime/shim/reclaim.h) and the task is recorded STOPPED
+ * with the reason (a StopTask's reason, when one was asked for, else
+ * "berth-shim exited before the task stopped (see its shim.log)"). */
 #ifndef BERTH_RUNTIME_DAEMON_SHIMMGR_H
 #define BERTH_RUNTIME_DAEMON_SHIMMGR_H
 
@@ -15,6 +23,22 @@
 
 struct berthd;
 struct shimmgr;
+
+/* The task attribute (Task.attributes[], name/value strings) that holds the
+ * task's exit code once it is known: the exit code of the essential
+ * container whose end stopped the task (125/126/127 when it could not
+ * start), the one `berth run` exits with. ECS's Task has no such field;
+ * its attributes are in the model, so the AWS CLI and boto3 show it. */
+#define SHIMMGR_EXIT_CODE_ATTR "berth.exitCode"
+
+/* Counters since start (for the log and tests). */
+struct shimmgr_stats {
+	uint64_t reconnect_tries;      /* attempts to connect to a live shim again */
+	uint64_t reconnects;           /* ... that connected */
+	uint64_t lost;                 /* shims that died without a final STOPPED */
+	uint64_t reclaims, reclaim_failures;
+};
+const struct shimmgr_stats *shimmgr_stats(const struct shimmgr *m);
 
 int shimmgr_new(struct berthd *d, struct shimmgr **out, struct berr **err);
 void shimmgr_free(struct shimmgr *m);
