@@ -262,10 +262,14 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		netns_config_init(&c->net, state);
 		c->have_net = true;
 		v = json_object_get(doc, "network");
-		if (v && !json_is_null(v) && (r = netns_config_parse(v, "network", &c->net, err)) < 0)
+		if (v && json_is_null(v))
+			v = NULL;
+		/* also without "network": the parse adds the security groups
+		 * every configuration has ("default", "bridge-mode") */
+		if ((r = netns_config_parse(v, "network", &c->net, err)) < 0)
 			goto fail;
 		json_decref(c->net_json);
-		c->net_json = v && !json_is_null(v) ? json_incref(v) : NULL;
+		c->net_json = v ? json_incref(v) : NULL;
 	}
 	return 0;
 fail:
