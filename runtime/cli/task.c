@@ -116,6 +116,19 @@ static int task_exit_code(json_t *cache, const json_t *task)
 
 	if (strcmp(str(task, "lastStatus"), "STOPPED"))
 		return -1;
+	/* berthd records the task's exit code (the essential container's) as
+	 * the attribute berth.exitCode; older records lack it */
+	json_array_foreach(json_object_get(task, "attributes"), i, c) {
+		const char *v = str(c, "value");
+		char *end;
+		long n;
+
+		if (strcmp(str(c, "name"), "berth.exitCode") || !*v)
+			continue;
+		n = strtol(v, &end, 10);
+		if (*end == '\0' && n >= 0 && n <= 255)
+			return (int)n;
+	}
 	td = taskdef_of(cache, str(task, "taskDefinitionArn"));
 	json_array_foreach(json_object_get(task, "containers"), i, c) {
 		json_t *x = json_object_get(c, "exitCode");
