@@ -585,6 +585,14 @@ int rootfs_pull(struct rootfs_store *s, const char *ref, const struct rootfs_pul
 	if (r < 0 && err && *err && strncmp((*err)->msg, "pull ", 5) != 0)
 		berr_wrap(err, "pull %s", res->source);
 out:
+	if (r == 0) {   /* a pull is a use (prune --older-than, --budget) */
+		struct berr *e = NULL;
+
+		if (rootfs_store_mark_used(s, &res->manifest, &e) < 0) {
+			log_debug("%s", berr_msg(e));
+			berr_free(e);
+		}
+	}
 	reg_client_free(c.c);
 	for (size_t i = 0; i < c.n_meta; i++)
 		free(c.meta[i].buf);

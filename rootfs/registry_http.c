@@ -695,8 +695,9 @@ static size_t on_blob_data(char *buf, size_t size, size_t nmemb, void *data)
 	if (!x->checked) {
 		x->checked = true;
 		if (x->r.status == 200 && x->start > 0) {
-			/* the server ignored the Range: start over */
-			if (ftruncate(x->fd, 0) < 0) {
+			/* the server ignored the Range: start over (at offset 0:
+			 * the fd's position is still at the old end) */
+			if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
 				berr_set(&x->fail, errno, "truncate incoming blob %s", x->part);
 				x->fail_kind = ROOTFS_PULL_FAIL_OTHER;
 				return 0;
@@ -1028,15 +1029,18 @@ int reg_fetch_blobs(struct reg_client *c, int incoming_fd, struct reg_blob_job *
 		curl_multi_perform(m, &running);
 		while ((msg = curl_multi_info_read(m, &left))) {
 			struct xfer *x = NULL;
+			CURLcode rc;
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
+			/* msg lives in the easy handle: read it before the cleanup */
+			rc = msg->data.result;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 			curl_multi_remove_handle(m, x->h);
 			curl_easy_cleanup(x->h);
 			x->h = NULL;
 			x->state = X_PENDING;
-			r = xfer_ended(&f, x, msg->data.result, err);
+			r = xfer_ended(&f, x, rc, err);
 			if (r < 0)
 				break;
 			if (x->state == X_DONE)

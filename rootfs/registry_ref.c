@@ -103,6 +103,14 @@ static bool tag_ok(const char *t)
 	return true;
 }
 
+/* Whether the first component of a name is a registry host: it has a '.'
+ * or a ':', is "localhost", or is a bracketed IPv6 address (docker's rule). */
+static bool looks_like_host(const char *c, size_t n)
+{
+	return memchr(c, '.', n) || memchr(c, ':', n) || (n == 9 && !memcmp(c, "localhost", 9)) ||
+	       (n > 0 && c[0] == '[');
+}
+
 static bool has_upper(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -185,8 +193,7 @@ int rootfs_pull_ref_parse(const char *s, struct rootfs_pull_ref *out, struct ber
 	if (slash) {
 		size_t n = (size_t)(slash - name);
 
-		if (memchr(name, '.', n) || memchr(name, ':', n) || (n == 9 && !memcmp(name, "localhost", 9)) ||
-		    (n > 0 && name[0] == '[')) {
+		if (looks_like_host(name, n)) {
 			if (!registry_ok(name, n)) {
 				berr_set(err, 0, "image reference \"%s\": bad registry \"%.*s\"", berr_q(s), (int)n, name);
 				goto fail;
@@ -250,7 +257,10 @@ char *rootfs_pull_ref_familiar(const struct rootfs_pull_ref *r)
 {
 	if (r->tag == NULL)
 		return NULL;
-	if (!strcmp(r->registry, ROOTFS_DOCKER_HUB)) {
+	/* docker.io's prefix goes, unless the repository's first component
+	 * would then read as a host ("docker.io/a.b/c" is not "a.b/c") */
+	if (!strcmp(r->registry, ROOTFS_DOCKER_HUB) &&
+	    !looks_like_host(r->repository, strcspn(r->repository, "/"))) {
 		if (!strncmp(r->repository, "library/", 8) && !strchr(r->repository + 8, '/'))
 			return xasprintf("%s:%s", r->repository + 8, r->tag);
 		return xasprintf("%s:%s", r->repository, r->tag);

@@ -31,7 +31,7 @@ struct rootfs_blob_writer {
 };
 
 static const char *const store_dirs[] = {
-	"blobs", "blobs/sha256", "layers", "images", "leases", "tmp",
+	"blobs", "blobs/sha256", "layers", "images", "leases", "used", "tmp",
 };
 
 /* ------------------------------------------------------------------ open */
@@ -817,15 +817,113 @@ static bool set_has(const struct digest_set *set, const char *hex)
 	return false;
 }
 
+int rootfs_store_mark_used(struct rootfs_store *s, const struct rootfs_digest *manifest, struct berr **err)
+{
+	cleanup_free char *rel = xasprintf("used/%s", manifest->hex);
+	cleanup_close int fd = -1;
+
+	if (mkdirat(s->rootfd, "used", 0700) < 0 && errno != EEXIST)
+		return berr_set(err, errno, "create %s/used", s->root);
+	fd = openat(s->rootfd, rel, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || futimens(fd, NULL) < 0)
+		return berr_set(err, errno, "mark %s/%s", s->root, rel);
+	return 0;
+}
+
+int64_t rootfs_store_last_used(struct rootfs_store *s, const struct rootfs_image *img)
+{
+	cleanup_free char *rel = xasprintf("used/%s", img->manifest.hex);
+	struct stat st;
+	int64_t t = img->created;
+
+	if (fstatat(s->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && (int64_t)st.st_mtime > t)
+		t = (int64_t)st.st_mtime;
+	return t;
+}
+
+static uint64_t blob_bytes(struct rootfs_store *s, const struct rootfs_digest *d)
+{
+	cleanup_free char *rel = blob_rel(d);
+	struct stat st;
+
+	return fstatat(s->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* What the images not marked `gone` take: each blob and layer once. */
+static uint64_t images_bytes(struct rootfs_store *s, const struct rootfs_image *imgs, const bool *gone,
+			     size_t n)
+{
+	struct digest_set blobs = { 0 }, layers = { 0 };
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rootfs_digest *b[2] = { &imgs[i].manifest, &imgs[i].config };
+
+		if (gone && gone[i])
+			continue;
+		for (size_t k = 0; k < 2; k++)
+			if (!set_has(&blobs, b[k]->hex)) {
+				set_add(&blobs, b[k]);
+				total += blob_bytes(s, b[k]);
+			}
+		for (size_t j = 0; j < imgs[i].n_layers; j++) {
+			const struct rootfs_layer_ref *l = &imgs[i].layers[j];
+
+			if (!set_has(&blobs, l->blob.hex)) {
+				set_add(&blobs, &l->blob);
+				total += blob_bytes(s, &l->blob);
+			}
+			if (!set_has(&layers, l->chain.hex)) {
+				set_add(&layers, &l->chain);
+				total += rootfs_store_layer_bytes(s, &l->chain);
+			}
+		}
+	}
+	free(blobs.hex);
+	free(layers.hex);
+	return total;
+}
+
+uint64_t rootfs_store_image_bytes(struct rootfs_store *s, const struct rootfs_image *img)
+{
+	return images_bytes(s, img, NULL, 1);
+}
+
+struct lru {
+	size_t i;
+	int64_t used;
+};
+
+static int cmp_lru(const void *a, const void *b)
+{
+	const struct lru *x = a, *y = b;
+
+	return x->used < y->used ? -1 : x->used > y->used ? 1 : x->i < y->i ? -1 : x->i > y->i;
+}
+
 int rootfs_store_prune(struct rootfs_store *s, struct rootfs_prune_stats *st, struct berr **err)
 {
+	return rootfs_store_prune_opts(s, NULL, st, err);
+}
+
+int rootfs_store_prune_opts(struct rootfs_store *s, const struct rootfs_prune_opts *o,
+			    struct rootfs_prune_stats *st, struct berr **err)
+{
+	static const struct rootfs_prune_opts none = { 0 };
 	struct rootfs_prune_stats local = { 0 };
 	struct digest_set keep_blobs = { 0 }, keep_layers = { 0 };
 	cleanup_json json_t *refs = NULL;
 	struct rootfs_image *imgs = NULL;
-	size_t n = 0;
+	cleanup_free bool *gone = NULL, *leased = NULL;
+	cleanup_free struct lru *lru = NULL;
+	size_t n = 0, n_lru = 0;
+	int64_t now;
+	bool refs_changed = false;
 	int r;
 
+	if (o == NULL)
+		o = &none;
+	now = o->now ? o->now : (int64_t)time(NULL);
 	if (st == NULL)
 		st = &local;
 	memset(st, 0, sizeof(*st));
@@ -835,18 +933,73 @@ int rootfs_store_prune(struct rootfs_store *s, struct rootfs_prune_stats *st, st
 	r = rootfs_store_list_images(s, &imgs, &n, err);
 	if (r < 0)
 		return r;
+	gone = xcalloc(n ? n : 1, sizeof(*gone));
+	leased = xcalloc(n ? n : 1, sizeof(*leased));
+	lru = xcalloc(n ? n : 1, sizeof(*lru));
 
+	/* 1. which images go: unnamed ones, those unused for too long, then
+	 * the least recently used until the rest fits the budget; never a
+	 * leased one */
 	for (size_t i = 0; i < n; i++) {
 		cleanup_strv char **names = rootfs_store_refs_of(s, &imgs[i].manifest);
-		cleanup_free char *holder = NULL;
+		cleanup_free char *holder = lease_holder(s, &imgs[i].manifest);
+		int64_t used = rootfs_store_last_used(s, &imgs[i]);
 
-		if (names[0] == NULL && !(holder = lease_holder(s, &imgs[i].manifest))) {
+		leased[i] = holder != NULL;
+		if (leased[i])
+			continue;
+		if (names[0] == NULL || (o->older_than > 0 && used < now - o->older_than)) {
+			gone[i] = true;
+			continue;
+		}
+		lru[n_lru].i = i;
+		lru[n_lru].used = used;
+		n_lru++;
+	}
+	if (o->has_budget) {
+		uint64_t total = images_bytes(s, imgs, gone, n);
+
+		qsort(lru, n_lru, sizeof(*lru), cmp_lru);
+		for (size_t k = 0; k < n_lru && total > o->budget; k++) {
+			gone[lru[k].i] = true;
+			total = images_bytes(s, imgs, gone, n);
+		}
+		st->kept_bytes = total;
+		st->over_budget = total > o->budget;
+	}
+
+	/* 2. their names first (a name never points at a missing record), then
+	 * the records */
+	for (size_t i = 0; i < n; i++) {
+		char buf[ROOTFS_DIGEST_STR];
+		const char *key;
+		json_t *val;
+		void *tmp;
+
+		if (!gone[i])
+			continue;
+		rootfs_digest_str(&imgs[i].manifest, buf);
+		json_object_foreach_safe(refs, tmp, key, val)
+			if (json_is_string(val) && !strcmp(json_string_value(val), buf)) {
+				json_object_del(refs, key);
+				refs_changed = true;
+			}
+	}
+	if (refs_changed) {
+		r = store_write_json(s, "refs.json", refs, err);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (gone[i]) {
 			cleanup_free char *rel = xasprintf("images/%s.json", imgs[i].manifest.hex);
+			cleanup_free char *used = xasprintf("used/%s", imgs[i].manifest.hex);
 
 			if (unlinkat(s->rootfd, rel, 0) < 0 && errno != ENOENT) {
 				r = berr_set(err, errno, "remove %s/%s", s->root, rel);
 				goto out;
 			}
+			unlinkat(s->rootfd, used, 0);
 			st->images++;
 			continue;
 		}
@@ -858,6 +1011,7 @@ int rootfs_store_prune(struct rootfs_store *s, struct rootfs_prune_stats *st, st
 		}
 	}
 
+	/* 3. blobs and layers no remaining image uses; use marks of images gone */
 	{
 		cleanup_strv char **blobs = list_dir(s, "blobs/sha256", "");
 		cleanup_close int bfd = openat(s->rootfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -874,6 +1028,17 @@ int rootfs_store_prune(struct rootfs_store *s, struct rootfs_prune_stats *st, st
 				goto out;
 			}
 			st->blobs++;
+		}
+	}
+	{
+		cleanup_strv char **marks = list_dir(s, "used", "");
+		cleanup_close int ufd = openat(s->rootfd, "used", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		for (char **m = marks; ufd >= 0 && *m; m++) {
+			cleanup_free char *rel = xasprintf("images/%s.json", *m);
+
+			if (faccessat(s->rootfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+				unlinkat(ufd, *m, 0);
 		}
 	}
 	{
@@ -920,6 +1085,17 @@ out:
 
 /* ------------------------------------------------------------------ leases */
 
+/* A failed use mark only makes the image look older to prune. */
+static void mark_used_quiet(struct rootfs_store *s, const struct rootfs_digest *manifest)
+{
+	struct berr *e = NULL;
+
+	if (rootfs_store_mark_used(s, manifest, &e) < 0) {
+		log_debug("image store: %s", berr_msg(e));
+		berr_free(e);
+	}
+}
+
 static bool holder_ok(const char *h)
 {
 	if (*h == '\0' || strlen(h) > 128 || *h == '.')
@@ -957,8 +1133,11 @@ int rootfs_store_lease(struct rootfs_store *s, const char *holder,
 	{
 		cleanup_free char *path = fs_path_join(s->root, rel);
 
-		return bjson_write_file_replace(path, v, 0600, err);
+		r = bjson_write_file_replace(path, v, 0600, err);
 	}
+	if (r == 0)
+		mark_used_quiet(s, manifest);
+	return r;
 }
 
 int rootfs_store_release(struct rootfs_store *s, const char *holder, struct berr **err)
@@ -968,6 +1147,20 @@ int rootfs_store_release(struct rootfs_store *s, const char *holder, struct berr
 	if (!holder_ok(holder))
 		return berr_set(err, 0, "lease holder \"%s\": letters, digits, '-', '_' and '.' only", holder);
 	rel = xasprintf("leases/%s.json", holder);
+	/* the images were in use until now */
+	{
+		cleanup_json json_t *v = NULL;
+		json_t *m;
+		size_t i;
+
+		if (read_json(s, rel, &v, NULL) == 0 && v != NULL)
+			json_array_foreach(json_object_get(v, "images"), i, m) {
+				struct rootfs_digest d;
+
+				if (json_is_string(m) && rootfs_digest_parse(json_string_value(m), rel, &d, NULL) == 0)
+					mark_used_quiet(s, &d);
+			}
+	}
 	if (unlinkat(s->rootfd, rel, 0) < 0 && errno != ENOENT)
 		return berr_set(err, errno, "release %s/%s", s->root, rel);
 	return 0;

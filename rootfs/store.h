@@ -7,6 +7,7 @@
  *   images/<manifesthex>.json  one record per image: config and layer list
  *   refs.json                "name:tag" -> manifest digest
  *   leases/<holder>.json     manifests a running task uses (rm and prune respect them)
+ *   used/<manifesthex>       empty; its mtime is the image's last use (prune --older-than, --budget)
  *   tmp/                     work in progress; anything here at open is a leftover and removed
  *   .lock                    flock: one writer at a time (readers need none: every
  *                            file is replaced by rename, never rewritten in place)
@@ -108,11 +109,34 @@ int rootfs_store_remove(struct rootfs_store *s, const char *what, struct berr **
 
 struct rootfs_prune_stats {
 	size_t images, layers, blobs;
-	uint64_t bytes;
+	uint64_t bytes;            /* freed */
+	uint64_t kept_bytes;       /* blobs and unpacked layers left (computed with a budget) */
+	bool over_budget;          /* leased images alone exceed the budget */
 };
 /* Remove images with no reference and no lease, then every layer and blob no
  * remaining image uses. */
 int rootfs_store_prune(struct rootfs_store *s, struct rootfs_prune_stats *st, struct berr **err);
+
+/* Prune by age and disuse with a disk budget (as ECR lifecycle policies do).
+ * An image's last use is the latest of its import or pull into the store,
+ * and any lease taken on it or released from it (rootfs_store_mark_used).
+ * Leased images are never removed; a removed image loses all its names. */
+struct rootfs_prune_opts {
+	int64_t older_than;        /* > 0: also remove images unused for this many seconds */
+	bool has_budget;
+	uint64_t budget;           /* then remove the least recently used images until
+				    * blobs + unpacked layers fit in this many bytes */
+	int64_t now;               /* unix seconds; 0: the clock */
+};
+int rootfs_store_prune_opts(struct rootfs_store *s, const struct rootfs_prune_opts *o,
+			    struct rootfs_prune_stats *st, struct berr **err);
+/* Record a use of the image now: the mtime of used/<hex> (not fsynced: a
+ * use lost in a crash only makes the image look older to prune). */
+int rootfs_store_mark_used(struct rootfs_store *s, const struct rootfs_digest *manifest, struct berr **err);
+/* The image's last use (unix seconds): its record's created time or a later mark. */
+int64_t rootfs_store_last_used(struct rootfs_store *s, const struct rootfs_image *img);
+/* Bytes an image takes in the store: its blobs and unpacked layers. */
+uint64_t rootfs_store_image_bytes(struct rootfs_store *s, const struct rootfs_image *img);
 
 /* Leases: a running task (holder = task id) keeps its images alive. */
 int rootfs_store_lease(struct rootfs_store *s, const char *holder,

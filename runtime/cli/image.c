@@ -46,7 +46,11 @@ static void image_usage(FILE *f)
 		"  inspect REF     the image's record and configuration, as JSON\n"
 		"  tag REF NEW     give an image another name\n"
 		"  rm REF...       remove names (and the image with its last name); refused while a task uses it\n"
-		"  prune           remove unnamed images and every layer and blob no image uses\n"
+		"  prune [--older-than DURATION] [--budget SIZE]\n"
+		"                  remove unnamed images and every layer and blob no image uses;\n"
+		"                  --older-than also images unused for DURATION (30d, 12h, 90m,\n"
+		"                  3600s, 2w), --budget then the least recently used until the\n"
+		"                  store fits in SIZE (500MB, 10G, 2GiB); leased images stay\n"
 		"  mount [--rw DIR] REF TARGET\n"
 		"                  mount the image's root filesystem on TARGET: read-only, or\n"
 		"                  writable with its changes kept in DIR (upper/ and work/)\n"
@@ -804,23 +808,105 @@ static int cmd_rm(int argc, char **argv)
 	return rc;
 }
 
+/* "30d", "12h", "90m", "3600s", "2w", "3600" (seconds) -> seconds > 0 */
+static int parse_duration(const char *s, int64_t *out)
+{
+	static const struct { const char *suffix; int64_t mult; } units[] = {
+		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { "w", 7 * 86400 },
+	};
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || errno != 0 || v == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].suffix)) {
+			if (v > (unsigned long long)INT64_MAX / (unsigned long long)units[i].mult)
+				return -1;
+			*out = (int64_t)v * units[i].mult;
+			return 0;
+		}
+	return -1;
+}
+
+/* "0", "500MB", "10G", "2GiB", "1024k", "123" (bytes): decimal units as
+ * docker prints sizes, binary ones with "i" */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1000 }, { "kb", 1000 }, { "kib", 1024 },
+		{ "m", 1000000 }, { "mb", 1000000 }, { "mib", 1 << 20 },
+		{ "g", 1000000000 }, { "gb", 1000000000 }, { "gib", 1 << 30 },
+		{ "t", 1000000000000ULL }, { "tb", 1000000000000ULL }, { "tib", 1ULL << 40 },
+	};
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || errno != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcasecmp(end, units[i].suffix)) {
+			if (v > UINT64_MAX / units[i].mult)
+				return -1;
+			*out = v * units[i].mult;
+			return 0;
+		}
+	return -1;
+}
+
 static int cmd_prune(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	struct rootfs_store *s = NULL;
 	struct rootfs_prune_stats st;
+	struct rootfs_prune_opts po = { 0 };
 	struct berr *err = NULL;
-	char size[32];
-	int r;
+	char size[32], kept[32], budget[32];
+	int r, c;
 
-	if (argc > 1) {
-		image_usage(!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ? stdout : stderr);
-		return !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ? 0 : 2;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (parse_duration(optarg, &po.older_than) < 0) {
+				log_error("prune --older-than %s: want a duration such as 30d, 12h, 90m, 3600s or 2w",
+					  optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (parse_size(optarg, &po.budget) < 0) {
+				log_error("prune --budget %s: want a size such as 500MB, 10G or 2GiB", optarg);
+				return 2;
+			}
+			po.has_budget = true;
+			break;
+		case 'h':
+			image_usage(stdout);
+			return 0;
+		default:
+			image_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("prune: unexpected argument %s", argv[optind]);
+		return 2;
 	}
 	if (open_store(&s) < 0)
 		return 1;
 	r = rootfs_store_lock(s, &err);
 	if (r == 0)
-		r = rootfs_store_prune(s, &st, &err);
+		r = rootfs_store_prune_opts(s, &po, &st, &err);
 	rootfs_store_unlock(s);
 	rootfs_store_close(s);
 	if (r < 0)
@@ -829,12 +915,23 @@ static int cmd_prune(int argc, char **argv)
 		cleanup_json json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "images", (json_int_t)st.images,
 						   "layers", (json_int_t)st.layers, "blobs", (json_int_t)st.blobs,
 						   "bytes", (json_int_t)st.bytes);
+
+		if (po.has_budget) {
+			json_object_set_new(o, "keptBytes", json_integer((json_int_t)st.kept_bytes));
+			json_object_set_new(o, "overBudget", json_boolean(st.over_budget));
+		}
 		print_json(o);
 	} else {
 		cli_human_size(st.bytes, size, sizeof(size));
 		printf("removed %zu image%s, %zu layer%s, %zu blob%s: %s freed\n", st.images,
 		       st.images == 1 ? "" : "s", st.layers, st.layers == 1 ? "" : "s", st.blobs,
 		       st.blobs == 1 ? "" : "s", size);
+		if (po.has_budget) {
+			cli_human_size(st.kept_bytes, kept, sizeof(kept));
+			cli_human_size(po.budget, budget, sizeof(budget));
+			printf("%s kept of a %s budget%s\n", kept, budget,
+			       st.over_budget ? ": over it, the rest is leased by running tasks" : "");
+		}
 	}
 	return 0;
 }

@@ -64,6 +64,12 @@ static void test_ref_defaults(void **state)
 	check_ref("[::1]:5000/x", "[::1]:5000", "[::1]:5000", "x", "latest", false, "[::1]:5000/x:latest");
 	/* a first component without '.', ':' or "localhost" is part of the name */
 	check_ref("team/app", "docker.io", "registry-1.docker.io", "team/app", "latest", false, "team/app:latest");
+	/* docker.io with a host-like first component keeps its prefix in the
+	 * familiar name (found by fuzz_pull_ref: "a.b/c" would be registry a.b) */
+	check_ref("index.docker.io/fr.io/r:v1", "docker.io", "registry-1.docker.io", "fr.io/r", "v1", false,
+		  "docker.io/fr.io/r:v1");
+	check_ref("docker.io/localhost/r", "docker.io", "registry-1.docker.io", "localhost/r", "latest", false,
+		  "docker.io/localhost/r:latest");
 }
 
 static void check_bad_ref(const char *in, const char *msg_part)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fx {
@@ -278,6 +279,201 @@ static void test_prune_keeps_shared_layers(void **state)
 	rootfs_image_free(&b);
 }
 
+/* ---- prune by age and disuse with a budget */
+
+/* The image's use mark set to t (unix seconds). */
+static void set_used(struct fx *f, const struct rootfs_image *img, int64_t t)
+{
+	struct berr *err = NULL;
+	cleanup_free char *path = xasprintf("%s/used/%s", rootfs_store_root(f->s), img->manifest.hex);
+	struct timespec ts[2] = { { .tv_sec = (time_t)t }, { .tv_sec = (time_t)t } };
+
+	if (rootfs_store_mark_used(f->s, &img->manifest, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	assert_int_equal(rootfs_store_last_used(f->s, img), t);
+}
+
+static bool named(struct fx *f, const char *name)
+{
+	struct rootfs_digest d;
+	struct berr *err = NULL;
+	bool ok = rootfs_store_resolve(f->s, name, &d, &err) == 0;
+
+	berr_free(err);
+	return ok;
+}
+
+static bool has_record(struct fx *f, const struct rootfs_image *img)
+{
+	struct rootfs_image x;
+	struct berr *err = NULL;
+	bool ok = rootfs_store_get_image(f->s, &img->manifest, &x, &err) == 0;
+
+	if (ok)
+		rootfs_image_free(&x);
+	berr_free(err);
+	return ok;
+}
+
+/* Bytes of an image made by make_image: its blobs (the layers have no
+ * metadata, so no unpacked bytes), counted here from the contents. */
+static uint64_t made_bytes(const char *name, const char *const *layers, size_t n)
+{
+	uint64_t b = strlen("manifest of ") + strlen(name) + strlen("config of ") + strlen(name);
+
+	for (size_t i = 0; i < n; i++)
+		b += strlen(layers[i]);
+	return b;
+}
+
+static void test_use_marks(void **state)
+{
+	struct fx *f = *state;
+	static const char *const layers[] = { "x" };
+	struct rootfs_image img;
+	struct berr *err = NULL;
+	int64_t t0 = (int64_t)time(NULL);
+
+	make_image(f, "x", layers, 1, &img);
+	/* never used: the record's time (0 here) */
+	assert_int_equal(rootfs_store_last_used(f->s, &img), 0);
+	set_used(f, &img, 1000);
+	/* a lease marks a use, and so does its release */
+	assert_int_equal(rootfs_store_lease(f->s, "task-1", &img.manifest, &err), 0);
+	assert_true(rootfs_store_last_used(f->s, &img) >= t0);
+	set_used(f, &img, 1000);
+	assert_int_equal(rootfs_store_release(f->s, "task-1", &err), 0);
+	assert_true(rootfs_store_last_used(f->s, &img) >= t0);
+	/* a record newer than the mark (a pull again) wins */
+	set_used(f, &img, 1000);
+	img.created = 5000;
+	assert_int_equal(rootfs_store_put_image(f->s, &img, &err), 0);
+	assert_int_equal(rootfs_store_last_used(f->s, &img), 5000);
+	rootfs_image_free(&img);
+}
+
+static void test_prune_older_than(void **state)
+{
+	struct fx *f = *state;
+	static const char *const a_l[] = { "base", "a-top" }, *const b_l[] = { "base", "b-top" };
+	static const char *const c_l[] = { "c-only" };
+	const int64_t now = 2000000000, day = 86400;
+	struct rootfs_prune_opts o = { .older_than = 7 * day, .now = now };
+	struct rootfs_image a, b, c;
+	struct rootfs_prune_stats st;
+	struct berr *err = NULL;
+	cleanup_free char *mark_a = NULL;
+
+	make_image(f, "a", a_l, 2, &a);
+	make_image(f, "b", b_l, 2, &b);
+	make_image(f, "c", c_l, 1, &c);
+	assert_int_equal(rootfs_store_tag(f->s, "a-too", &a.manifest, &err), 0);
+	assert_int_equal(rootfs_store_lease(f->s, "task-c", &c.manifest, &err), 0);
+	set_used(f, &a, now - 10 * day);
+	set_used(f, &b, now - 1 * day);
+	set_used(f, &c, now - 30 * day);   /* old but leased */
+
+	/* without options: nothing named goes */
+	assert_int_equal(rootfs_store_prune(f->s, &st, &err), 0);
+	assert_int_equal(st.images, 0);
+	assert_true(named(f, "a") && named(f, "a-too"));
+
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 1);
+	assert_false(has_record(f, &a));
+	assert_false(named(f, "a"));
+	assert_false(named(f, "a-too"));   /* every name of it */
+	assert_true(has_record(f, &b) && named(f, "b"));
+	assert_true(has_record(f, &c) && named(f, "c"));
+	/* a's own layer and blobs went; the base b shares stayed */
+	assert_int_equal(st.layers, 1);
+	assert_int_equal(st.blobs, 3);
+	assert_int_equal(st.bytes, made_bytes("a", a_l, 2) - strlen("base"));
+	assert_false(rootfs_store_has_layer(f->s, &a.layers[1].chain));
+	assert_true(rootfs_store_has_layer(f->s, &a.layers[0].chain));
+	assert_true(rootfs_store_has_blob(f->s, &b.layers[0].blob));
+	mark_a = xasprintf("%s/used/%s", rootfs_store_root(f->s), a.manifest.hex);
+	assert_int_equal(access(mark_a, F_OK), -1);
+
+	/* released, c is old enough to go */
+	assert_int_equal(rootfs_store_release(f->s, "task-c", &err), 0);
+	set_used(f, &c, now - 30 * day);
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 1);
+	assert_false(has_record(f, &c));
+	assert_true(has_record(f, &b));
+	rootfs_image_free(&a);
+	rootfs_image_free(&b);
+	rootfs_image_free(&c);
+}
+
+static void test_prune_budget(void **state)
+{
+	struct fx *f = *state;
+	static const char *const a_l[] = { "base-shared", "a-top" }, *const b_l[] = { "base-shared", "b-top-b" };
+	static const char *const c_l[] = { "c-only-c" }, *const d_l[] = { "d-only-dd" };
+	struct rootfs_prune_opts o = { .has_budget = true };
+	struct rootfs_image a, b, c, d;
+	struct rootfs_prune_stats st;
+	struct berr *err = NULL;
+	uint64_t size_a, size_b, size_c, size_d, total, a_only;
+
+	make_image(f, "a", a_l, 2, &a);
+	make_image(f, "b", b_l, 2, &b);
+	make_image(f, "c", c_l, 1, &c);
+	make_image(f, "d", d_l, 1, &d);
+	assert_int_equal(rootfs_store_lease(f->s, "task-d", &d.manifest, &err), 0);
+	set_used(f, &d, 500);   /* the oldest, but leased */
+	set_used(f, &a, 1000);
+	set_used(f, &b, 2000);
+	set_used(f, &c, 3000);
+	size_a = made_bytes("a", a_l, 2);
+	size_b = made_bytes("b", b_l, 2);
+	size_c = made_bytes("c", c_l, 1);
+	size_d = made_bytes("d", d_l, 1);
+	assert_int_equal(rootfs_store_image_bytes(f->s, &a), size_a);
+	a_only = size_a - strlen("base-shared");
+	total = a_only + size_b + size_c + size_d;
+
+	/* fits: nothing goes */
+	o.budget = total;
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 0);
+	assert_int_equal(st.kept_bytes, total);
+	assert_false(st.over_budget);
+	/* one byte less: the least recently used unleased image (a) goes, its
+	 * shared base stays */
+	o.budget = total - 1;
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 1);
+	assert_false(has_record(f, &a) || named(f, "a"));
+	assert_true(has_record(f, &b) && has_record(f, &c) && has_record(f, &d));
+	assert_int_equal(st.bytes, a_only);
+	assert_int_equal(st.kept_bytes, total - a_only);
+	assert_true(rootfs_store_has_layer(f->s, &b.layers[0].chain));
+	/* room for c and d only: b goes (older than c) */
+	o.budget = size_c + size_d;
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 1);
+	assert_false(has_record(f, &b));
+	assert_true(has_record(f, &c) && named(f, "c"));
+	assert_int_equal(st.bytes, size_b);
+	/* a budget the leased image alone exceeds: everything else goes, d stays */
+	o.budget = 0;
+	assert_int_equal(rootfs_store_prune_opts(f->s, &o, &st, &err), 0);
+	assert_int_equal(st.images, 1);
+	assert_false(has_record(f, &c));
+	assert_true(has_record(f, &d) && named(f, "d"));
+	assert_true(rootfs_store_has_blob(f->s, &d.layers[0].blob));
+	assert_int_equal(st.kept_bytes, size_d);
+	assert_true(st.over_budget);
+	rootfs_image_free(&a);
+	rootfs_image_free(&b);
+	rootfs_image_free(&c);
+	rootfs_image_free(&d);
+}
+
 static void test_leftovers_removed_at_open(void **state)
 {
 	struct fx *f = *state;
@@ -349,6 +545,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_resolve_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_blocks_rm_and_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_shared_layers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_use_marks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_older_than, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpack_layer_verifies_diff_id, setup, teardown),
 	};
