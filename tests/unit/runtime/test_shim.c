@@ -929,84 +929,10 @@ static void test_read_pid(void **state)
 
 /* ------------------------------------- the real shim in user namespaces */
 
-#define MAP_BASE 100000
+#include "userns_fixture.h"
 #define TID2 "fedcba9876543210fedcba9876543210"
 #define TID3 "00000000000000000000000000000003"
 
-static void write_proc(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-}
-
-/* Run fn as root of new user, mount and network namespaces, a subreaper
- * (the detached shims become its children); its output lines come back
- * in *out. */
-static int in_userns(int (*fn)(int out), char **out)
-{
-	int sync1[2], sync2[2], rep[2], status = -1;
-	char map[64], path[64], c;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	pid_t pid;
-
-	assert_int_equal(pipe2(sync1, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(sync2, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(rep[0]);
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0) {
-			dprintf(rep[1], "ERROR unshare: %s\n", strerror(errno));
-			_exit(99);
-		}
-		if (write(sync1[1], "x", 1) != 1 || read(sync2[0], &c, 1) != 1)
-			_exit(99);
-		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 ||
-		    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-			dprintf(rep[1], "ERROR become root in the namespace: %s\n", strerror(errno));
-			_exit(99);
-		}
-		_exit(fn(rep[1]));
-	}
-	close(rep[1]);
-	assert_int_equal(read(sync1[0], &c, 1), 1);
-	if (geteuid() == 0) {
-		snprintf(map, sizeof(map), "0 %d 65536", MAP_BASE);
-		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		write_proc(path, map);
-		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		write_proc(path, map);
-	} else {
-		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
-		write_proc(path, "deny");
-		snprintf(map, sizeof(map), "0 %d 1", (int)getuid());
-		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		write_proc(path, map);
-		snprintf(map, sizeof(map), "0 %d 1", (int)getgid());
-		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		write_proc(path, map);
-	}
-	assert_int_equal(write(sync2[1], "x", 1), 1);
-	*out = xmalloc(cap);
-	while ((n = read(rep[0], *out + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
-		if (cap - len < 1024)
-			*out = xrealloc(*out, cap *= 2);
-	}
-	(*out)[len] = '\0';
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	close(rep[0]);
-	close(sync1[0]);
-	close(sync1[1]);
-	close(sync2[0]);
-	close(sync2[1]);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 #define E(...) do { dprintf(out, "ERROR " __VA_ARGS__); dprintf(out, "\n"); return 1; } while (0)
 
