@@ -50,6 +50,8 @@
 #define RECV_SIZE 32768
 /* a batch whose generation went stale (another writer) is rebuilt */
 #define APPLY_ATTEMPTS 5
+/* a dump interrupted by a concurrent change is asked for again, this often */
+#define NFT_DUMP_TRIES 16
 
 /* nftables' ct state bits (NF_CT_STATE_BIT) */
 #define CT_INVALID 1u
@@ -692,12 +694,28 @@ static int batch_error(const struct batch *b, const int *errs, const char *table
 			table);
 }
 
-/* Request/response (dumps too): call cb for each reply until done. */
+/* Does buf hold the last message of a reply (NLMSG_DONE or an error)? */
+static bool reply_ends(const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+		if (nlh->nlmsg_type == NLMSG_DONE || nlh->nlmsg_type == NLMSG_ERROR)
+			return true;
+	return false;
+}
+
+/* Request/response (dumps too): call cb for each reply until done.
+ * -EINTR: a dump raced with a change of the ruleset (the kernel flagged a
+ * part NLM_F_DUMP_INTR, libmnl stops there); the rest of it has been read,
+ * so the caller can simply ask again. */
 static int nl_request(struct mnl_socket *nl, const struct nlmsghdr *req, mnl_cb_t cb,
 		      void *data)
 {
 	cleanup_free char *buf = xmalloc(RECV_SIZE);
 	uint32_t portid = mnl_socket_get_portid(nl);
+	bool intr = false;
 
 	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
 		return -errno;
@@ -710,7 +728,20 @@ static int nl_request(struct mnl_socket *nl, const struct nlmsghdr *req, mnl_cb_
 				continue;
 			return -errno;
 		}
+		if (intr) {
+			if (reply_ends(buf, (size_t)got))
+				return -EINTR;
+			continue;
+		}
 		r = mnl_cb_run(buf, (size_t)got, req->nlmsg_seq, portid, cb, data);
+		if (r < 0 && errno == EINTR && (req->nlmsg_flags & NLM_F_DUMP)) {
+			/* what the callback got so far is not to be trusted:
+			 * read the rest of the dump away */
+			if (reply_ends(buf, (size_t)got))
+				return -EINTR;
+			intr = true;
+			continue;
+		}
 		if (r < 0)
 			return -errno;
 		if (r == MNL_CB_STOP)
@@ -823,7 +854,14 @@ static int list_names(struct mnl_socket *nl, const char *table, bool sets, struc
 	} else {
 		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP, 3);
 	}
-	r = nl_request(nl, nlh, names_cb, out);
+	/* a dump that raced with another change of the ruleset (other tasks
+	 * starting and stopping change their set members all the time) */
+	for (int i = 0; i < NFT_DUMP_TRIES; i++) {
+		r = nl_request(nl, nlh, names_cb, out);
+		if (r != -EINTR)
+			break;
+		names_free(out);
+	}
 	if (r == -ENOENT)  /* no such table */
 		return 0;
 	if (r < 0) {

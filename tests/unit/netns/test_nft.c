@@ -634,6 +634,66 @@ static void test_kernel_error(void **state)
 	in_netns(child_kernel_error);
 }
 
+/* Dumps that race with other writers: the kernel flags a dump that spans
+ * a change NLM_F_DUMP_INTR, and apply must ask again rather than fail
+ * ("nft: list the chains of table inet berth: Interrupted system call",
+ * seen with 50 tasks starting at once). A filler table of many chains
+ * makes the chain dump take many reads; a writer changes set members all
+ * the while. */
+static void child_dump_race(void)
+{
+	const char *const web[] = { "web" };
+	cleanup_free char *out = NULL;
+	struct netns_sg_config g = parse_config(CONFIG);
+	struct netns_nft_conf c = conf_for(&g);
+	FILE *f = fopen("/tmp/berth-test-nft-filler.nft", "w");
+	pid_t writer;
+	int st;
+
+	CHECK(f, "filler file: %s", strerror(errno));
+	fprintf(f, "table inet filler {\n");
+	for (int i = 0; i < 2000; i++)
+		fprintf(f, "\tchain filler_chain_with_a_long_name_%04d { }\n", i);
+	fprintf(f, "}\n");
+	fclose(f);
+	out = run("nft -f /tmp/berth-test-nft-filler.nft 2>&1", &st);
+	unlink("/tmp/berth-test-nft-filler.nft");
+	CHECK(st == 0, "filler: %s", out);
+	CHECK_OK(netns_nft_apply(&c, &err_));
+	fflush(stdout);
+	writer = fork();
+	CHECK(writer >= 0, "fork: %s", strerror(errno));
+	if (writer == 0) {
+		for (uint32_t ip = 0x0a580002;; ip++) {
+			struct berr *e = NULL;
+
+			if (netns_nft_members_add("berth", ip, web, 1, &e) < 0 ||
+			    netns_nft_members_del("berth", ip, web, 1, &e) < 0) {
+				printf("writer: %s\n", berr_msg(e));
+				_exit(1);
+			}
+		}
+	}
+	for (int i = 0; i < 60; i++) {
+		struct berr *e = NULL;
+		int r = netns_nft_apply(&c, &e);
+
+		if (r < 0)
+			kill(writer, SIGKILL);
+		CHECK(r == 0, "apply %d with a concurrent writer: %s", i, berr_msg(e));
+	}
+	kill(writer, SIGKILL);
+	waitpid(writer, &st, 0);
+	CHECK(WIFSIGNALED(st), "the writer stopped by itself (status 0x%x)", st);
+	netns_sg_config_free(&g);
+}
+
+static void test_dump_race(void **state)
+{
+	(void)state;
+	in_netns(child_dump_race);
+}
+
 /* ------------------------------------------------------ kernel: traffic */
 
 /* The child's namespace plays the host: bridge berth0 (10.88.0.1/16) with
@@ -947,6 +1007,7 @@ int main(void)
 		cmocka_unit_test(test_apply_change),
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_kernel_error),
+		cmocka_unit_test(test_dump_race),
 		cmocka_unit_test(test_traffic),
 	};
 
