@@ -100,5 +100,12 @@ void ctr_proc_release(struct ctr_proc *p);
  * made once per process and cached; O_CLOEXEC. Every container program and
  * every exec'd process is started through it (childmsg.h, sealed.c). */
 int ctr_init_fd(struct berr **err);
+/* Use fd, a sealed memfd of berth-init made by another process (berthd
+ * hands its own to every shim it starts, so all tasks share one copy of
+ * berth-init's pages instead of making 0.8 MB each), as this process's:
+ * it must carry all of ctr_init_fd's seals and hold exactly this build's
+ * berth-init. Made close-on-exec. Call before anything calls ctr_init_fd.
+ * On error fd is left alone (the caller closes it). */
+int ctr_init_fd_adopt(int fd, struct berr **err);
 
 #endif

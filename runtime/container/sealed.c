@@ -98,3 +98,57 @@ out:
 	pthread_mutex_unlock(&init_lock);
 	return r;
 }
+
+int ctr_init_fd_adopt(int fd, struct berr **err)
+{
+	size_t len = (size_t)(berth_init_blob_end - berth_init_blob);
+	struct stat st;
+	void *map;
+	int seals, r = 0;
+
+	pthread_mutex_lock(&init_lock);
+	if (init_fd >= 0) {
+		r = berr_set(err, EEXIST, "berth-init: this process has its memfd already");
+		goto out;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0) {
+		r = berr_set(err, errno, "berth-init: fd %d is not a sealed memfd", fd);
+		goto out;
+	}
+	if ((seals & SEALS) != SEALS) {
+		r = berr_set(err, EPERM, "berth-init: fd %d is not sealed against changes (seals 0x%x)",
+			     fd, (unsigned)seals);
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = berr_set(err, errno, "berth-init: fstat fd %d", fd);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len) {
+		r = berr_set(err, EINVAL, "berth-init: fd %d holds %lld bytes, this build's berth-init "
+			     "has %zu (another version of berth)", fd, (long long)st.st_size, len);
+		goto out;
+	}
+	/* the same bytes as ours: whoever made it runs another build of
+	 * berth-init, whose protocol with this launcher may differ */
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		r = berr_set(err, errno, "berth-init: map fd %d", fd);
+		goto out;
+	}
+	if (memcmp(map, berth_init_blob, len) != 0)
+		r = berr_set(err, EINVAL, "berth-init: fd %d differs from this build's berth-init "
+			     "(another version of berth)", fd);
+	munmap(map, len);
+	if (r < 0)
+		goto out;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		r = berr_set(err, errno, "berth-init: fd %d: FD_CLOEXEC", fd);
+		goto out;
+	}
+	init_fd = fd;
+out:
+	pthread_mutex_unlock(&init_lock);
+	return r;
+}

@@ -4,6 +4,7 @@
 #include "runtime/daemon/server.h"
 #include "runtime/daemon/shimmgr.h"
 #include "runtime/daemon/store.h"
+#include "runtime/container/launch.h"
 
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	cleanup_berr struct berr *err = NULL;
-	struct berthd d = { .epfd = -1 };
+	struct berthd d = { .epfd = -1, .init_fd = -1 };
 	const char *config = NULL;
 	cleanup_free char *dbpath = NULL;
 	bool check = false;
@@ -141,6 +142,16 @@ int main(int argc, char **argv)
 		goto out;
 	if (server_init(&d, &err) < 0)
 		goto out;
+	{
+		/* one sealed copy of berth-init for every task this berthd starts */
+		cleanup_berr struct berr *ierr = NULL;
+
+		d.init_fd = ctr_init_fd(&ierr);
+		if (d.init_fd < 0) {
+			log_warn("%s: each shim makes its own copy", berr_msg(ierr));
+			d.init_fd = -1;
+		}
+	}
 	if (shimmgr_new(&d, &d.shims, &err) < 0 || shimmgr_restore(d.shims, &err) < 0)
 		goto out;
 	log_info("container instance %s; %zu task%s running", d.instance_arn,

@@ -71,6 +71,8 @@ struct berthd {
 	char instance_id[33];      /* 32 hex, stable across restarts (kept in the store) */
 	char *instance_arn;        /* container-instance/default/<id> */
 	struct shimmgr *shims;     /* running tasks' shims (shimmgr.c) */
+	int init_fd;               /* sealed berth-init memfd, shared with every shim it
+				    * starts (their fd 3); -1: none, each makes its own */
 	int epfd;                  /* the event loop (server.c) */
 	double started_at;
 	bool stopping;             /* SIGTERM: finish requests, then exit */

@@ -767,7 +767,9 @@ int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64
 		return r;
 	}
 	if ((r = bjson_write_file_atomic(cfg, config, 0600, err)) < 0 ||
-	    (r = shimc_spawn(m->d->cfg.shim_path, e->bundle, 0, &e->pid, err)) < 0) {
+	    (r = shimc_spawn_init(m->d->cfg.shim_path, e->bundle,
+					 m->d->init_fd > 2 ? m->d->init_fd : -1, 0, &e->pid,
+					 err)) < 0) {
 		/* the shim recorded why in status.json when it got that far: it is
 		 * in *err too; nothing of the task exists outside the bundle */
 		cleanup_berr struct berr *e2 = NULL;

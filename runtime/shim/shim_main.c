@@ -21,6 +21,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "runtime/container/launch.h"
 #include "runtime/shim/shim.h"
 #include "runtime/shim/taskrun.h"
 #include "runtime/task/task.h"
@@ -38,17 +39,23 @@ struct shim {
 	pid_t host_pid;                /* the detached shim's pid as /proc has it */
 	bool made_sock, made_pid;      /* shim.sock / shim.pid are this shim's */
 	int pidns_errno;               /* why it has no pid namespace of its own, or 0 */
+	char *init_fd_warning;         /* why --init-fd's memfd was not used (logged once
+					* shim.log is open), or NULL */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: berth-shim BUNDLE\n"
+		"Usage: berth-shim [--init-fd N] BUNDLE\n"
 		"\n"
 		"Run the task described by BUNDLE/config.json, detached: the first process\n"
 		"exits once the shim is ready (0), or prints why it is not and exits 1.\n"
 		"Started by berthd; BUNDLE is <runDir>/<taskId>. The task's state is served\n"
-		"on BUNDLE/shim.sock and kept in BUNDLE/status.json (see runtime/shim/shim.h).\n");
+		"on BUNDLE/shim.sock and kept in BUNDLE/status.json (see runtime/shim/shim.h).\n"
+		"\n"
+		"  --init-fd N  fd N is a sealed memfd of berth-init (berthd shares its own\n"
+		"               with every shim); without it, or when it is not this build's,\n"
+		"               the shim makes its own copy\n");
 }
 
 /* The task never ran: say so in status.json (unless the bundle has a
@@ -262,6 +269,8 @@ static int detach_and_run(struct shim *s)
 	blog_set_timestamps(true);
 	if (chdir("/") < 0)
 		log_warn("chdir /: %m");
+	if (s->init_fd_warning)
+		log_warn("%s", s->init_fd_warning);
 	if (s->pidns_errno > 0) {
 		log_warn("no pid namespace for the shim (%s): its containers would outlive it",
 			 strerror(s->pidns_errno));
@@ -319,19 +328,44 @@ int main(int argc, char **argv)
 	char real[PATH_MAX];
 	struct stat st;
 	size_t len = 0;
-	int r;
+	int r, init_fd = -1;
 
 	blog_init("berth-shim");
-	/* nothing of the caller's but stdio */
-	(void)fs_close_range_from(3);
-	signal(SIGPIPE, SIG_IGN);
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
+	if (argc == 4 && !strcmp(argv[1], "--init-fd")) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(argv[2], &end, 10);
+		if (errno || *end || end == argv[2] || v < 3 || v > 1024) {
+			log_error("--init-fd: \"%s\" is not an fd number from 3 to 1024", berr_q(argv[2]));
+			return 2;
+		}
+		init_fd = (int)v;
+		argv += 2;
+		argc -= 2;
+	}
+	/* nothing of the caller's but stdio (and the init memfd) */
+	if (init_fd > 3)
+		for (int fd = 3; fd < init_fd; fd++)
+			(void)close(fd);
+	(void)fs_close_range_from(init_fd >= 3 ? init_fd + 1 : 3);
+	signal(SIGPIPE, SIG_IGN);
 	if (argc != 2 || argv[1][0] == '-') {
 		usage(stderr);
 		return 2;
+	}
+	if (init_fd >= 0) {
+		/* shared: the tasks of a host map one berth-init, not a copy each */
+		if (ctr_init_fd_adopt(init_fd, &err) < 0) {
+			s.init_fd_warning = xasprintf("%s: using a copy of its own", berr_msg(err));
+			berr_clear(&err);
+			close(init_fd);
+		}
 	}
 	if (!realpath(argv[1], real) || stat(real, &st) < 0) {
 		log_error("bundle %s: %m", argv[1]);
@@ -401,5 +435,6 @@ out:
 	free(s.status_path);
 	free(s.sock_path);
 	free(s.pid_path);
+	free(s.init_fd_warning);
 	return r;
 }

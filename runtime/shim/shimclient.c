@@ -68,7 +68,15 @@ static int read_until_eof(int fd, char *buf, size_t max, size_t *len, int64_t de
 int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t *pid,
 		struct berr **err)
 {
-	char *const argv[] = { (char *)shim_path, (char *)bundle, NULL };
+	return shimc_spawn_init(shim_path, bundle, -1, timeout_ms, pid, err);
+}
+
+int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int timeout_ms,
+		     pid_t *pid, struct berr **err)
+{
+	char *const plain[] = { (char *)shim_path, (char *)bundle, NULL };
+	char *const shared[] = { (char *)shim_path, "--init-fd", "3", (char *)bundle, NULL };
+	char *const *argv = init_fd >= 0 ? shared : plain;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t all, none;
@@ -85,6 +93,8 @@ int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	if (init_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, init_fd, 3);
 	posix_spawnattr_init(&at);
 	sigfillset(&all);
 	sigemptyset(&none);

@@ -40,6 +40,11 @@
  * existing status.json alone). */
 int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t *pid,
 		struct berr **err);
+/* shimc_spawn, handing the shim init_fd (a sealed memfd of berth-init,
+ * ctr_init_fd) as its fd 3 with --init-fd 3, so that every task shares
+ * that one copy; init_fd < 0: none (the shim makes its own). */
+int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int timeout_ms,
+		     pid_t *pid, struct berr **err);
 
 /* Connect to BUNDLE/shim.sock: the fd, non-blocking and close-on-exec.
  * -ENOENT or -ECONNREFUSED: no shim runs there (read status.json);

@@ -398,6 +398,7 @@ static int setup(void **state)
 	db = xasprintf("%s/berth.db", f->d.cfg.root);
 	if (store_open(db, &f->d.st, &err) < 0 || api_bootstrap(&f->d, &err) < 0)
 		fail_msg("%s", berr_msg(err));
+	f->d.init_fd = -1;
 	f->d.epfd = epoll_create1(EPOLL_CLOEXEC);
 	assert_true(f->d.epfd >= 0);
 	if (shimmgr_new(&f->d, &f->d.shims, &err) < 0)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -241,10 +242,103 @@ static void test_exec_mode_bad_usage(void **state)
 	assert_non_null(strstr(r.out, "usage: berth-exec"));
 }
 
-int main(void)
+/* A memfd holding len bytes of data (one byte flipped at `flip` unless
+ * it is (size_t)-1), sealed with `seals`. */
+static int make_memfd(const unsigned char *data, size_t len, size_t flip, int seals)
 {
+	int fd = (int)syscall(SYS_memfd_create, "test-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	size_t done = 0;
+
+	if (fd < 0)
+		return -1;
+	while (done < len) {
+		unsigned char b = data[done];
+		ssize_t n;
+
+		if (done == flip) {
+			b ^= 0xff;
+			n = write(fd, &b, 1);
+		} else {
+			size_t chunk = flip > done && flip < len ? flip - done : len - done;
+
+			n = write(fd, data + done, chunk);
+		}
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	if (seals && fcntl(fd, F_ADD_SEALS, seals) < 0)
+		return -1;
+	return fd;
+}
+
+/* In a fresh process (the memfd cache is per process and survives fork):
+ * 0 when every check holds, else the number of the first that failed. */
+static int adopt_checks(void)
+{
+	size_t len = (size_t)(berth_init_blob_end - berth_init_blob);
+	struct berr *err = NULL;
+	int p[2], fd;
+
+	/* not sealed against writes */
+	fd = make_memfd(berth_init_blob, len, (size_t)-1, F_SEAL_SHRINK | F_SEAL_GROW);
+	if (fd < 0 || ctr_init_fd_adopt(fd, &err) != -EPERM || !strstr(berr_msg(err), "not sealed"))
+		return 1;
+	berr_clear(&err);
+	close(fd);
+	/* sealed, but one byte differs: another build's berth-init */
+	fd = make_memfd(berth_init_blob, len, len / 2, ALL_SEALS);
+	if (fd < 0 || ctr_init_fd_adopt(fd, &err) != -EINVAL || !strstr(berr_msg(err), "another version"))
+		return 2;
+	berr_clear(&err);
+	close(fd);
+	/* sealed, shorter */
+	fd = make_memfd(berth_init_blob, len - 1, (size_t)-1, ALL_SEALS);
+	if (fd < 0 || ctr_init_fd_adopt(fd, &err) != -EINVAL)
+		return 3;
+	berr_clear(&err);
+	close(fd);
+	/* not a memfd at all */
+	if (pipe(p) < 0 || ctr_init_fd_adopt(p[0], &err) >= 0)
+		return 4;
+	berr_clear(&err);
+	/* the real thing: adopted, and it is what ctr_init_fd answers */
+	fd = make_memfd(berth_init_blob, len, (size_t)-1, ALL_SEALS);
+	if (fd < 0 || fcntl(fd, F_SETFD, 0) < 0 || ctr_init_fd_adopt(fd, &err) != 0)
+		return 5;
+	if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC) || ctr_init_fd(&err) != fd)
+		return 6;
+	/* only once */
+	if (ctr_init_fd_adopt(fd, &err) != -EEXIST)
+		return 7;
+	berr_clear(&err);
+	return 0;
+}
+
+static void test_init_fd_adopt(void **state)
+{
+	pid_t pid;
+	int st;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_sealed", "adopt-checks", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("adopt check %d failed (status 0x%x)", WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "adopt-checks"))
+		return adopt_checks();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_fd),
+		cmocka_unit_test(test_init_fd_adopt),
 		cmocka_unit_test(test_exec_mode_runs),
 		cmocka_unit_test(test_exec_mode_not_found),
 		cmocka_unit_test(test_exec_mode_not_executable),
