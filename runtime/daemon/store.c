@@ -641,29 +641,72 @@ int store_cluster_put(struct store *s, const json_t *doc, struct berr **err)
 	return auto_end(s, own, r, err);
 }
 
-int store_cluster_get(struct store *s, const char *name, json_t **doc, struct berr **err)
+/* The doc of the row `sql` (one text parameter: key) selects: 1 with
+ * *doc, 0 when there is none. step_what names the query in errors ("get
+ * task"), what the document ("task"). */
+static int get_doc(struct store *s, const char *sql, const char *key, const char *step_what,
+		   const char *what, json_t **doc, struct berr **err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	int r;
 
 	*doc = NULL;
-	if ((r = prep(s, "SELECT doc FROM clusters WHERE name = ?", &st, err)) < 0)
+	if ((r = prep(s, sql, &st, err)) < 0)
 		return r;
-	bind_text(st, 1, name);
-	if ((r = step(s, st, "get cluster", err)) <= 0)
+	bind_text(st, 1, key);
+	if ((r = step(s, st, step_what, err)) <= 0)
 		return r;
-	if ((r = col_doc(s, st, 0, "cluster", doc, err)) < 0)
+	if ((r = col_doc(s, st, 0, what, doc, err)) < 0)
 		return r;
 	return 1;
+}
+
+int store_cluster_get(struct store *s, const char *name, json_t **doc, struct berr **err)
+{
+	return get_doc(s, "SELECT doc FROM clusters WHERE name = ?", name, "get cluster", "cluster",
+		       doc, err);
+}
+
+/* Rows of st into a new array, one page: column 0 as a document (docs)
+ * or as a string (an ARN, a name). kind names the rows in errors. */
+static int collect(struct store *s, sqlite3_stmt *st, const char *kind, bool docs,
+		   const struct store_page *pg, json_t **out, bool *more, struct berr **err)
+{
+	cleanup_json json_t *res = json_array();
+	int64_t n = 0;
+	int r;
+
+	while ((r = step(s, st, kind, err)) > 0) {
+		json_t *v = NULL;
+
+		if (page_full(pg, n)) {
+			*more = true;
+			break;
+		}
+		if (!docs)
+			v = json_string((const char *)sqlite3_column_text(st, 0));
+		else if ((r = col_doc(s, st, 0, kind, &v, err)) < 0)
+			return r;
+		json_array_append_new(res, v);
+		n++;
+	}
+	if (r < 0)
+		return r;
+	*out = steal_pointer(&res);
+	return 0;
+}
+
+static int collect_docs(struct store *s, sqlite3_stmt *st, const char *kind,
+			const struct store_page *pg, json_t **docs, bool *more, struct berr **err)
+{
+	return collect(s, st, kind, true, pg, docs, more, err);
 }
 
 int store_cluster_list(struct store *s, const struct store_page *pg, json_t **arns, bool *more,
 		       struct berr **err)
 {
-	cleanup_json json_t *res = json_array();
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	struct query q = { .len = 0 };
-	int64_t n = 0;
 	int r;
 
 	*arns = NULL;
@@ -673,18 +716,7 @@ int store_cluster_list(struct store *s, const struct store_page *pg, json_t **ar
 	q_add(&q, " ORDER BY name");
 	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
 		return r;
-	while ((r = step(s, st, "list clusters", err)) > 0) {
-		if (page_full(pg, n)) {
-			*more = true;
-			break;
-		}
-		json_array_append_new(res, json_string((const char *)sqlite3_column_text(st, 0)));
-		n++;
-	}
-	if (r < 0)
-		return r;
-	*arns = steal_pointer(&res);
-	return 0;
+	return collect(s, st, "list clusters", false, pg, arns, more, err);
 }
 
 int store_cluster_delete(struct store *s, const char *name, struct berr **err)
@@ -825,12 +857,11 @@ bad:
 int store_taskdef_list(struct store *s, const char *family_prefix, const char *status, bool desc,
 		       const struct store_page *pg, json_t **arns, bool *more, struct berr **err)
 {
-	cleanup_json json_t *res = json_array();
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	cleanup_free char *after_family = NULL;
 	char after_rev[24];
 	struct query q = { .len = 0 };
-	int64_t rev = 0, n = 0;
+	int64_t rev = 0;
 	int r;
 
 	*arns = NULL;
@@ -851,28 +882,15 @@ int store_taskdef_list(struct store *s, const char *family_prefix, const char *s
 	q_add(&q, desc ? " ORDER BY family DESC, revision DESC" : " ORDER BY family, revision");
 	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
 		return r;
-	while ((r = step(s, st, "list task definitions", err)) > 0) {
-		if (page_full(pg, n)) {
-			*more = true;
-			break;
-		}
-		json_array_append_new(res, json_string((const char *)sqlite3_column_text(st, 0)));
-		n++;
-	}
-	if (r < 0)
-		return r;
-	*arns = steal_pointer(&res);
-	return 0;
+	return collect(s, st, "list task definitions", false, pg, arns, more, err);
 }
 
 int store_taskdef_families(struct store *s, const char *family_prefix, const char *status,
 			   const struct store_page *pg, json_t **families, bool *more,
 			   struct berr **err)
 {
-	cleanup_json json_t *res = json_array();
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	struct query q = { .len = 0 };
-	int64_t n = 0;
 	int r;
 
 	*families = NULL;
@@ -890,18 +908,7 @@ int store_taskdef_families(struct store *s, const char *family_prefix, const cha
 	/* ?1 is used twice in the prefix condition: number the rest after it */
 	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
 		return r;
-	while ((r = step(s, st, "list task definition families", err)) > 0) {
-		if (page_full(pg, n)) {
-			*more = true;
-			break;
-		}
-		json_array_append_new(res, json_string((const char *)sqlite3_column_text(st, 0)));
-		n++;
-	}
-	if (r < 0)
-		return r;
-	*families = steal_pointer(&res);
-	return 0;
+	return collect(s, st, "list task definition families", false, pg, families, more, err);
 }
 
 /* ----------------------------------------------------------------- tasks */
@@ -1233,44 +1240,7 @@ int store_task_put(struct store *s, const json_t *doc, const char *client_token,
 
 int store_task_get(struct store *s, const char *id, json_t **doc, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	int r;
-
-	*doc = NULL;
-	if ((r = prep(s, "SELECT doc FROM tasks WHERE id = ?", &st, err)) < 0)
-		return r;
-	bind_text(st, 1, id);
-	if ((r = step(s, st, "get task", err)) <= 0)
-		return r;
-	if ((r = col_doc(s, st, 0, "task", doc, err)) < 0)
-		return r;
-	return 1;
-}
-
-/* Rows of st (column 0: doc) into a new array, one page. */
-static int collect_docs(struct store *s, sqlite3_stmt *st, const char *kind,
-			const struct store_page *pg, json_t **docs, bool *more, struct berr **err)
-{
-	cleanup_json json_t *res = json_array();
-	int64_t n = 0;
-	int r;
-
-	while ((r = step(s, st, kind, err)) > 0) {
-		json_t *doc = NULL;
-
-		if (page_full(pg, n)) {
-			*more = true;
-			break;
-		}
-		if ((r = col_doc(s, st, 0, kind, &doc, err)) < 0)
-			return r;
-		json_array_append_new(res, doc);
-		n++;
-	}
-	if (r < 0)
-		return r;
-	*docs = steal_pointer(&res);
-	return 0;
+	return get_doc(s, "SELECT doc FROM tasks WHERE id = ?", id, "get task", "task", doc, err);
 }
 
 int store_task_list(struct store *s, const struct store_task_filter *f, const struct store_page *pg,
@@ -1409,18 +1379,8 @@ int store_instance_put(struct store *s, const json_t *doc, struct berr **err)
 
 int store_instance_get(struct store *s, const char *id, json_t **doc, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	int r;
-
-	*doc = NULL;
-	if ((r = prep(s, "SELECT doc FROM instances WHERE id = ?", &st, err)) < 0)
-		return r;
-	bind_text(st, 1, id);
-	if ((r = step(s, st, "get container instance", err)) <= 0)
-		return r;
-	if ((r = col_doc(s, st, 0, "container instance", doc, err)) < 0)
-		return r;
-	return 1;
+	return get_doc(s, "SELECT doc FROM instances WHERE id = ?", id, "get container instance",
+		       "container instance", doc, err);
 }
 
 int store_instance_list(struct store *s, const char *cluster, const char *status,
