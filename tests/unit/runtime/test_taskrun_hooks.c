@@ -36,7 +36,7 @@
 #include "runtime/shim/taskrun.h"
 #include "runtime/task/task.h"
 
-#define MAP_BASE 100000
+#include "userns_fixture.h"
 #define TID "0123456789abcdef0123456789abcdef"
 
 static char tmpdir[256];
@@ -296,87 +296,10 @@ static void test_opts_default(void **state)
 
 typedef int (*ns_fn)(int out_fd);
 
-static void write_file(const char *path, const char *text)
+/* fn in new user, mount, network and pid namespaces */
+static int in_userns_pid(ns_fn fn, char **out)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-}
-
-/* Run fn as root of new user, mount, network and pid namespaces; its lines
- * come back in *out. Returns its exit status. */
-static int in_userns(ns_fn fn, char **out)
-{
-	int sync1[2], sync2[2], rep[2], status = -1;
-	char map[64], path[64], c;
-	size_t len = 0, cap = 4096;
-	ssize_t n;
-	pid_t pid;
-
-	assert_int_equal(pipe2(sync1, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(sync2, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(rep[0]);
-		pid_t inner;
-		int st;
-
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) < 0) {
-			dprintf(rep[1], "ERROR unshare: %s\n", strerror(errno));
-			_exit(99);
-		}
-		if (write(sync1[1], "x", 1) != 1 || read(sync2[0], &c, 1) != 1)
-			_exit(99);
-		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
-			dprintf(rep[1], "ERROR become root in the namespace: %s\n", strerror(errno));
-			_exit(99);
-		}
-		/* pid 1 of the new pid namespace, so the launcher can return to
-		 * it after joining a container's (health checks) */
-		inner = fork();
-		if (inner == 0)
-			_exit(fn(rep[1]));
-		if (inner < 0 || waitpid(inner, &st, 0) < 0)
-			_exit(98);
-		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 97);
-	}
-	close(rep[1]);
-	assert_int_equal(read(sync1[0], &c, 1), 1);
-	if (geteuid() == 0) {
-		snprintf(map, sizeof(map), "0 %d 65536", MAP_BASE);
-		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		write_file(path, map);
-		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		write_file(path, map);
-	} else {
-		snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
-		write_file(path, "deny");
-		snprintf(map, sizeof(map), "0 %d 1", (int)getuid());
-		snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-		write_file(path, map);
-		snprintf(map, sizeof(map), "0 %d 1", (int)getgid());
-		snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
-		write_file(path, map);
-	}
-	assert_int_equal(write(sync2[1], "x", 1), 1);
-	*out = xmalloc(cap);
-	while ((n = read(rep[0], *out + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
-		if (cap - len < 1024)
-			*out = xrealloc(*out, cap *= 2);
-	}
-	(*out)[len] = '\0';
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	close(rep[0]);
-	close(sync1[0]);
-	close(sync1[1]);
-	close(sync2[0]);
-	close(sync2[1]);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return in_userns_flags(fn, out, USERNS_NEWPID);
 }
 
 /* The snapshot lines of a child's output; "ERROR ..." lines fail the test. */
@@ -448,7 +371,7 @@ static void test_setup_fails(void **state)
 {
 	cleanup_free char *out = NULL, *run = path_in("run");
 	json_t *msgs, *last;
-	int st = in_userns(ns_setup_fails, &out);
+	int st = in_userns_pid(ns_setup_fails, &out);
 
 	if (st != 0)
 		fail_msg("child exit %d: %s", st, out);
@@ -532,7 +455,7 @@ static void test_full_run(void **state)
 	json_t *msgs, *last, *t, *first_running = NULL, *healthy = NULL, *stopping = NULL;
 	struct berr *err = NULL;
 	size_t i, n;
-	int st = in_userns(ns_full_run, &out);
+	int st = in_userns_pid(ns_full_run, &out);
 
 	if (st != 0)
 		fail_msg("child exit %d: %s", st, out);

@@ -1,8 +1,8 @@
-/* tests/unit/runtime/userns_fixture.h - shared by test_shim.c and
- * test_shim_exec.c: run a function as root of new user, mount and network
- * namespaces the test makes (no privilege needed; as real root the
- * namespace maps MAP_BASE.. so files can be chowned to it). Include after
- * cmocka.h. */
+/* tests/unit/runtime/userns_fixture.h - shared by test_shim.c,
+ * test_shim_exec.c and test_taskrun_hooks.c: run a function as root of new
+ * user, mount and network namespaces the test makes (no privilege needed;
+ * as real root the namespace maps MAP_BASE.. so files can be chowned to
+ * it). Include after cmocka.h. */
 #ifndef BERTH_TESTS_USERNS_FIXTURE_H
 #define BERTH_TESTS_USERNS_FIXTURE_H
 
@@ -28,10 +28,18 @@ static void write_proc(const char *path, const char *text)
 	close(fd);
 }
 
-/* Run fn as root of new user, mount and network namespaces, a subreaper
- * (the detached shims become its children); its output lines come back
- * in *out. */
-static int in_userns(int (*fn)(int out), char **out)
+enum {
+	USERNS_SUBREAPER = 1,   /* fn's process is a subreaper (detached shims
+				 * become its children) */
+	USERNS_NEWPID = 2,      /* and a pid namespace, fn running as its pid 1's
+				 * child (the launcher can return to it after
+				 * joining a container's) */
+};
+
+/* Run fn as root of new user, mount and network namespaces (flags: the
+ * USERNS_* above); what it writes to its fd comes back in *out. Returns
+ * its exit status. */
+static int in_userns_flags(int (*fn)(int out), char **out, int flags)
 {
 	int sync1[2], sync2[2], rep[2], status = -1;
 	char map[64], path[64], c;
@@ -46,16 +54,27 @@ static int in_userns(int (*fn)(int out), char **out)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(rep[0]);
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET |
+			    (flags & USERNS_NEWPID ? CLONE_NEWPID : 0)) < 0) {
 			dprintf(rep[1], "ERROR unshare: %s\n", strerror(errno));
 			_exit(99);
 		}
 		if (write(sync1[1], "x", 1) != 1 || read(sync2[0], &c, 1) != 1)
 			_exit(99);
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 ||
-		    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+		    ((flags & USERNS_SUBREAPER) && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)) {
 			dprintf(rep[1], "ERROR become root in the namespace: %s\n", strerror(errno));
 			_exit(99);
+		}
+		if (flags & USERNS_NEWPID) {
+			pid_t inner = fork();
+			int st;
+
+			if (inner == 0)
+				_exit(fn(rep[1]));
+			if (inner < 0 || waitpid(inner, &st, 0) < 0)
+				_exit(98);
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 97);
 		}
 		_exit(fn(rep[1]));
 	}
@@ -92,6 +111,12 @@ static int in_userns(int (*fn)(int out), char **out)
 	close(sync2[0]);
 	close(sync2[1]);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The shims' fixture: a subreaper in new user, mount and network namespaces. */
+static inline int in_userns(int (*fn)(int out), char **out)
+{
+	return in_userns_flags(fn, out, USERNS_SUBREAPER);
 }
 
 #endif
