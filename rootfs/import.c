@@ -480,10 +480,21 @@ static int import_manifest(struct import_ctx *c, const struct rootfs_digest *md,
 			unpacked++;
 		}
 	}
-	r = rootfs_store_put_image(c->s, &img, err);
-	if (r < 0)
-		goto out;
-	push_digest(&c->new_images, &c->n_new_images, md);
+	{
+		/* an image the store has already keeps its record (its import
+		 * time); a failure later on must not remove it. The import
+		 * marks it used (rootfs_import). */
+		struct rootfs_image had = { 0 };
+		bool present = rootfs_store_get_image(c->s, md, &had, NULL) == 0;
+
+		rootfs_image_free(&had);
+		if (!present) {
+			r = rootfs_store_put_image(c->s, &img, err);
+			if (r < 0)
+				goto out;
+			push_digest(&c->new_images, &c->n_new_images, md);
+		}
+	}
 
 	c->res->images = xreallocarray(c->res->images, c->res->n_images + 1, sizeof(*c->res->images));
 	out = &c->res->images[c->res->n_images++];
@@ -805,6 +816,15 @@ int rootfs_import(struct rootfs_store *s, const char *path, const struct rootfs_
 		}
 		for (char **t = im->refs; r == 0 && *t; t++)
 			r = rootfs_store_tag(s, *t, &im->manifest, err);
+	}
+	/* an import is a use (prune --older-than, --budget), as a pull is */
+	for (size_t i = 0; r == 0 && i < res->n_images; i++) {
+		struct berr *e = NULL;
+
+		if (rootfs_store_mark_used(s, &res->images[i].manifest, &e) < 0) {
+			log_debug("%s", berr_msg(e));
+			berr_free(e);
+		}
 	}
 	if (r == 0 && o && o->tag && res->n_images > 1)
 		log_warn("%s holds %zu images: --tag applies to one; their own names were used", path, res->n_images);

@@ -14,54 +14,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define META_MAX (4u << 20)   /* manifests, indexes, configs */
 #define MT_SCHEMA1 "application/vnd.docker.distribution.manifest.v1"
-
-int rootfs_pull_policy_parse(const char *s, enum rootfs_pull_policy *out)
-{
-	if (!strcmp(s, "always") || !strcmp(s, "Always"))
-		*out = ROOTFS_PULL_ALWAYS;
-	else if (!strcmp(s, "if-not-present") || !strcmp(s, "missing") || !strcmp(s, "IfNotPresent"))
-		*out = ROOTFS_PULL_IF_NOT_PRESENT;
-	else if (!strcmp(s, "never") || !strcmp(s, "Never"))
-		*out = ROOTFS_PULL_NEVER;
-	else
-		return -1;
-	return 0;
-}
-
-const char *rootfs_pull_policy_name(enum rootfs_pull_policy p)
-{
-	return p == ROOTFS_PULL_NEVER ? "never" : p == ROOTFS_PULL_IF_NOT_PRESENT ? "if-not-present" : "always";
-}
-
-const char *rootfs_pull_failure_name(enum rootfs_pull_failure f)
-{
-	static const char *const names[] = {
-		[ROOTFS_PULL_OK] = "ok", [ROOTFS_PULL_FAIL_OTHER] = "error",
-		[ROOTFS_PULL_FAIL_NOT_FOUND] = "not-found", [ROOTFS_PULL_FAIL_AUTH] = "auth",
-		[ROOTFS_PULL_FAIL_UNREACHABLE] = "unreachable", [ROOTFS_PULL_FAIL_VERIFY] = "verify",
-		[ROOTFS_PULL_FAIL_UNSUPPORTED] = "unsupported",
-	};
-
-	return (size_t)f < sizeof(names) / sizeof(names[0]) ? names[f] : "error";
-}
-
-const char *rootfs_pull_phase_name(enum rootfs_pull_phase p)
-{
-	static const char *const names[] = {
-		[ROOTFS_PULL_PHASE_RESOLVE] = "resolve", [ROOTFS_PULL_PHASE_EXISTS] = "exists",
-		[ROOTFS_PULL_PHASE_WAIT] = "wait", [ROOTFS_PULL_PHASE_DOWNLOAD] = "download",
-		[ROOTFS_PULL_PHASE_RETRY] = "retry", [ROOTFS_PULL_PHASE_DOWNLOADED] = "downloaded",
-		[ROOTFS_PULL_PHASE_UNPACK] = "unpack", [ROOTFS_PULL_PHASE_LAYER_DONE] = "done",
-	};
-
-	return (size_t)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
-}
 
 void rootfs_pull_result_free(struct rootfs_pull_result *res)
 {
@@ -94,6 +53,8 @@ struct pull_ctx {
 	size_t n_new_blobs, n_new_layers;
 	bool new_image;
 	struct rootfs_digest image;
+	int lock_fd;                     /* lock_ref's, -1: none */
+	char lock_name[ROOTFS_SHA256_HEX + 8];
 };
 
 static void push_digest(struct rootfs_digest **v, size_t *n, const struct rootfs_digest *d)
@@ -368,6 +329,68 @@ static void on_unpack_progress(uint64_t done, void *data)
 	emit(p->c, ROOTFS_PULL_PHASE_UNPACK, p->i, p->n, p->blob, done, p->total);
 }
 
+/* One pull of a reference at a time (processes included): a flock on
+ * incoming/<sha256 of "registry/repository:tag@digest">.lock, held until
+ * the pull has recorded its image. The holder removes the file before it
+ * lets go; a waiter that then gets the lock on the removed file tries
+ * again with the path's new one. */
+static int lock_ref(struct pull_ctx *c, struct berr **err)
+{
+	struct rootfs_digest key;
+	cleanup_close int dfd = -1;
+	bool said = false;
+
+	dfd = incoming_dir(c, err);
+	if (dfd < 0)
+		return dfd;
+	rootfs_sha256_buf(c->res->source, strlen(c->res->source), &key);
+	snprintf(c->lock_name, sizeof(c->lock_name), "%s.lock", key.hex);
+	for (;;) {
+		struct stat a, b;
+		int fd = openat(dfd, c->lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return berr_set(err, errno, "open %s/incoming/%s", rootfs_store_root(c->s), c->lock_name);
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK) {
+				close(fd);
+				return berr_set(err, errno, "lock %s/incoming/%s", rootfs_store_root(c->s), c->lock_name);
+			}
+			if (!said) {
+				log_info("%s: another pull of it runs: waiting for it", c->res->source);
+				emit(c, ROOTFS_PULL_PHASE_WAIT, 0, 0, NULL, 0, 0);
+				said = true;
+			}
+			while (flock(fd, LOCK_EX) < 0)
+				if (errno != EINTR) {
+					close(fd);
+					return berr_set(err, errno, "lock %s/incoming/%s", rootfs_store_root(c->s),
+							c->lock_name);
+				}
+		}
+		if (fstat(fd, &a) == 0 && fstatat(dfd, c->lock_name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			c->lock_fd = fd;
+			return 0;
+		}
+		close(fd);   /* its holder removed it meanwhile */
+	}
+}
+
+static void unlock_ref(struct pull_ctx *c)
+{
+	if (c->lock_fd < 0)
+		return;
+	{
+		cleanup_close int dfd = openat(c->s->rootfd, "incoming", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (dfd >= 0)
+			unlinkat(dfd, c->lock_name, 0);
+	}
+	close(c->lock_fd);
+	c->lock_fd = -1;
+}
+
 /* ------------------------------------------------------------ pull */
 
 static int do_pull(struct pull_ctx *c, struct berr **err)
@@ -462,11 +485,15 @@ static int do_pull(struct pull_ctx *c, struct berr **err)
 		r = infd;
 		goto out;
 	}
-	r = reg_fetch_blobs(c->c, infd, jobs, n_jobs, man.n_layers, err);
+	{
+		cleanup_close int bfd = openat(c->s->rootfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		r = reg_fetch_blobs(c->c, infd, bfd, jobs, n_jobs, man.n_layers, err);
+	}
 	for (size_t k = 0; k < n_jobs; k++) {
 		c->res->bytes_downloaded += jobs[k].downloaded;
 		c->res->resumed += jobs[k].resumed;
-		c->res->layers_downloaded += jobs[k].done;
+		c->res->layers_downloaded += jobs[k].done && !jobs[k].elsewhere;
 	}
 	if (r < 0) {
 		fail(c, reg_client_failure(c->c), r);
@@ -515,9 +542,12 @@ static int do_pull(struct pull_ctx *c, struct berr **err)
 		emit(c, ROOTFS_PULL_PHASE_LAYER_DONE, i, man.n_layers, &l->blob, (uint64_t)l->size, (uint64_t)l->size);
 	}
 	if (r == 0) {
+		/* an image the store has keeps its record (and its created
+		 * time); the pull marks it used */
 		c->new_image = !image_exists(c->s, &md);
 		c->image = md;
-		r = rootfs_store_put_image(c->s, &img, err);
+		if (c->new_image)
+			r = rootfs_store_put_image(c->s, &img, err);
 		if (r < 0)
 			c->new_image = false;
 	}
@@ -543,7 +573,7 @@ int rootfs_pull(struct rootfs_store *s, const char *ref, const struct rootfs_pul
 		struct rootfs_pull_result *res, struct berr **err)
 {
 	static const struct rootfs_pull_opts defaults;
-	struct pull_ctx c = { .s = s, .o = o ? o : &defaults, .res = res };
+	struct pull_ctx c = { .s = s, .o = o ? o : &defaults, .res = res, .lock_fd = -1 };
 	struct rootfs_digest local;
 	int r;
 
@@ -563,6 +593,13 @@ int rootfs_pull(struct rootfs_store *s, const char *ref, const struct rootfs_pul
 			     berr_q(c.o->repository_credentials));
 		res->failure = ROOTFS_PULL_FAIL_UNSUPPORTED;
 		goto out;
+	}
+	if (c.o->policy != ROOTFS_PULL_NEVER) {
+		r = lock_ref(&c, err);
+		if (r < 0) {
+			res->failure = ROOTFS_PULL_FAIL_OTHER;
+			goto out;
+		}
 	}
 	if (c.o->policy != ROOTFS_PULL_ALWAYS && find_local(&c, &local)) {
 		struct rootfs_image img = { 0 };
@@ -593,6 +630,7 @@ out:
 			berr_free(e);
 		}
 	}
+	unlock_ref(&c);
 	reg_client_free(c.c);
 	for (size_t i = 0; i < c.n_meta; i++)
 		free(c.meta[i].buf);

@@ -10,7 +10,14 @@
  * tag. A download that does not match its digest is deleted; a failed pull
  * leaves no image, tag, layer or blob behind (only resumable .part files).
  * Two pulls of the same blob (threads or processes) do not both download
- * it: each .part file is flock()ed by its downloader, the other waits.
+ * it: each .part file is flock()ed by its downloader, the other waits, and
+ * takes the blob from the store when the first has moved it there. Pulls
+ * of the same reference (processes, e.g. N tasks of one new image) run one
+ * after the other: each holds a flock on incoming/<sha256 of the
+ * reference>.lock (removed by its last holder) from before it looks at the
+ * store until its image is recorded, so with if-not-present the first
+ * pulls and the others find the image; with always they ask the registry
+ * for the manifest only.
  *
  * Auth: anonymous, Basic, and the bearer token flow (WWW-Authenticate
  * realm/service/scope), with credentials from berth's credentials file or
@@ -37,7 +44,9 @@ enum rootfs_pull_policy {
 	ROOTFS_PULL_NEVER,             /* the store's image or an error */
 };
 
-/* "always", "if-not-present" (also "missing", "IfNotPresent"), "never". -1 when unknown. */
+/* "always", "if-not-present" (also podman's "missing", Kubernetes'
+ * "IfNotPresent", ECS agent's "prefer-cached" and "once"), "never". -1 when
+ * unknown. The names are in pull_names.c: using them links no libcurl. */
 int rootfs_pull_policy_parse(const char *s, enum rootfs_pull_policy *out);
 const char *rootfs_pull_policy_name(enum rootfs_pull_policy p);
 
@@ -52,11 +61,14 @@ enum rootfs_pull_failure {
 	ROOTFS_PULL_FAIL_UNSUPPORTED,  /* schema 1, repositoryCredentials, a credential helper, ... */
 };
 const char *rootfs_pull_failure_name(enum rootfs_pull_failure f);
+/* The reverse ("not-found" -> ROOTFS_PULL_FAIL_NOT_FOUND); unknown: FAIL_OTHER. */
+enum rootfs_pull_failure rootfs_pull_failure_parse(const char *s);
 
 enum rootfs_pull_phase {
 	ROOTFS_PULL_PHASE_RESOLVE,     /* manifest and config (layer = 0, n = 0) */
 	ROOTFS_PULL_PHASE_EXISTS,      /* layer already in the store */
-	ROOTFS_PULL_PHASE_WAIT,        /* another pull downloads this blob */
+	ROOTFS_PULL_PHASE_WAIT,        /* another pull downloads this blob; with n = 0 and
+					* no blob: another pull of the reference runs */
 	ROOTFS_PULL_PHASE_DOWNLOAD,    /* done/total bytes of the blob */
 	ROOTFS_PULL_PHASE_RETRY,       /* interrupted; resuming at `done` */
 	ROOTFS_PULL_PHASE_DOWNLOADED,  /* verified */

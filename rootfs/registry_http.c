@@ -662,6 +662,7 @@ struct xfer {
 struct fetch {
 	struct reg_client *c;
 	int dirfd;
+	int blobs_fd;                /* the store's blobs/sha256, -1: none */
 	size_t n_layers;
 };
 
@@ -801,17 +802,27 @@ static int xfer_finish(struct fetch *f, struct xfer *x, struct berr **err)
 	return 0;
 }
 
+/* Another pull has the blob: as <hex>.done, or moved into the store already
+ * (it finished while we waited for its .part file). */
+static bool xfer_elsewhere(struct fetch *f, struct xfer *x)
+{
+	if (faccessat(f->dirfd, x->done_name, F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+	    (f->blobs_fd < 0 || faccessat(f->blobs_fd, x->job->digest.hex, F_OK, AT_SYMLINK_NOFOLLOW) != 0))
+		return false;
+	x->state = X_DONE;
+	x->job->done = true;
+	x->job->elsewhere = true;
+	emit(f, x, ROOTFS_PULL_PHASE_DOWNLOADED, (uint64_t)x->job->size);
+	return true;
+}
+
 /* Take the .part file (or find the blob done); 1 when someone else holds it. */
 static int xfer_claim(struct fetch *f, struct xfer *x, struct berr **err)
 {
 	struct stat st, st2;
 
-	if (faccessat(f->dirfd, x->done_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		x->state = X_DONE;
-		x->job->done = true;
-		emit(f, x, ROOTFS_PULL_PHASE_DOWNLOADED, (uint64_t)x->job->size);
+	if (xfer_elsewhere(f, x))
 		return 0;
-	}
 	x->fd = openat(f->dirfd, x->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (x->fd < 0)
 		return fail_as(f->c, ROOTFS_PULL_FAIL_OTHER, berr_set(err, errno, "open incoming blob %s", x->part));
@@ -822,8 +833,10 @@ static int xfer_claim(struct fetch *f, struct xfer *x, struct berr **err)
 			return fail_as(f->c, ROOTFS_PULL_FAIL_OTHER, berr_set(err, errno, "lock incoming blob %s", x->part));
 		return 1;
 	}
-	/* the holder before us may have finished (renamed it) in between */
+	/* the holder before us may have finished (renamed it, or even moved it
+	 * into the store) in between */
 	if (faccessat(f->dirfd, x->done_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (f->blobs_fd >= 0 && faccessat(f->blobs_fd, x->job->digest.hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0) ||
 	    fstat(x->fd, &st) < 0 || fstatat(f->dirfd, x->part, &st2, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    st.st_ino != st2.st_ino) {
 		if (fstatat(f->dirfd, x->part, &st2, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == st2.st_ino &&
@@ -968,10 +981,10 @@ static int xfer_ended(struct fetch *f, struct xfer *x, CURLcode rc, struct berr 
 	}
 }
 
-int reg_fetch_blobs(struct reg_client *c, int incoming_fd, struct reg_blob_job *jobs, size_t n,
-		    size_t n_layers, struct berr **err)
+int reg_fetch_blobs(struct reg_client *c, int incoming_fd, int blobs_fd, struct reg_blob_job *jobs,
+		    size_t n, size_t n_layers, struct berr **err)
 {
-	struct fetch f = { .c = c, .dirfd = incoming_fd, .n_layers = n_layers };
+	struct fetch f = { .c = c, .dirfd = incoming_fd, .blobs_fd = blobs_fd, .n_layers = n_layers };
 	struct xfer *xs = xcalloc(n ? n : 1, sizeof(*xs));
 	size_t parallel = c->o->parallel ? c->o->parallel : 4, remaining = n;
 	CURLM *m = curl_multi_init();

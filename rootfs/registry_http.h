@@ -34,15 +34,19 @@ struct reg_blob_job {
 	int64_t size;
 	size_t layer;                 /* for progress events */
 	/* out */
-	bool done;                    /* <hex>.done is there (by us or another pull) */
+	bool done;                    /* <hex>.done is there (by us or another pull), or
+				       * the blob is in the store already */
+	bool elsewhere;               /* done by another pull (.done or in the store) */
 	uint64_t downloaded;          /* bytes received from the network */
 	bool resumed;                 /* started or continued at an offset > 0 */
 };
 
 /* Download every job (`parallel` at a time) into incoming_fd. Stops at the
  * first failure (which deletes a blob that did not verify; other .part files
- * stay for a resume). Progress as ROOTFS_PULL_PHASE_* events. */
-int reg_fetch_blobs(struct reg_client *c, int incoming_fd, struct reg_blob_job *jobs, size_t n,
-		    size_t n_layers, struct berr **err);
+ * stay for a resume). A blob that another pull has moved into the store
+ * (blobs_fd: the store's blobs/sha256, or -1) while this one waited for its
+ * .part file is not downloaded again. Progress as ROOTFS_PULL_PHASE_* events. */
+int reg_fetch_blobs(struct reg_client *c, int incoming_fd, int blobs_fd, struct reg_blob_job *jobs,
+		    size_t n, size_t n_layers, struct berr **err);
 
 #endif

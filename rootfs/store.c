@@ -6,6 +6,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "rootfs/registry.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -609,7 +610,44 @@ char *rootfs_ref_normalize(const char *ref, struct berr **err)
 			break;
 		p = end + 1;
 	}
-	return colon ? xstrdup(ref) : xasprintf("%s:latest", ref);
+	{
+		/* Docker Hub's names as docker shows them: busybox,
+		 * docker.io/library/busybox and index.docker.io/library/busybox
+		 * are busybox:latest (registry_ref.c, the pull's parser) */
+		char *full = colon ? xstrdup(ref) : xasprintf("%s:latest", ref);
+		struct rootfs_pull_ref pr;
+		char *fam = NULL;
+
+		if (rootfs_pull_ref_parse(full, &pr, NULL) == 0) {
+			fam = rootfs_pull_ref_familiar(&pr);
+			rootfs_pull_ref_free(&pr);
+		}
+		if (fam == NULL)
+			return full;
+		free(full);
+		return fam;
+	}
+}
+
+/* The key of refs.json that names `norm` (a normalized reference): itself,
+ * or a key written before names were normalized the Docker Hub way
+ * ("docker.io/library/busybox:latest" for "busybox:latest"). NULL: none. */
+static const char *find_ref(json_t *refs, const char *norm)
+{
+	const char *key;
+	json_t *val;
+
+	if (norm == NULL)
+		return NULL;
+	if (json_object_get(refs, norm))
+		return json_object_iter_key(json_object_iter_at(refs, norm));
+	json_object_foreach(refs, key, val) {
+		cleanup_free char *k = rootfs_ref_normalize(key, NULL);
+
+		if (k && !strcmp(k, norm))
+			return key;
+	}
+	return NULL;
 }
 
 static int load_refs(struct rootfs_store *s, json_t **out, struct berr **err)
@@ -644,6 +682,13 @@ int rootfs_store_tag(struct rootfs_store *s, const char *ref, const struct rootf
 	r = load_refs(s, &refs, err);
 	if (r < 0)
 		return r;
+	{
+		/* an older spelling of the same name goes */
+		const char *old = find_ref(refs, norm);
+
+		if (old && strcmp(old, norm))
+			json_object_del(refs, old);
+	}
 	json_object_set_new(refs, norm, json_string(rootfs_digest_str(manifest, buf)));
 	return store_write_json(s, "refs.json", refs, err);
 }
@@ -682,6 +727,7 @@ int rootfs_store_resolve(struct rootfs_store *s, const char *what, struct rootfs
 {
 	cleanup_json json_t *refs = NULL;
 	cleanup_free char *norm = NULL;
+	const char *key;
 	json_t *val;
 	int r;
 
@@ -699,7 +745,8 @@ int rootfs_store_resolve(struct rootfs_store *s, const char *what, struct rootfs
 	if (r < 0)
 		return r;
 	norm = rootfs_ref_normalize(what, NULL);
-	if (norm && (val = json_object_get(refs, norm)) && json_is_string(val))
+	key = find_ref(refs, norm);
+	if (key && (val = json_object_get(refs, key)) && json_is_string(val))
 		return rootfs_digest_parse(json_string_value(val), "refs.json", manifest, err);
 	if (strlen(what) >= 4 && strlen(what) <= ROOTFS_SHA256_HEX && all_hex(what)) {
 		cleanup_strv char **names = list_dir(s, "images", ".json");
@@ -762,8 +809,14 @@ int rootfs_store_remove(struct rootfs_store *s, const char *what, struct berr **
 	r = load_refs(s, &refs, err);
 	if (r < 0)
 		return r;
-	norm = rootfs_ref_normalize(what, NULL);
-	by_ref = norm && json_object_get(refs, norm);
+	{
+		/* the key as refs.json spells it */
+		cleanup_free char *n = rootfs_ref_normalize(what, NULL);
+		const char *k = find_ref(refs, n);
+
+		norm = k ? xstrdup(k) : NULL;
+	}
+	by_ref = norm != NULL;
 	rootfs_digest_str(&m, buf);
 
 	holder = lease_holder(s, &m);

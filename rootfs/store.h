@@ -92,7 +92,12 @@ void rootfs_image_free(struct rootfs_image *img);   /* contents only */
 void rootfs_images_free(struct rootfs_image *v, size_t n);
 
 /* "name", "name:tag", "host:5000/a/b:tag" -> normalized "name:tag" (":latest"
- * added). NULL and an error naming the reference when it is not valid. */
+ * added), Docker Hub's names as docker shows them: "busybox",
+ * "docker.io/library/busybox" and "index.docker.io/library/busybox:latest"
+ * are all "busybox:latest", "docker.io/team/app" is "team/app:latest".
+ * NULL and an error naming the reference when it is not valid. Tags,
+ * lookups and removal all use this form (names a store recorded in
+ * another spelling are found too). */
 char *rootfs_ref_normalize(const char *ref, struct berr **err);
 int rootfs_store_tag(struct rootfs_store *s, const char *ref, const struct rootfs_digest *manifest,
 		     struct berr **err);

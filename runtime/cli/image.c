@@ -324,6 +324,14 @@ static void on_pull_event(const struct rootfs_pull_event *ev, void *data)
 		}
 		return;
 	}
+	if (ev->phase == ROOTFS_PULL_PHASE_WAIT && ev->n_layers == 0) {
+		/* another pull of this reference runs (berth logs that at info) */
+		if (v->mode == PP_JSON) {
+			printf("{\"event\":\"wait\"}\n");
+			fflush(stdout);
+		}
+		return;
+	}
 	pull_view_size(v, ev->n_layers);
 	if (ev->layer >= v->n)
 		return;

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "rootfs/import.h"
+#include "rootfs/pull.h"
 #include "rootfs/store.h"
 #include "runtime/container/launch.h"
 #include "runtime/shim/taskrun.h"
@@ -42,6 +43,15 @@ static void run_usage(FILE *f)
 		"                         options: berth run --detach --help)\n"
 		"  --image-archive FILE   import FILE (docker save, OCI archive or layout) first;\n"
 		"                         may be repeated\n"
+		"  --pull POLICY          images not in the store are pulled from their registry\n"
+		"                         (if-not-present, the default; also \"missing\"); always:\n"
+		"                         every image; never: the store's images only\n"
+		"  --insecure-registry HOST  pull from HOST[:PORT] without TLS verification (or\n"
+		"                         plain HTTP); repeatable (also $BERTH_INSECURE_REGISTRIES)\n"
+		"  --credentials FILE     registry credentials (default $BERTH_CREDENTIALS, else\n"
+		"                         /etc/berth/credentials.json)\n"
+		"  --docker-config FILE   a docker config.json for registry logins, or 'none'\n"
+		"                         (default $DOCKER_CONFIG/config.json, ~/.docker/config.json)\n"
 		"  --overrides FILE       RunTask overrides JSON ({\"containerOverrides\": [...], ...})\n"
 		"  --launch-type TYPE     FARGATE or EC2 validation rules (default: FARGATE when\n"
 		"                         requiresCompatibilities lists FARGATE and not EC2, else EC2)\n"
@@ -165,6 +175,10 @@ int cli_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "image-archive", required_argument, NULL, 'i' },
+		{ "pull", required_argument, NULL, 'P' },
+		{ "insecure-registry", required_argument, NULL, 'I' },
+		{ "credentials", required_argument, NULL, 'R' },
+		{ "docker-config", required_argument, NULL, 'D' },
 		{ "overrides", required_argument, NULL, 'o' },
 		{ "launch-type", required_argument, NULL, 'L' },
 		{ "network", required_argument, NULL, 'n' },
@@ -181,8 +195,10 @@ int cli_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	cleanup_strv char **archives = NULL, **groups = NULL;
-	size_t n_archives = 0, n_groups = 0;
+	cleanup_strv char **archives = NULL, **groups = NULL, **insecure = NULL, **repo_creds = NULL;
+	size_t n_archives = 0, n_groups = 0, n_insecure = 0;
+	char self[4096];
+	ssize_t self_len;
 	const char *net_config = NULL;
 	struct netns_config netcfg;
 	bool have_netcfg = false;
@@ -210,6 +226,19 @@ int cli_run(int argc, char **argv)
 			archives[n_archives++] = xstrdup(optarg);
 			archives[n_archives] = NULL;
 			break;
+		case 'P':
+			if (rootfs_pull_policy_parse(optarg, &o.pull_policy) < 0) {
+				log_error("run: --pull %s: use always, if-not-present (missing) or never", optarg);
+				return 2;
+			}
+			break;
+		case 'I':
+			insecure = xreallocarray(insecure, n_insecure + 2, sizeof(*insecure));
+			insecure[n_insecure++] = xstrdup(optarg);
+			insecure[n_insecure] = NULL;
+			break;
+		case 'R': o.registry_credentials = optarg; break;
+		case 'D': o.docker_config = optarg; break;
 		case 'o': overrides = optarg; break;
 		case 'L': launch_type = optarg; break;
 		case 'n':
@@ -341,6 +370,16 @@ int cli_run(int argc, char **argv)
 	}
 	taskdir = xstrdup(argv[optind]);
 	o.env_file_base = dirname(taskdir);
+	/* images to pull are pulled by this very program in a child process
+	 * (taskrun.h), as berth-shim does it */
+	self_len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (self_len > 0) {
+		self[self_len] = '\0';
+		o.berth_path = self;
+	}
+	o.insecure_registries = (const char *const *)insecure;
+	repo_creds = trun_repository_credentials(buf, len);
+	o.repository_credentials = (const char *const *)repo_creds;
 	if (trun_run(td, &o, &res, &err) < 0) {
 		log_error("run: %s", berr_msg(err));
 		if (res.stop_code && !strcmp(res.stop_code, "TaskFailedToStart") && res.have_exit_code)

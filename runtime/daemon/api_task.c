@@ -242,6 +242,23 @@ static json_t *shim_config(struct berthd *d, const struct run_req *q, const char
 		json_object_set_new(c, "securityGroups", json_deep_copy(q->security_groups));
 	if (d->cfg.net_json)
 		json_object_set_new(c, "network", json_deep_copy(d->cfg.net_json));
+	/* image pulls at task start (docs/images.md) */
+	json_object_set_new(c, "imagePullPolicy", json_string(d->cfg.pull_policy));
+	if (d->cfg.berth_path)
+		json_object_set_new(c, "berthPath", json_string(d->cfg.berth_path));
+	if (d->cfg.insecure_registries && d->cfg.insecure_registries[0]) {
+		json_t *a = json_array();
+
+		for (char **i = d->cfg.insecure_registries; *i; i++)
+			json_array_append_new(a, json_string(*i));
+		json_object_set_new(c, "insecureRegistries", a);
+	}
+	if (d->cfg.registry_credentials)
+		json_object_set_new(c, "registryCredentials", json_string(d->cfg.registry_credentials));
+	if (d->cfg.docker_config)
+		json_object_set_new(c, "dockerConfig", json_string(d->cfg.docker_config));
+	if (d->cfg.pull_timeout > 0)
+		json_object_set_new(c, "imagePullTimeoutSeconds", json_integer((json_int_t)d->cfg.pull_timeout));
 	return c;
 }
 

@@ -5,6 +5,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/xalloc.h"
+#include "rootfs/pull.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -28,6 +29,8 @@ void berthd_config_init(struct berthd_config *c)
 	c->account_id = xstrdup("000000000000");
 	c->max_clock_skew = 300;
 	c->storage = xstrdup("loop");
+	c->pull_policy = xstrdup("if-not-present");
+	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
 }
 
 void berthd_config_free(struct berthd_config *c)
@@ -56,6 +59,11 @@ void berthd_config_free(struct berthd_config *c)
 		netns_config_free(&c->net);
 	json_decref(c->instance_attributes);
 	json_decref(c->net_json);
+	free(c->berth_path);
+	free(c->pull_policy);
+	strv_free(c->insecure_registries);
+	free(c->registry_credentials);
+	free(c->docker_config);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -183,7 +191,8 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	static const char *const known[] = {
 		"root", "runDir", "logDir", "cgroupRoot", "socket", "listen", "region", "accountId",
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
-		"network", "instance", NULL,
+		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
+		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -226,6 +235,45 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		c->pids_max = (uint64_t)n;
 	if (c->listen && (r = check_listen(c->listen, err)) < 0)
 		goto fail;
+	/* image pulls */
+	if ((r = get_str(doc, "berthPath", true, &c->berth_path, err)) < 0 ||
+	    (r = get_str(doc, "registryCredentials", true, &c->registry_credentials, err)) < 0 ||
+	    (r = get_str(doc, "dockerConfig", false, &c->docker_config, err)) < 0 ||
+	    (r = get_str(doc, "imagePullPolicy", false, &c->pull_policy, err)) < 0 ||
+	    (r = bjson_get_int_range(doc, "", "imagePullTimeoutSeconds", false, 1, INT64_C(7) * 86400,
+				     &c->pull_timeout, err)) < 0)
+		goto fail;
+	{
+		enum rootfs_pull_policy pp;
+
+		if (rootfs_pull_policy_parse(c->pull_policy, &pp) < 0) {
+			r = berr_set(err, EINVAL, "imagePullPolicy: \"%s\": use always, if-not-present or never",
+				     berr_q(c->pull_policy));
+			goto fail;
+		}
+		free(c->pull_policy);
+		c->pull_policy = xstrdup(rootfs_pull_policy_name(pp));
+	}
+	if (c->docker_config && strcmp(c->docker_config, "none") && c->docker_config[0] != '/') {
+		r = berr_set(err, EINVAL, "dockerConfig: \"%s\" is not an absolute path (or \"none\")",
+			     berr_q(c->docker_config));
+		goto fail;
+	}
+	if ((v = json_object_get(doc, "insecureRegistries")) && !json_is_null(v)) {
+		if (!json_is_array(v)) {
+			r = berr_set(err, EINVAL, "insecureRegistries: expected array, got %s", bjson_type_name(v));
+			goto fail;
+		}
+		strv_free(c->insecure_registries);
+		c->insecure_registries = NULL;
+		if ((r = bjson_strv(v, "insecureRegistries", &c->insecure_registries, err)) < 0)
+			goto fail;
+		for (char **i = c->insecure_registries; *i; i++)
+			if (!**i || strpbrk(*i, " \t\n")) {
+				r = berr_set(err, EINVAL, "insecureRegistries: \"%s\": want HOST[:PORT]", berr_q(*i));
+				goto fail;
+			}
+	}
 	if (strlen(c->account_id) != 12 || strspn(c->account_id, "0123456789") != 12) {
 		r = berr_set(err, EINVAL, "accountId: \"%s\" is not 12 digits", berr_q(c->account_id));
 		goto fail;

@@ -47,6 +47,13 @@ struct berthd_config {
 	int64_t instance_cpu;      /* "instance.cpu" CPU units (default: 1024 x online CPUs) */
 	int64_t instance_memory;   /* "instance.memory" MiB (default: MemTotal) */
 	json_t *instance_attributes;   /* "instance.attributes": {name: value} custom attributes */
+	/* image pulls at task start (docs/images.md), handed to each shim */
+	char *berth_path;          /* "berthPath": the berth CLI (default: next to berth-shim) */
+	char *pull_policy;         /* "imagePullPolicy": always | if-not-present (default) | never */
+	char **insecure_registries;    /* "insecureRegistries": ["host:port", ...], NULL-terminated */
+	char *registry_credentials;    /* "registryCredentials": berth's credentials file, or NULL */
+	char *docker_config;       /* "dockerConfig": a docker config.json or "none", or NULL */
+	int64_t pull_timeout;      /* "imagePullTimeoutSeconds" (0: the shim's default, 2 h) */
 };
 
 void berthd_config_init(struct berthd_config *c);

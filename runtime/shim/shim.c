@@ -32,7 +32,8 @@ _Static_assert(SHIM_REQUEST_MAX == 65536, "SHIM_REQUEST_MAX_TEXT");
 static const char *const config_keys[] = {
 	"taskId", "taskDefinition", "overrides", "mode", "root", "runDir", "logDir",
 	"cgroupRoot", "noLimits", "storage", "pidsMax", "network", "securityGroups",
-	"networkMode", "logLevel", NULL,
+	"networkMode", "logLevel", "berthPath", "imagePullPolicy", "insecureRegistries",
+	"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", NULL,
 };
 
 void shim_config_init(struct shim_config *c)
@@ -50,6 +51,8 @@ void shim_config_init(struct shim_config *c)
 	c->pids_max = o.pids_max;
 	c->security_groups = xcalloc(1, sizeof(*c->security_groups));
 	c->log_level = BLOG_INFO;
+	c->pull_policy = o.pull_policy;
+	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
 }
 
 void shim_config_free(struct shim_config *c)
@@ -62,6 +65,11 @@ void shim_config_free(struct shim_config *c)
 	free(c->cgroup_root);
 	netns_config_free(&c->net);
 	strv_free(c->security_groups);
+	free(c->berth_path);
+	strv_free(c->insecure_registries);
+	free(c->registry_credentials);
+	free(c->docker_config);
+	strv_free(c->repository_credentials);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -117,6 +125,8 @@ static int parse_config(const json_t *o, struct shim_config *c, struct berr **er
 	if ((r = bjson_get_object(o, "", "taskDefinition", true, &obj, err)) < 0)
 		return r;
 	c->task_definition = bjson_dumps(obj);
+	strv_free(c->repository_credentials);
+	c->repository_credentials = trun_repository_credentials(c->task_definition, strlen(c->task_definition));
 	obj = NULL;
 	if ((r = bjson_get_object(o, "", "overrides", false, &obj, err)) < 0)
 		return r;
@@ -207,6 +217,38 @@ static int parse_config(const json_t *o, struct shim_config *c, struct berr **er
 		return r;
 	if (s && (c->log_level = blog_level_parse(s)) < 0)
 		return berr_set(err, EINVAL, "logLevel: \"%s\": use error, warn, info or debug", berr_q(s));
+
+	/* image pulls */
+	if ((r = get_path(o, "berthPath", &c->berth_path, err)) < 0 ||
+	    (r = get_path(o, "registryCredentials", &c->registry_credentials, err)) < 0)
+		return r;
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "dockerConfig", false, &s, err)) < 0)
+		return r;
+	if (s && strcmp(s, "none") && s[0] != '/')
+		return berr_set(err, EINVAL, "dockerConfig: \"%s\" is not an absolute path (or \"none\")", berr_q(s));
+	if (s) {
+		free(c->docker_config);
+		c->docker_config = xstrdup(s);
+	}
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "imagePullPolicy", false, &s, err)) < 0)
+		return r;
+	if (s && rootfs_pull_policy_parse(s, &c->pull_policy) < 0)
+		return berr_set(err, EINVAL, "imagePullPolicy: \"%s\": use always, if-not-present or never", berr_q(s));
+	arr = NULL;
+	if ((r = bjson_get_array(o, "", "insecureRegistries", false, &arr, err)) < 0)
+		return r;
+	if (arr) {
+		strv_free(c->insecure_registries);
+		c->insecure_registries = NULL;
+		if ((r = bjson_strv(arr, "insecureRegistries", &c->insecure_registries, err)) < 0)
+			return r;
+	}
+	if ((r = bjson_get_int_range(o, "", "imagePullTimeoutSeconds", false, 1, INT64_C(7) * 86400, &n, err)) < 0)
+		return r;
+	if (r > 0)
+		c->pull_timeout_ms = n * 1000;
 	return 0;
 }
 
@@ -256,6 +298,13 @@ void shim_config_opts(const struct shim_config *c, const char *bundle, struct tr
 	o->security_groups = (const char *const *)c->security_groups;
 	o->n_security_groups = c->n_security_groups;
 	o->env_file_base = bundle;
+	o->berth_path = c->berth_path;
+	o->pull_policy = c->pull_policy;
+	o->insecure_registries = (const char *const *)c->insecure_registries;
+	o->registry_credentials = c->registry_credentials;
+	o->docker_config = c->docker_config;
+	o->pull_timeout_ms = c->pull_timeout_ms;
+	o->repository_credentials = (const char *const *)c->repository_credentials;
 }
 
 /* ---------------------------------------------------------- snapshot */

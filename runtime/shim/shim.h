@@ -62,7 +62,18 @@
  *                                           default <root>/net
  *     "securityGroups": ["default", ...],   awsvpc: the task's groups
  *     "networkMode": "awsvpc",              overrides the definition's
- *     "logLevel": "info"                    the shim's log: error|warn|info|debug
+ *     "logLevel": "info",                   the shim's log: error|warn|info|debug
+ *     "berthPath": "/usr/bin/berth",        the berth CLI that pulls images (taskrun.h);
+ *                                           default: berth next to berth-shim
+ *     "imagePullPolicy": "if-not-present",  always | if-not-present | never (aliases
+ *                                           as rootfs_pull_policy_parse takes them)
+ *     "insecureRegistries": ["h:5000"],     registries spoken to without TLS checks
+ *     "registryCredentials": "/etc/...",    berth's credentials file (default: the
+ *                                           CLI's, $BERTH_CREDENTIALS or
+ *                                           /etc/berth/credentials.json)
+ *     "dockerConfig": "/root/.docker/config.json",   or "none" (default: the
+ *                                           CLI's, $DOCKER_CONFIG or ~/.docker)
+ *     "imagePullTimeoutSeconds": 7200       a pull that takes longer is killed
  *   }
  * Relative environmentFiles paths start from the bundle. An error in the
  * configuration or the task definition is recorded in status.json as a
@@ -175,6 +186,13 @@ struct shim_config {
 	bool net_override;
 	enum task_network_mode net_mode;
 	int log_level;              /* enum blog_level */
+	/* image pulls (trun_opts): */
+	char *berth_path;           /* NULL: berth next to berth-shim */
+	enum rootfs_pull_policy pull_policy;   /* default if-not-present */
+	char **insecure_registries; /* NULL-terminated, never NULL */
+	char *registry_credentials, *docker_config;   /* NULL: the CLI's defaults */
+	int64_t pull_timeout_ms;    /* 0: taskrun's default */
+	char **repository_credentials;   /* the definition's (trun_repository_credentials), or NULL */
 };
 
 void shim_config_init(struct shim_config *c);

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,13 @@
 #include "cgroups/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "rootfs/ephemeral.h"
 #include "rootfs/oci.h"
 #include "rootfs/overlay.h"
+#include "rootfs/registry.h"
 #include "rootfs/store.h"
 #include "runtime/container/launch.h"
 #include "runtime/container/seccomp.h"
@@ -78,6 +81,8 @@ struct tctr {
 	struct ctr_spec *spec;
 	struct rootfs_image img;
 	bool have_img;
+	ssize_t pull_idx;       /* its image's pull (pull_images), -1: none */
+	struct rootfs_digest pulled;   /* the manifest that pull recorded */
 	struct oci_image_config cfg;
 	bool have_cfg;
 	char *dir;              /* <task dir>/c/<name> */
@@ -223,6 +228,7 @@ void trun_opts_init(struct trun_opts *o)
 	o->err = stderr;
 	o->stop_fd = -1;
 	o->ctl_fd = -1;
+	o->pull_policy = ROOTFS_PULL_IF_NOT_PRESENT;
 }
 
 static void close_fd(int *fd)
@@ -451,6 +457,703 @@ static int netns_lo_up(int nsfd, struct berr **err)
 	return r;
 }
 
+/* ------------------------------------------------------------ image pulls */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define PULL_LINE_MAX 65536     /* a longer stdout line of the child is skipped */
+#define PULL_TAIL_MAX 4096      /* what is kept of its stderr */
+#define PULL_REAP_MS 10000      /* after SIGKILL: the pipes close at once */
+
+struct pull_child {
+	struct trun_pull *p;
+	pid_t pid;
+	int pidfd, out_fd, err_fd;
+	bool exited, killed, have_result, have_error;
+	bool cancelled;                 /* killed for another's failure or a stop */
+	siginfo_t si;
+	const char *kill_why;           /* static: why it was killed, or NULL */
+	char *line;                     /* stdout: the line being read */
+	size_t line_len;
+	bool line_skip;
+	char tail[PULL_TAIL_MAX + 1];   /* stderr: its last bytes */
+	size_t tail_len;
+	int64_t t0;
+};
+
+/* The berth CLI: o->berth_path, else "berth" next to this program. */
+static char *berth_cli_path(const struct trun_opts *o)
+{
+	char exe[4096];
+	ssize_t n;
+	char *slash;
+
+	if (o->berth_path)
+		return xstrdup(o->berth_path);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return xstrdup("berth");
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return xstrdup("berth");
+	*slash = '\0';
+	return xasprintf("%s/berth", exe);
+}
+
+static void argv_add(char ***v, size_t *n, const char *s)
+{
+	*v = xreallocarray(*v, *n + 2, sizeof(**v));
+	(*v)[(*n)++] = (char *)s;
+	(*v)[*n] = NULL;
+}
+
+static int pull_spawn(const struct trun_opts *o, const char *berth, struct pull_child *ch, struct berr **err)
+{
+	extern char **environ;
+	cleanup_free char **argv = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	size_t n = 0;
+	int r;
+
+	argv_add(&argv, &n, berth);
+	argv_add(&argv, &n, "--root");
+	argv_add(&argv, &n, o->root);
+	argv_add(&argv, &n, "image");
+	argv_add(&argv, &n, "pull");
+	argv_add(&argv, &n, "--progress");
+	argv_add(&argv, &n, "json");
+	argv_add(&argv, &n, "--policy");
+	argv_add(&argv, &n, rootfs_pull_policy_name(o->pull_policy));
+	for (const char *const *i = o->insecure_registries; i && *i; i++) {
+		argv_add(&argv, &n, "--insecure-registry");
+		argv_add(&argv, &n, *i);
+	}
+	if (o->registry_credentials) {
+		argv_add(&argv, &n, "--credentials");
+		argv_add(&argv, &n, o->registry_credentials);
+	}
+	if (o->docker_config) {
+		argv_add(&argv, &n, "--docker-config");
+		argv_add(&argv, &n, o->docker_config);
+	}
+	if (ch->p->repository_credentials) {
+		argv_add(&argv, &n, "--repository-credentials");
+		argv_add(&argv, &n, ch->p->repository_credentials);
+	}
+	argv_add(&argv, &n, "--");
+	argv_add(&argv, &n, ch->p->image);
+
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		r = berr_set(err, errno, "pipe for the pull of %s", ch->p->image);
+		close_fd(&out[0]);
+		close_fd(&out[1]);
+		return r;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	posix_spawnattr_init(&at);
+	/* nothing of ours: taskrun blocks SIGCHLD and the stop signals, the
+	 * shim ignores some; the child must die of SIGTERM and SIGKILL */
+	sigfillset(&all);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	r = posix_spawn(&ch->pid, berth, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close_fd(&out[1]);
+	close_fd(&errp[1]);
+	if (r != 0) {
+		close_fd(&out[0]);
+		close_fd(&errp[0]);
+		return berr_set(err, r, "run %s to pull %s (the berth CLI: configuration key berthPath)", berth,
+				ch->p->image);
+	}
+	ch->out_fd = out[0];
+	ch->err_fd = errp[0];
+	fcntl(ch->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(ch->err_fd, F_SETFL, O_NONBLOCK);
+	ch->pidfd = (int)syscall(SYS_pidfd_open, ch->pid, 0);
+	if (ch->pidfd < 0) {
+		r = berr_set(err, errno, "pidfd_open %d (the pull of %s)", (int)ch->pid, ch->p->image);
+		kill(ch->pid, SIGKILL);
+		waitpid(ch->pid, NULL, 0);
+		ch->exited = true;
+		return r;
+	}
+	ch->t0 = now_ms();
+	log_info("pulling %s (%s, pid %d)", ch->p->image, rootfs_pull_policy_name(o->pull_policy), (int)ch->pid);
+	return 0;
+}
+
+/* One JSON line of `berth image pull --progress json`. */
+static void pull_line(struct pull_child *ch, const char *line, size_t len)
+{
+	cleanup_json json_t *v = json_loadb(line, len, 0, NULL);
+	const char *ev = json_string_value(json_object_get(v, "event"));
+	struct trun_pull *p = ch->p;
+
+	if (ev == NULL) {
+		log_debug("pull %s: %.*s", p->image, (int)(len > 200 ? 200 : len), line);
+		return;
+	}
+	if (!strcmp(ev, "result")) {
+		const char *d = json_string_value(json_object_get(v, "digest"));
+
+		if (d && rootfs_digest_parse(d, "pull result", &p->manifest, NULL) == 0) {
+			ch->have_result = true;
+			p->pulled = json_is_true(json_object_get(v, "pulled"));
+			p->layers = (size_t)json_integer_value(json_object_get(v, "layers"));
+			p->layers_downloaded = (size_t)json_integer_value(json_object_get(v, "layersDownloaded"));
+			p->bytes_downloaded = (uint64_t)json_integer_value(json_object_get(v, "bytesDownloaded"));
+		}
+	} else if (!strcmp(ev, "error")) {
+		const char *m = json_string_value(json_object_get(v, "message"));
+
+		ch->have_error = true;
+		p->failure = rootfs_pull_failure_parse(json_string_value(json_object_get(v, "failure")));
+		free(p->message);
+		p->message = xstrdup(m ? m : "the pull failed");
+	} else if (!strcmp(ev, "wait")) {
+		log_info("pull %s: another pull of it runs: waiting for it", p->image);
+	} else if (!strcmp(ev, "downloaded") || !strcmp(ev, "done")) {
+		log_debug("pull %s: layer %" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " %s", p->image,
+			  json_integer_value(json_object_get(v, "layer")) + 1,
+			  json_integer_value(json_object_get(v, "layers")), ev);
+	}
+}
+
+static void pull_read_out(struct pull_child *ch)
+{
+	char buf[8192];
+
+	for (;;) {
+		ssize_t r = read(ch->out_fd, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r <= 0) {
+			if (ch->line_len && !ch->line_skip)
+				pull_line(ch, ch->line, ch->line_len);
+			ch->line_len = 0;
+			close_fd(&ch->out_fd);
+			return;
+		}
+		for (ssize_t i = 0; i < r; i++) {
+			if (buf[i] == '\n') {
+				if (!ch->line_skip)
+					pull_line(ch, ch->line, ch->line_len);
+				ch->line_len = 0;
+				ch->line_skip = false;
+				continue;
+			}
+			if (ch->line_skip)
+				continue;
+			if (ch->line_len == PULL_LINE_MAX) {
+				ch->line_skip = true;
+				continue;
+			}
+			if (!ch->line)
+				ch->line = xmalloc(PULL_LINE_MAX);
+			ch->line[ch->line_len++] = buf[i];
+		}
+	}
+}
+
+static void pull_read_err(struct pull_child *ch)
+{
+	char buf[4096];
+
+	for (;;) {
+		ssize_t r = read(ch->err_fd, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r <= 0) {
+			close_fd(&ch->err_fd);
+			return;
+		}
+		log_debug("pull %s: %.*s", ch->p->image, (int)(r > 0 && buf[r - 1] == '\n' ? r - 1 : r), buf);
+		if ((size_t)r >= PULL_TAIL_MAX) {
+			memcpy(ch->tail, buf + r - PULL_TAIL_MAX, PULL_TAIL_MAX);
+			ch->tail_len = PULL_TAIL_MAX;
+		} else {
+			size_t keep = ch->tail_len + (size_t)r > PULL_TAIL_MAX ? PULL_TAIL_MAX - (size_t)r : ch->tail_len;
+
+			memmove(ch->tail, ch->tail + ch->tail_len - keep, keep);
+			memcpy(ch->tail + keep, buf, (size_t)r);
+			ch->tail_len = keep + (size_t)r;
+		}
+		ch->tail[ch->tail_len] = '\0';
+	}
+}
+
+static void pull_kill(struct pull_child *ch, const char *why, bool cancel)
+{
+	if (ch->exited || ch->killed || ch->pidfd < 0)
+		return;
+	sys_pidfd_send_signal(ch->pidfd, SIGKILL);
+	ch->killed = true;
+	ch->cancelled = cancel;
+	ch->kill_why = why;
+}
+
+static void pull_check_exit(struct pull_child *ch)
+{
+	siginfo_t si = { 0 };
+
+	if (ch->exited || ch->pidfd < 0)
+		return;
+	if (waitid(P_PIDFD, (id_t)ch->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid) {
+		ch->exited = true;
+		ch->si = si;
+		close_fd(&ch->pidfd);
+	}
+}
+
+static bool pull_complete(const struct pull_child *ch)
+{
+	return ch->exited && ch->out_fd < 0 && ch->err_fd < 0;
+}
+
+/* The last line of the child's stderr, without berth's "berth: error: ". */
+static char *pull_err_line(struct pull_child *ch)
+{
+	char *end = ch->tail + ch->tail_len, *start;
+
+	while (end > ch->tail && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	if (end == ch->tail)
+		return NULL;
+	*end = '\0';
+	start = strrchr(ch->tail, '\n');
+	start = start ? start + 1 : ch->tail;
+	if (!strncmp(start, "berth: error: ", 14))
+		start += 14;
+	return xstrdup(start);
+}
+
+/* Say how the child's pull went, into ch->p. */
+static void pull_finish(struct pull_child *ch)
+{
+	struct trun_pull *p = ch->p;
+	bool clean = ch->si.si_code == CLD_EXITED && ch->si.si_status == 0;
+
+	p->seconds = (double)(now_ms() - ch->t0) / 1000.0;
+	if (clean && ch->have_result && !ch->killed) {
+		p->ok = true;
+		p->failure = ROOTFS_PULL_OK;
+		log_info("pull %s: %s in %.1f s (%zu of %zu layers downloaded, %" PRIu64 " bytes)", p->image,
+			 p->pulled ? "pulled" : "present", p->seconds, p->layers_downloaded, p->layers,
+			 p->bytes_downloaded);
+		return;
+	}
+	p->ok = false;
+	p->cancelled = ch->killed && ch->cancelled;
+	if (ch->killed) {
+		free(p->message);
+		p->message = xstrdup(ch->kill_why);
+		p->failure = ROOTFS_PULL_FAIL_OTHER;
+	} else if (!ch->have_error) {
+		char *line = pull_err_line(ch);
+
+		free(p->message);
+		p->message = NULL;
+		if (ch->si.si_code == CLD_EXITED) {
+			static const enum rootfs_pull_failure by_code[] = {
+				ROOTFS_PULL_FAIL_OTHER, ROOTFS_PULL_FAIL_OTHER, ROOTFS_PULL_FAIL_OTHER,
+				ROOTFS_PULL_FAIL_NOT_FOUND, ROOTFS_PULL_FAIL_AUTH, ROOTFS_PULL_FAIL_UNREACHABLE,
+				ROOTFS_PULL_FAIL_VERIFY,
+			};
+			int st = ch->si.si_status;
+
+			p->failure = st >= 0 && st < 7 ? by_code[st] : ROOTFS_PULL_FAIL_OTHER;
+			if (st == 0)   /* exit 0 without a result line */
+				p->message = xasprintf("the pull gave no result%s%s%s", line ? " (" : "",
+						       line ? line : "", line ? ")" : "");
+			else
+				p->message = line ? xstrdup(line)
+						  : xasprintf("the pull exited with status %d and said nothing", st);
+			free(line);
+		} else {
+			p->failure = ROOTFS_PULL_FAIL_OTHER;
+			p->message = xasprintf("the pull was killed by signal %d%s%s", ch->si.si_status,
+					       line ? ": " : "", line ? line : "");
+			free(line);
+		}
+	}
+	if (p->failure == ROOTFS_PULL_OK)
+		p->failure = ROOTFS_PULL_FAIL_OTHER;
+	log_warn("pull %s failed (%s) after %.1f s: %s", p->image, rootfs_pull_failure_name(p->failure),
+		 p->seconds, p->message);
+}
+
+/* What the pulls wait on besides the children: taskrun's signalfd, stop and
+ * control fds. on_ready returns true to stop (the pulls are killed). */
+struct pull_waiter {
+	struct pollfd fds[4];
+	size_t n;
+	bool (*on_ready)(void *arg, size_t i);
+	void *arg;
+};
+
+/* Start every pull, wait for all. 0: all ended (ok or not); -ECANCELED:
+ * stopped; else could not start one (*err). */
+static int pull_run(const struct trun_opts *o, struct trun_pull *pulls, size_t n, struct pull_waiter *w,
+		    struct berr **err)
+{
+	cleanup_free char *berth = berth_cli_path(o);
+	struct pull_child *ch = xcalloc(n ? n : 1, sizeof(*ch));
+	int64_t timeout = o->pull_timeout_ms > 0 ? o->pull_timeout_ms : TRUN_PULL_TIMEOUT_MS;
+	int64_t deadline = now_ms() + timeout, reap_deadline = 0;
+	bool stopped = false;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ch[i].p = &pulls[i];
+		ch[i].pidfd = ch[i].out_fd = ch[i].err_fd = -1;
+		ch[i].exited = true;    /* until it is started */
+		pulls[i].ok = false;
+		pulls[i].failure = ROOTFS_PULL_OK;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ch[i].exited = false;
+		r = pull_spawn(o, berth, &ch[i], err);
+		if (r < 0) {
+			ch[i].exited = true;
+			for (size_t k = 0; k < i; k++)
+				pull_kill(&ch[k], "not run: another pull could not be started", true);
+			break;
+		}
+	}
+	for (;;) {
+		struct pollfd pfd[4 + 3 * 64];
+		struct { size_t ch; int kind; } who[4 + 3 * 64];
+		size_t np = 0, left = 0;
+		int64_t now = now_ms(), until;
+		int pr;
+
+		for (size_t i = 0; i < n; i++)
+			left += !pull_complete(&ch[i]);
+		if (left == 0)
+			break;
+		if (w && !stopped)
+			for (size_t i = 0; i < w->n && np < 4; i++) {
+				pfd[np] = w->fds[i];
+				pfd[np].revents = 0;
+				who[np].ch = i;
+				who[np++].kind = 0;
+			}
+		for (size_t i = 0; i < n && np + 3 <= sizeof(pfd) / sizeof(pfd[0]); i++) {
+			if (ch[i].out_fd >= 0) {
+				pfd[np] = (struct pollfd){ .fd = ch[i].out_fd, .events = POLLIN };
+				who[np].ch = i;
+				who[np++].kind = 1;
+			}
+			if (ch[i].err_fd >= 0) {
+				pfd[np] = (struct pollfd){ .fd = ch[i].err_fd, .events = POLLIN };
+				who[np].ch = i;
+				who[np++].kind = 2;
+			}
+			if (!ch[i].exited && ch[i].pidfd >= 0) {
+				pfd[np] = (struct pollfd){ .fd = ch[i].pidfd, .events = POLLIN };
+				who[np].ch = i;
+				who[np++].kind = 3;
+			}
+		}
+		until = reap_deadline ? reap_deadline : deadline;
+		pr = poll(pfd, np, until > now ? (int)(until - now) : 0);
+		if (pr < 0 && errno != EINTR) {
+			r = berr_set(err, errno, "poll the image pulls");
+			reap_deadline = now_ms();   /* kill and give up below */
+		}
+		for (size_t i = 0; pr > 0 && i < np; i++) {
+			if (!pfd[i].revents)
+				continue;
+			switch (who[i].kind) {
+			case 0:
+				if (!stopped && w->on_ready(w->arg, who[i].ch)) {
+					stopped = true;
+					for (size_t k = 0; k < n; k++)
+						pull_kill(&ch[k], "stopped: the task was stopped during the pull", true);
+				}
+				break;
+			case 1:
+				pull_read_out(&ch[who[i].ch]);
+				break;
+			case 2:
+				pull_read_err(&ch[who[i].ch]);
+				break;
+			default:
+				pull_check_exit(&ch[who[i].ch]);
+				break;
+			}
+		}
+		now = now_ms();
+		/* one failed: the task will not start, the others need not finish */
+		for (size_t i = 0; i < n; i++) {
+			bool failed = pull_complete(&ch[i]) && !ch[i].killed &&
+				      !(ch[i].si.si_code == CLD_EXITED && ch[i].si.si_status == 0);
+
+			for (size_t k = 0; failed && k < n; k++)
+				pull_kill(&ch[k], "stopped: the pull of another image of the task failed", true);
+		}
+		if (!reap_deadline && now >= deadline) {
+			static char why[128];
+
+			snprintf(why, sizeof(why), "timed out after %g s (imagePullTimeoutSeconds)",
+				 (double)timeout / 1000.0);
+			for (size_t k = 0; k < n; k++)
+				pull_kill(&ch[k], why, false);
+		}
+		{
+			bool any_killed = false;
+
+			for (size_t k = 0; k < n; k++)
+				any_killed |= ch[k].killed && !pull_complete(&ch[k]);
+			if (any_killed && !reap_deadline)
+				reap_deadline = now + PULL_REAP_MS;
+		}
+		if (reap_deadline && now >= reap_deadline) {
+			/* the pipes of a killed child should have closed: stop
+			 * reading them; the process itself is reaped for sure */
+			for (size_t k = 0; k < n; k++) {
+				pull_kill(&ch[k], "stopped", true);
+				if (!ch[k].exited && ch[k].pidfd >= 0) {
+					siginfo_t si = { 0 };
+
+					waitid(P_PIDFD, (id_t)ch[k].pidfd, &si, WEXITED);
+					ch[k].exited = true;
+					ch[k].si = si;
+					close_fd(&ch[k].pidfd);
+				}
+				close_fd(&ch[k].out_fd);
+				close_fd(&ch[k].err_fd);
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ch[i].pid > 0)
+			pull_finish(&ch[i]);
+		close_fd(&ch[i].pidfd);
+		free(ch[i].line);
+	}
+	free(ch);
+	if (r < 0)
+		return r;
+	return stopped ? -ECANCELED : 0;
+}
+
+void trun_pulls_free(struct trun_pull *pulls, size_t n)
+{
+	for (size_t i = 0; pulls && i < n; i++) {
+		free(pulls[i].message);
+		pulls[i].message = NULL;
+	}
+}
+
+static bool stop_fd_ready(void *arg, size_t i)
+{
+	(void)arg;
+	(void)i;
+	return true;
+}
+
+int trun_pull_images(const struct trun_opts *o, struct trun_pull *pulls, size_t n, int stop_fd,
+		     struct berr **err)
+{
+	struct pull_waiter w = { .n = 0, .on_ready = stop_fd_ready };
+
+	if (stop_fd >= 0)
+		w.fds[w.n++] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
+	return pull_run(o, pulls, n, &w, err);
+}
+
+char **trun_repository_credentials(const char *td_json, size_t len)
+{
+	cleanup_json json_t *v = json_loadb(td_json, len, 0, NULL);
+	json_t *cd = json_object_get(v, "containerDefinitions"), *c;
+	char **out = NULL;
+	size_t n = 0, i;
+
+	json_array_foreach(cd, i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+		const char *param = json_string_value(
+			json_object_get(json_object_get(c, "repositoryCredentials"), "credentialsParameter"));
+
+		if (!name || !param)
+			continue;
+		out = xreallocarray(out, n + 3, sizeof(*out));
+		out[n++] = xstrdup(name);
+		out[n++] = xstrdup(param);
+		out[n] = NULL;
+	}
+	return out;
+}
+
+/* ---- taskrun's use of the pulls */
+
+static void begin_stop(struct trun *t, const char *code, const char *reason, int exit_code,
+		       bool have_exit);
+static void handle_ctl(struct trun *t);
+static void on_signal(struct trun *t);
+static void publish(struct trun *t, bool force);
+
+static const char *pull_failure_words(enum rootfs_pull_failure f)
+{
+	switch (f) {
+	case ROOTFS_PULL_FAIL_NOT_FOUND: return "not found";
+	case ROOTFS_PULL_FAIL_AUTH: return "access denied";
+	case ROOTFS_PULL_FAIL_UNREACHABLE: return "registry unreachable";
+	case ROOTFS_PULL_FAIL_VERIFY: return "content did not verify";
+	case ROOTFS_PULL_FAIL_UNSUPPORTED: return "not supported";
+	default: return "failed";
+	}
+}
+
+static const char *repo_cred_of(const struct trun *t, const char *name)
+{
+	for (const char *const *p = t->o->repository_credentials; p && p[0] && p[1]; p += 2)
+		if (!strcmp(p[0], name))
+			return p[1];
+	return NULL;
+}
+
+struct trun_waiter {
+	struct trun *t;
+	int kind[4];
+};
+
+/* taskrun's fds while the images are pulled: signals, stop_fd, ctl_fd */
+static bool trun_pull_ready(void *arg, size_t i)
+{
+	struct trun_waiter *tw = arg;
+	struct trun *t = tw->t;
+
+	if (tw->kind[i] == 9)
+		begin_stop(t, "UserInitiated", "Task stopped by user", 0, false);
+	else if (tw->kind[i] == 10)
+		handle_ctl(t);
+	else
+		on_signal(t);
+	return t->stopping;
+}
+
+/* The stoppedReason of a failed pull, also every container's reason that
+ * uses the image. */
+static int pull_failed(struct trun *t, struct tctr *c, const char *image, enum rootfs_pull_failure f,
+		       const char *msg, struct berr **err)
+{
+	const char *m = msg;
+	int r;
+
+	/* the CLI says "pull <the reference in full>: ...": the image is named
+	 * already */
+	if (!strncmp(m, "pull ", 5) && strstr(m, ": "))
+		m = strstr(m, ": ") + 2;
+	r = berr_set(err, 0, "CannotPullContainerError: pull image \"%s\" (container %s): %s: %s", image,
+		     c->def->name, pull_failure_words(f), m);
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->c[i].def->image, image)) {
+			free(t->c[i].reason);
+			t->c[i].reason = xstrdup(berr_msg(*err));
+		}
+	return r;
+}
+
+/* Pull the images the pull policy asks for (trun_opts). */
+static int pull_images(struct trun *t, struct berr **err)
+{
+	struct trun_pull *pulls = xcalloc(t->n ? t->n : 1, sizeof(*pulls));
+	size_t *owner = xcalloc(t->n ? t->n : 1, sizeof(*owner));
+	struct trun_waiter tw = { .t = t };
+	struct pull_waiter w = { .on_ready = trun_pull_ready, .arg = &tw };
+	size_t n = 0;
+	int r = 0;
+
+	if (t->o->pull_policy == ROOTFS_PULL_NEVER)
+		goto out;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tctr *c = &t->c[i];
+		struct rootfs_pull_ref ref;
+		struct rootfs_digest m;
+		struct berr *e = NULL;
+		size_t k;
+
+		c->pull_idx = -1;
+		if (t->o->pull_policy == ROOTFS_PULL_IF_NOT_PRESENT &&
+		    rootfs_store_resolve(t->store, c->def->image, &m, NULL) == 0)
+			continue;
+		for (k = 0; k < n && strcmp(pulls[k].image, c->def->image); k++)
+			;
+		if (k < n) {
+			c->pull_idx = (ssize_t)k;
+			continue;
+		}
+		if (rootfs_pull_ref_parse(c->def->image, &ref, &e) < 0) {
+			r = pull_failed(t, c, c->def->image, ROOTFS_PULL_FAIL_OTHER, berr_msg(e), err);
+			berr_free(e);
+			goto out;
+		}
+		rootfs_pull_ref_free(&ref);
+		pulls[n].image = c->def->image;
+		pulls[n].repository_credentials = repo_cred_of(t, c->def->name);
+		owner[n] = i;
+		c->pull_idx = (ssize_t)n++;
+	}
+	if (n == 0)
+		goto out;
+	publish(t, true);   /* pullStartedAt, while the pulls run */
+	w.fds[w.n] = (struct pollfd){ .fd = t->sfd, .events = POLLIN };
+	tw.kind[w.n++] = 8;
+	if (t->o->stop_fd >= 0) {
+		w.fds[w.n] = (struct pollfd){ .fd = t->o->stop_fd, .events = POLLIN };
+		tw.kind[w.n++] = 9;
+	}
+	if (t->o->ctl_fd >= 0 && t->o->on_ctl) {
+		w.fds[w.n] = (struct pollfd){ .fd = t->o->ctl_fd, .events = POLLIN };
+		tw.kind[w.n++] = 10;
+	}
+	r = pull_run(t->o, pulls, n, &w, err);
+	if (r == -ECANCELED) {
+		r = berr_set(err, ECANCELED, "the task was stopped while its images were pulled");
+		goto out;
+	}
+	if (r < 0) {
+		berr_wrap(err, "CannotPullContainerError");
+		goto out;
+	}
+	/* the first failure of its own (not one killed because of it) */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < n; k++)
+			if (!pulls[k].ok && (pass == 1 || !pulls[k].cancelled)) {
+				r = pull_failed(t, &t->c[owner[k]], pulls[k].image, pulls[k].failure,
+						pulls[k].message ? pulls[k].message : "failed", err);
+				goto out;
+			}
+	for (size_t i = 0; i < t->n; i++)
+		if (t->c[i].pull_idx >= 0)
+			t->c[i].pulled = pulls[t->c[i].pull_idx].manifest;
+out:
+	trun_pulls_free(pulls, n);
+	free(pulls);
+	free(owner);
+	return r;
+}
+
 static int load_image(struct trun *t, struct tctr *c, struct berr **err)
 {
 	const struct task_container *d = c->def;
@@ -460,8 +1163,19 @@ static int load_image(struct trun *t, struct tctr *c, struct berr **err)
 	char dbuf[ROOTFS_DIGEST_STR];
 	int r;
 
-	r = rootfs_store_resolve(t->store, d->image, &m, err);
+	if (c->pull_idx >= 0) {
+		m = c->pulled;   /* what its pull recorded (the tag may move meanwhile) */
+		r = 0;
+	} else {
+		r = rootfs_store_resolve(t->store, d->image, &m, err);
+	}
 	if (r < 0) {
+		if (r == -ENOENT && t->o->pull_policy == ROOTFS_PULL_NEVER)
+			return berr_set(err, ENOENT,
+					"CannotPullContainerError: containerDefinitions[%zu] (%s): image \"%s\" is not "
+					"in the store %s/images and the image pull policy is \"never\" (import it: "
+					"berth image import FILE, or berth run --image-archive FILE)",
+					c->idx, d->name, d->image, t->o->root);
 		if (r == -ENOENT)
 			return berr_set(err, ENOENT,
 					"containerDefinitions[%zu] (%s): image \"%s\" is not in the store %s/images "
@@ -915,7 +1629,11 @@ static int setup(struct trun *t, struct berr **err)
 	r = rootfs_store_open(images, &t->store, err);
 	if (r < 0)
 		return r;
+	/* pullStartedAt .. pullStoppedAt: the pulls (when the policy asks for
+	 * them) and loading every image from the store */
 	t->ts_pull_start = epoch_now();
+	if ((r = pull_images(t, err)) < 0)
+		return r;
 	for (size_t i = 0; i < t->n; i++)
 		if ((r = load_image(t, &t->c[i], err)) < 0)
 			return r;
@@ -2187,6 +2905,7 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 		c->out.fd = c->out.wfd = c->err.fd = c->err.wfd = -1;
 		c->proc.pidfd = c->hc.pidfd = -1;
 		c->exit_code = -1;
+		c->pull_idx = -1;
 	}
 	t.t0 = now_ms();
 
@@ -2209,6 +2928,14 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 	if (t.stopping)
 		goto out;       /* stopped before set-up: nothing to start */
 	r = setup(&t, err);
+	if (r < 0 && t.stopping) {
+		/* stopped during set-up (while its images were pulled): a stop,
+		 * not a failure; nothing started */
+		log_debug("task %s: %s", t.id, berr_msg(*err));
+		berr_clear(err);
+		r = 0;
+		goto out;
+	}
 	if (r < 0) {
 		t.stop_code = "TaskFailedToStart";
 		t.stopped_reason = xstrdup(berr_msg(*err));

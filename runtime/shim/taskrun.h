@@ -24,6 +24,7 @@
 
 #include "common/error.h"
 #include "netns/tasknet.h"
+#include "rootfs/pull.h"
 #include "runtime/task/task.h"
 
 struct trun_state;
@@ -34,6 +35,10 @@ struct trun;
  * max-size / max-file do): 10 MiB per file, 5 files (NAME.log, .1 ... .4). */
 #define TRUN_LOG_MAX_BYTES (INT64_C(10) << 20)
 #define TRUN_LOG_MAX_FILES 5
+
+/* An image pull (the berth CLI as a child process) that takes longer is
+ * killed: ECS agent's ECS_IMAGE_PULL_TIMEOUT default. */
+#define TRUN_PULL_TIMEOUT_MS (INT64_C(2) * 3600 * 1000)
 
 enum trun_storage {
 	TRUN_STORAGE_LOOP,     /* Fargate-like: a sized ext4 volume per task (default) */
@@ -68,6 +73,30 @@ struct trun_opts {
 	const char *const *extra_env;
 	/* Stop when this fd becomes readable (tests, the shim); -1: none. */
 	int stop_fd;
+
+	/* Images (docs/images.md, "Pulls at task start"). A container's image
+	 * that is not in the store (pull_policy IF_NOT_PRESENT, the default),
+	 * or every image (ALWAYS), is pulled before anything else is set up,
+	 * by the berth CLI as a child process:
+	 *   BERTH --root ROOT image pull --progress json --policy POLICY
+	 *         [--insecure-registry R]... [--credentials F] [--docker-config F]
+	 *         [--repository-credentials P] -- IMAGE
+	 * so that this process never loads libcurl. The images of a task are
+	 * pulled at the same time (one child per distinct image), the child is
+	 * killed when the task is stopped meanwhile or after pull_timeout_ms;
+	 * a failure stops the task with TaskFailedToStart and a stoppedReason
+	 * "CannotPullContainerError: ...". NEVER: only the store's images. */
+	enum rootfs_pull_policy pull_policy;
+	const char *berth_path;    /* NULL: "berth" in the directory of /proc/self/exe */
+	const char *const *insecure_registries;   /* NULL-terminated, or NULL */
+	const char *registry_credentials;   /* berth's credentials file; NULL: berth's default */
+	const char *docker_config;          /* a docker config.json, "none"; NULL: berth's default */
+	int64_t pull_timeout_ms;            /* 0: TRUN_PULL_TIMEOUT_MS */
+	/* repositoryCredentials of the containers: NULL-terminated pairs
+	 * (container name, credentialsParameter), or NULL (see
+	 * trun_repository_credentials). A pull for such a container fails
+	 * with "not supported yet". */
+	const char *const *repository_credentials;
 
 	/* Hooks for the shim; unset (NULL / -1) for `berth run`.
 	 *
@@ -235,6 +264,42 @@ int trun_exec(struct trun *t, const struct trun_exec_req *req, struct trun_exec_
 /* SIGKILL an exec'd process (its on_exit follows when it has been reaped).
  * -ESRCH when id is not running. */
 int trun_exec_kill(struct trun *t, uint64_t id);
+
+/* ------------------------------------------------ image pulls */
+
+/* One image to pull, and how it went. */
+struct trun_pull {
+	const char *image;                  /* as the definition names it */
+	const char *repository_credentials; /* NULL: none */
+	bool ok;
+	struct rootfs_digest manifest;      /* ok: the image's manifest in the store */
+	bool pulled;                        /* ok: false when the store had it after all
+					     * (another pull of it finished first) */
+	uint64_t bytes_downloaded;
+	size_t layers, layers_downloaded;
+	enum rootfs_pull_failure failure;   /* !ok: why (FAIL_OTHER for a crash, a timeout) */
+	char *message;                      /* !ok: the pull's own words (xmalloc'd) */
+	bool cancelled;                     /* !ok: killed because another pull failed, or
+					     * for a stop (not a failure of its own) */
+	double seconds;                     /* how long it took */
+};
+
+/* Pull every image of pulls[0..n) at once as trun_run does (one berth
+ * child each, o's pull options and root), and wait for them: returns 0
+ * when all have ended, each pulls[i] saying how; -ECANCELED when stop_fd
+ * (-1: none) became readable first (the children are killed and reaped);
+ * another negative errno with *err when a child could not be started.
+ * When one fails, the others are killed (their message says so). Free
+ * with trun_pulls_free. */
+int trun_pull_images(const struct trun_opts *o, struct trun_pull *pulls, size_t n, int stop_fd,
+		     struct berr **err);
+void trun_pulls_free(struct trun_pull *pulls, size_t n);   /* contents only */
+
+/* The containers' repositoryCredentials.credentialsParameter of a task
+ * definition (JSON text; task_def does not keep them): NULL-terminated
+ * pairs for trun_opts.repository_credentials, NULL when there are none
+ * or the text does not parse. Free with strv_free. */
+char **trun_repository_credentials(const char *td_json, size_t len);
 
 /* Run the task. Returns 0 when the task ran (whatever its exit code; see
  * res), negative with *err when it could not be set up or started (res

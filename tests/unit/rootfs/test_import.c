@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fx {
@@ -248,6 +249,50 @@ static void test_corrupt_archive_rolls_back(void **state)
 	berr_clear(&err);
 }
 
+/* Importing an image the store has already is a use of it (as a pull is):
+ * its used/ mark moves to now, for prune --older-than and --budget; its
+ * record (and import time) stays as it was. */
+static void test_reimport_marks_used(void **state)
+{
+	struct fx *f = *state;
+	struct rootfs_import_result r = { 0 };
+	struct rootfs_image img = { 0 }, back = { 0 };
+	struct rootfs_digest d;
+	struct berr *err = NULL;
+	cleanup_free char *mark = NULL;
+	struct timespec old[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
+	int64_t t0 = (int64_t)time(NULL);
+
+	import_ok(f, "web.oci.tar", &r);
+	rootfs_import_result_free(&r);
+	assert_int_equal(rootfs_store_resolve(f->s, "berth-test/web", &d, &err), 0);
+	/* the first import is a use too */
+	mark = xasprintf("%s/used/%s", rootfs_store_root(f->s), d.hex);
+	assert_int_equal(access(mark, F_OK), 0);
+	/* make it look imported and last used long ago */
+	assert_int_equal(rootfs_store_get_image(f->s, &d, &img, &err), 0);
+	img.created = 1000;
+	assert_int_equal(rootfs_store_put_image(f->s, &img, &err), 0);
+	assert_int_equal(utimensat(AT_FDCWD, mark, old, 0), 0);
+	assert_int_equal(rootfs_store_last_used(f->s, &img), 1000);
+
+	import_ok(f, "web.oci.tar", &r);
+	assert_int_equal(r.images[0].layers_unpacked, 0);
+	rootfs_import_result_free(&r);
+	assert_int_equal(rootfs_store_get_image(f->s, &d, &back, &err), 0);
+	assert_int_equal(back.created, 1000);
+	assert_true(rootfs_store_last_used(f->s, &back) >= t0);
+	rootfs_image_free(&back);
+
+	/* the docker-archive of another image with the same layers: that image
+	 * is new (its own record and mark), web's mark is untouched */
+	assert_int_equal(utimensat(AT_FDCWD, mark, old, 0), 0);
+	import_ok(f, "helper.docker.tar", &r);
+	rootfs_import_result_free(&r);
+	assert_int_equal(rootfs_store_last_used(f->s, &img), 1000);
+	rootfs_image_free(&img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oci_layout_hostile_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_platform_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_archive_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reimport_marks_used, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,173 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-struct reg {
-	char dir[256], cfg[300], data[300];
-	int port;
-	pid_t pid;
-	pid_t token_pid;
-	char hostport[64];
-};
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "registry_fixture.h"
 
-static const char *src_dir, *bin_dir;
+static const char *bin_dir;
 static char images[512];
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	close(fd);
-	return ok;
-}
-
-static pid_t spawn(char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		setpgid(0, 0);
-		/* a failed assertion skips the teardown: die with the test */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int run(const char *cmd)
-{
-	int st = system(cmd);
-
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void reg_start(struct reg *r)
-{
-	char log[320];
-	char *argv[] = { "docker-registry", "serve", r->cfg, NULL };
-
-	snprintf(log, sizeof(log), "%s/registry.log", r->dir);
-	r->pid = spawn(argv, log);
-	for (int i = 0; i < 200 && !port_open(r->port); i++)
-		usleep(50000);
-	assert_true(port_open(r->port));
-}
-
-static void reg_kill(struct reg *r)
-{
-	if (r->pid > 0) {
-		kill(r->pid, SIGKILL);
-		waitpid(r->pid, NULL, 0);
-		r->pid = -1;
-	}
-}
-
-/* auth: NULL, "htpasswd" or "token" */
-static void reg_setup(struct reg *r, const char *auth)
-{
-	FILE *f;
-
-	memset(r, 0, sizeof(*r));
-	snprintf(r->dir, sizeof(r->dir), "/tmp/berth-test-pull-XXXXXX");
-	assert_non_null(mkdtemp(r->dir));
-	snprintf(r->cfg, sizeof(r->cfg), "%s/config.yml", r->dir);
-	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
-	r->port = free_port();
-	snprintf(r->hostport, sizeof(r->hostport), "127.0.0.1:%d", r->port);
-	f = fopen(r->cfg, "w");
-	assert_non_null(f);
-	fprintf(f, "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
-		   "  delete:\n    enabled: true\nhttp:\n  addr: %s\n", r->data, r->hostport);
-	if (auth && !strcmp(auth, "htpasswd")) {
-		char cmd[512];
-
-		snprintf(cmd, sizeof(cmd), "htpasswd -Bbc %s/htpasswd alice s3cret >/dev/null 2>&1", r->dir);
-		assert_int_equal(run(cmd), 0);
-		fprintf(f, "auth:\n  htpasswd:\n    realm: berth-test\n    path: %s/htpasswd\n", r->dir);
-	} else if (auth && !strcmp(auth, "token")) {
-		char cmd[1024], key[300], cert[300], pf[300], script[512];
-		int tport = 0;
-
-		snprintf(key, sizeof(key), "%s/key.pem", r->dir);
-		snprintf(cert, sizeof(cert), "%s/cert.pem", r->dir);
-		snprintf(pf, sizeof(pf), "%s/token.port", r->dir);
-		snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 "
-			 "-subj /CN=berth-test-token >/dev/null 2>&1", key, cert);
-		assert_int_equal(run(cmd), 0);
-		snprintf(script, sizeof(script), "%s/tests/registry/tokenserver.py", src_dir);
-		{
-			char *argv[] = { "python3", script, "--key", key, "--cert", cert, "--user", "alice",
-					 "--password", "s3cret", "--port-file", pf, NULL };
-			char log[320];
-
-			snprintf(log, sizeof(log), "%s/token.log", r->dir);
-			r->token_pid = spawn(argv, log);
-		}
-		for (int i = 0; i < 200; i++) {
-			FILE *p = fopen(pf, "r");
-
-			if (p) {
-				assert_int_equal(fscanf(p, "%d", &tport), 1);
-				fclose(p);
-				break;
-			}
-			usleep(50000);
-		}
-		assert_true(tport > 0);
-		fprintf(f, "auth:\n  token:\n    realm: http://127.0.0.1:%d/token\n    service: berth-test\n"
-			   "    issuer: berth-test-issuer\n    rootcertbundle: %s\n", tport, cert);
-	}
-	fclose(f);
-	reg_start(r);
-}
-
-static void reg_teardown(struct reg *r)
-{
-	char cmd[300];
-
-	reg_kill(r);
-	if (r->token_pid > 0) {
-		kill(r->token_pid, SIGKILL);
-		waitpid(r->token_pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", r->dir);
-	run(cmd);
-}
-
-static void push(struct reg *r, const char *src, const char *repo, const char *creds, bool all)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof(cmd), "skopeo copy %s --dest-tls-verify=false %s%s %s docker://%s/%s >>%s/push.log 2>&1",
-		 all ? "--all" : "", creds ? "--dest-creds " : "", creds ? creds : "", src, r->hostport, repo, r->dir);
-	if (run(cmd) != 0) {
-		snprintf(cmd, sizeof(cmd), "cat %s/push.log %s/registry.log", r->dir, r->dir);
-		run(cmd);
-		fail_msg("skopeo push to %s failed", r->hostport);
-	}
-}
 
 static struct rootfs_store *new_store(struct reg *r, const char *name)
 {
@@ -841,6 +680,263 @@ static void test_token_auth(void **state)
 	auth_case("token");
 }
 
+/* N processes pull one new image into one store at once (N tasks of an
+ * image the host does not have): each layer blob leaves the registry once.
+ * With if-not-present one of them pulls and the others find the image;
+ * with always every one records the pull, downloading nothing again. */
+struct conc_out {
+	int rc;
+	bool pulled;
+	uint64_t bytes;
+	size_t layers_downloaded;
+	enum rootfs_pull_failure failure;
+};
+
+static void concurrent_round(struct reg *r, const char *store, enum rootfs_pull_policy policy, int n,
+			     struct conc_out *out)
+{
+	int p[2];
+	pid_t *pids = xcalloc((size_t)n, sizeof(*pids));
+
+	assert_int_equal(pipe(p), 0);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct rootfs_store *s = NULL;
+			struct rootfs_pull_opts o = { .policy = policy };
+			struct rootfs_pull_result res;
+			struct conc_out c = { 0 };
+			struct berr *err = NULL;
+
+			close(p[0]);
+			if (rootfs_store_open(store, &s, &err) < 0) {
+				c.rc = -1;
+			} else {
+				c.rc = pull(r, s, "berth-test/helper:1", &o, &res, &err);
+				c.pulled = res.pulled;
+				c.bytes = res.bytes_downloaded;
+				c.layers_downloaded = res.layers_downloaded;
+				c.failure = res.failure;
+				if (c.rc < 0)
+					fprintf(stderr, "child %d: %s\n", i, berr_msg(err));
+				rootfs_pull_result_free(&res);
+				rootfs_store_close(s);
+			}
+			_exit(write(p[1], &c, sizeof(c)) == (ssize_t)sizeof(c) ? 0 : 1);
+		}
+	}
+	close(p[1]);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(read(p[0], &out[i], sizeof(out[i])), (ssize_t)sizeof(out[i]));
+	close(p[0]);
+	for (int i = 0; i < n; i++) {
+		int st;
+
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	free(pids);
+}
+
+static void test_concurrent_pulls_download_once(void **state)
+{
+	enum { N = 4 };
+	struct reg r;
+	struct conc_out out[N];
+	struct rootfs_store *s;
+	struct rootfs_image img = { 0 };
+	struct rootfs_digest m;
+	struct berr *err = NULL;
+	cleanup_free char *src = NULL, *store1 = NULL, *store2 = NULL;
+	uint64_t total = 0, sum;
+	int pulled;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	src = oci("helper");
+	push(&r, src, "berth-test/helper:1", NULL, false);
+	store1 = xasprintf("%s/store1", r.dir);
+	store2 = xasprintf("%s/store2", r.dir);
+
+	/* if-not-present: one pull, N - 1 find it */
+	concurrent_round(&r, store1, ROOTFS_PULL_IF_NOT_PRESENT, N, out);
+	s = new_store(&r, "store1");
+	{
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s/berth-test/helper:1", r.hostport);
+		assert_int_equal(rootfs_store_resolve(s, name, &m, &err), 0);
+	}
+	assert_int_equal(rootfs_store_get_image(s, &m, &img, &err), 0);
+	for (size_t i = 0; i < img.n_layers; i++)
+		total += (uint64_t)img.layers[i].size;
+	pulled = 0;
+	sum = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(out[i].rc, 0);
+		pulled += out[i].pulled;
+		sum += out[i].bytes;
+	}
+	assert_int_equal(pulled, 1);
+	assert_int_equal(sum, total);
+	/* what the registry says: each layer blob served once */
+	for (size_t i = 0; i < img.n_layers; i++) {
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		assert_int_equal(reg_blob_gets(&r, "berth-test/helper", rootfs_digest_str(&img.layers[i].blob, dbuf)), 1);
+	}
+	assert_int_equal(count_dir(s, "images"), 1);
+	assert_int_equal(count_dir(s, "incoming"), 0);   /* no .part, .done or .lock left */
+	rootfs_store_close(s);
+
+	/* always, into another store: every one pulls, the blobs come once
+	 * more (a new store), not N times */
+	concurrent_round(&r, store2, ROOTFS_PULL_ALWAYS, N, out);
+	sum = 0;
+	pulled = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(out[i].rc, 0);
+		pulled += out[i].pulled;
+		sum += out[i].bytes;
+	}
+	assert_int_equal(pulled, N);
+	assert_int_equal(sum, total);
+	for (size_t i = 0; i < img.n_layers; i++) {
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		assert_int_equal(reg_blob_gets(&r, "berth-test/helper", rootfs_digest_str(&img.layers[i].blob, dbuf)), 2);
+	}
+	rootfs_image_free(&img);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
+/* A pull that waits for another's download of a blob (its .part file is
+ * flocked) and finds the blob in the store when it gets its turn (the
+ * other pull finished and moved it there) does not download it again.
+ * The "other pull" is this test: it holds the .part locks, puts the blobs
+ * into the store, removes the .part files and lets go. */
+static int wait_fd = -1;
+
+static void on_wait_event(const struct rootfs_pull_event *ev, void *data)
+{
+	(void)data;
+	if (ev->phase == ROOTFS_PULL_PHASE_WAIT && ev->blob && wait_fd >= 0 && write(wait_fd, "w", 1) != 1)
+		abort();
+}
+
+static void test_waiter_takes_blob_from_store(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s1, *s2;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct rootfs_image img = { 0 };
+	struct berr *err = NULL;
+	cleanup_free char *src = NULL, *store2 = NULL;
+	int fds[8], p[2], w[2];
+	struct conc_out c;
+	pid_t pid;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	src = oci("helper");
+	push(&r, src, "berth-test/helper:1", NULL, false);
+	/* the blobs, from a first pull into another store */
+	s1 = new_store(&r, "store1");
+	if (pull(&r, s1, "berth-test/helper:1", &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_int_equal(rootfs_store_get_image(s1, &res.manifest, &img, &err), 0);
+	rootfs_pull_result_free(&res);
+	assert_true(img.n_layers <= 8);
+	s2 = new_store(&r, "store2");
+	store2 = xstrdup(rootfs_store_root(s2));
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s/incoming", store2);
+		assert_int_equal(run(cmd), 0);
+	}
+	for (size_t i = 0; i < img.n_layers; i++) {
+		cleanup_free char *part = xasprintf("%s/incoming/%s.part", store2, img.layers[i].blob.hex);
+
+		fds[i] = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(flock(fds[i], LOCK_EX), 0);
+	}
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(w), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rootfs_store *s = NULL;
+
+		memset(&c, 0, sizeof(c));
+		close(p[0]);
+		close(w[0]);
+		wait_fd = w[1];
+		o.progress = on_wait_event;
+		if (rootfs_store_open(store2, &s, &err) < 0) {
+			c.rc = -1;
+		} else {
+			c.rc = pull(&r, s, "berth-test/helper:1", &o, &res, &err);
+			if (c.rc < 0)
+				fprintf(stderr, "waiter: %s\n", berr_msg(err));
+			c.pulled = res.pulled;
+			c.bytes = res.bytes_downloaded;
+			c.layers_downloaded = res.layers_downloaded;
+		}
+		_exit(write(p[1], &c, sizeof(c)) == (ssize_t)sizeof(c) ? 0 : 1);
+	}
+	close(p[1]);
+	close(w[1]);
+	/* the waiter has asked for the manifest and waits for a blob */
+	{
+		struct pollfd pw = { .fd = w[0], .events = POLLIN };
+		char x;
+
+		assert_int_equal(poll(&pw, 1, 30000), 1);
+		assert_int_equal(read(w[0], &x, 1), 1);
+		close(w[0]);
+	}
+	for (size_t i = 0; i < img.n_layers; i++) {
+		char cmd[1200];
+		cleanup_free char *part = xasprintf("%s/incoming/%s.part", store2, img.layers[i].blob.hex);
+
+		snprintf(cmd, sizeof(cmd), "cp %s/blobs/sha256/%s %s/blobs/sha256/%s && chmod 444 %s/blobs/sha256/%s",
+			 rootfs_store_root(s1), img.layers[i].blob.hex, store2, img.layers[i].blob.hex, store2,
+			 img.layers[i].blob.hex);
+		assert_int_equal(run(cmd), 0);
+		assert_int_equal(unlink(part), 0);
+		close(fds[i]);
+	}
+	assert_int_equal(read(p[0], &c, sizeof(c)), (ssize_t)sizeof(c));
+	close(p[0]);
+	{
+		int st;
+
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+	}
+	assert_int_equal(c.rc, 0);
+	assert_true(c.pulled);
+	assert_int_equal(c.bytes, 0);
+	assert_int_equal(c.layers_downloaded, 0);
+	for (size_t i = 0; i < img.n_layers; i++) {
+		char dbuf[ROOTFS_DIGEST_STR];
+
+		assert_int_equal(reg_blob_gets(&r, "berth-test/helper", rootfs_digest_str(&img.layers[i].blob, dbuf)), 1);
+		assert_true(rootfs_store_has_layer(s2, &img.layers[i].chain));
+	}
+	rootfs_image_free(&img);
+	rootfs_store_close(s1);
+	rootfs_store_close(s2);
+	berr_clear(&err);
+	reg_teardown(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -851,6 +947,8 @@ int main(void)
 		cmocka_unit_test(test_resume_range_ignored),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_token_auth),
+		cmocka_unit_test(test_concurrent_pulls_download_once),
+		cmocka_unit_test(test_waiter_takes_blob_from_store),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -110,6 +110,15 @@ static void test_ref_normalize(void **state)
 		{ "a__b/c.d-e:T", "a__b/c.d-e:T" },
 		{ "123/456", "123/456:latest" },
 		{ "registry.local:5000/app", "registry.local:5000/app:latest" },
+		/* Docker Hub's names, as docker shows them */
+		{ "docker.io/library/busybox", "busybox:latest" },
+		{ "docker.io/library/busybox:1.36", "busybox:1.36" },
+		{ "index.docker.io/library/busybox", "busybox:latest" },
+		{ "registry-1.docker.io/library/busybox:latest", "busybox:latest" },
+		{ "library/busybox", "busybox:latest" },
+		{ "docker.io/team/app:v1", "team/app:v1" },
+		{ "docker.io/a.b/c", "docker.io/a.b/c:latest" },   /* "a.b/c" would name registry a.b */
+		{ "localhost:5000/library/busybox", "localhost:5000/library/busybox:latest" },
 	};
 	static const char *const bad[] = {
 		"", "Busybox", "busy box", "app:", "app:-x", "/app", "app/", "a//b", "a..b", "a-",
@@ -219,6 +228,96 @@ static void test_tag_resolve_remove(void **state)
 	assert_true(rootfs_store_get_image(f->s, &img.manifest, &back, &err) < 0);
 	berr_clear(&err);
 	assert_true(rootfs_store_has_layer(f->s, &img.layers[0].chain));
+	rootfs_image_free(&img);
+}
+
+/* busybox, busybox:latest, docker.io/library/busybox[:latest] and
+ * index.docker.io/library/busybox are one name, however it was tagged;
+ * other registries' names stay apart. */
+static void test_docker_hub_names(void **state)
+{
+	struct fx *f = *state;
+	static const char *const layers[] = { "bb" };
+	static const char *const same[] = {
+		"busybox", "busybox:latest", "docker.io/library/busybox", "docker.io/library/busybox:latest",
+		"index.docker.io/library/busybox", "registry-1.docker.io/library/busybox:latest", "library/busybox",
+	};
+	struct rootfs_image img, other;
+	struct rootfs_digest d;
+	struct berr *err = NULL;
+
+	for (size_t t = 0; t < sizeof(same) / sizeof(same[0]); t++) {
+		cleanup_strv char **refs = NULL;
+
+		/* tagged under one spelling: found under every spelling */
+		make_image(f, same[t], layers, 1, &img);
+		for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+			if (rootfs_store_resolve(f->s, same[i], &d, &err) < 0)
+				fail_msg("tagged %s, resolve %s: %s", same[t], same[i], berr_msg(err));
+			assert_true(rootfs_digest_eq(&d, &img.manifest));
+		}
+		refs = rootfs_store_refs_of(f->s, &img.manifest);
+		assert_string_equal(refs[0], "busybox:latest");
+		assert_null(refs[1]);
+		/* and removed under another */
+		assert_int_equal(rootfs_store_remove(f->s, same[(t + 3) % 7], &err), 0);
+		assert_true(rootfs_store_resolve(f->s, "busybox", &d, &err) < 0);
+		assert_int_equal(berr_rc(err), -ENOENT);
+		berr_clear(&err);
+		rootfs_image_free(&img);
+	}
+	/* another tag, another repository, another registry: other names */
+	make_image(f, "busybox:1.36", layers, 1, &img);
+	assert_true(rootfs_store_resolve(f->s, "busybox", &d, &err) < 0);
+	berr_clear(&err);
+	assert_true(rootfs_store_resolve(f->s, "quay.io/library/busybox:1.36", &d, &err) < 0);
+	berr_clear(&err);
+	assert_int_equal(rootfs_store_resolve(f->s, "docker.io/library/busybox:1.36", &d, &err), 0);
+	assert_true(rootfs_digest_eq(&d, &img.manifest));
+	rootfs_image_free(&img);
+	{
+		static const char *const l2[] = { "other" };
+
+		make_image(f, "localhost:5000/busybox", l2, 1, &other);
+		assert_int_equal(rootfs_store_resolve(f->s, "localhost:5000/busybox:latest", &d, &err), 0);
+		assert_true(rootfs_digest_eq(&d, &other.manifest));
+		assert_true(rootfs_store_resolve(f->s, "busybox:latest", &d, &err) < 0);
+		berr_clear(&err);
+		rootfs_image_free(&other);
+	}
+}
+
+/* A store written before names were normalized the Docker Hub way has
+ * "docker.io/library/busybox:latest" in refs.json: still found, removed,
+ * and replaced (not doubled) by a new tag. */
+static void test_legacy_ref_spelling(void **state)
+{
+	struct fx *f = *state;
+	static const char *const layers[] = { "old" };
+	struct rootfs_image img;
+	struct rootfs_digest d;
+	struct berr *err = NULL;
+	char buf[ROOTFS_DIGEST_STR];
+	cleanup_free char *refs_path = xasprintf("%s/refs.json", rootfs_store_root(f->s));
+	cleanup_free char *json = NULL;
+	cleanup_strv char **refs = NULL;
+
+	make_image(f, "legacy", layers, 1, &img);
+	json = xasprintf("{\"docker.io/library/busybox:latest\": \"%s\"}", rootfs_digest_str(&img.manifest, buf));
+	assert_int_equal(fs_write_file_atomic(refs_path, json, strlen(json), 0600, &err), 0);
+	assert_int_equal(rootfs_store_resolve(f->s, "busybox", &d, &err), 0);
+	assert_true(rootfs_digest_eq(&d, &img.manifest));
+	assert_int_equal(rootfs_store_resolve(f->s, "index.docker.io/library/busybox:latest", &d, &err), 0);
+	/* tagging the same name again leaves one name, in the new spelling */
+	assert_int_equal(rootfs_store_tag(f->s, "docker.io/library/busybox", &img.manifest, &err), 0);
+	refs = rootfs_store_refs_of(f->s, &img.manifest);
+	assert_string_equal(refs[0], "busybox:latest");
+	assert_null(refs[1]);
+	/* and a legacy key can be removed by any spelling */
+	assert_int_equal(fs_write_file_atomic(refs_path, json, strlen(json), 0600, &err), 0);
+	assert_int_equal(rootfs_store_remove(f->s, "busybox:latest", &err), 0);
+	assert_true(rootfs_store_resolve(f->s, "docker.io/library/busybox", &d, &err) < 0);
+	berr_clear(&err);
 	rootfs_image_free(&img);
 }
 
@@ -543,6 +642,8 @@ int main(void)
 		cmocka_unit_test(test_ref_normalize),
 		cmocka_unit_test_setup_teardown(test_blob_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_resolve_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docker_hub_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_ref_spelling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_blocks_rm_and_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_keeps_shared_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_use_marks, setup, teardown),

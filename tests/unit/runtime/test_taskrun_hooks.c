@@ -357,6 +357,8 @@ static int ns_setup_fails(int out)
 		return 1;
 	}
 	child_opts(&o, &root, &run, &logs);
+	/* never: no pull (test_taskrun_pull.c has the failed pulls) */
+	o.pull_policy = ROOTFS_PULL_NEVER;
 	rec_init(&r, &o);
 	r.out_fd = out;
 	rc = trun_run(td, &o, &res, &err);
@@ -381,6 +383,8 @@ static void test_setup_fails(void **state)
 	last = task_of(msgs, 2);
 	assert_string_equal(sget(last, "stopCode"), "TaskFailedToStart");
 	assert_non_null(strstr(sget(last, "stoppedReason"), "image \"none/such\" is not in the store"));
+	assert_non_null(strstr(sget(last, "stoppedReason"), "CannotPullContainerError: "));
+	assert_non_null(strstr(sget(last, "stoppedReason"), "pull policy is \"never\""));
 	assert_true(tget(last, "pullStartedAt") > 0);
 	assert_null(json_object_get(last, "pullStoppedAt"));
 	assert_null(json_object_get(last, "startedAt"));
