@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
@@ -48,8 +49,10 @@
 /* room reserved for one message; a rule message is well under 2 KiB */
 #define MSG_MAX 16384
 #define RECV_SIZE 32768
-/* a batch whose generation went stale (another writer) is rebuilt */
-#define APPLY_ATTEMPTS 5
+/* a batch whose generation went stale (another writer: with many tasks
+ * starting, other shims add and remove set members all the time) is
+ * rebuilt, after a short pause that grows */
+#define APPLY_ATTEMPTS 24
 /* a dump interrupted by a concurrent change is asked for again, this often */
 #define NFT_DUMP_TRIES 16
 
@@ -1064,6 +1067,9 @@ int netns_nft_apply(const struct netns_nft_conf *c, struct berr **err)
 		batch_free(&b);
 		if (r != 1)
 			break;
+		/* 0.25, 0.5, 1, then 2 ms (and some jitter), so a writer's burst can end */
+		usleep((useconds_t)(250 << (attempt < 4 ? attempt : 4)) / 2 +
+		       (useconds_t)(getpid() % 250));
 	}
 	plan_free(&p);
 	return r < 0 ? r : 0;
