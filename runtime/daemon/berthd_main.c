@@ -121,6 +121,8 @@ int main(int argc, char **argv)
 			 d.cfg.shim_path);
 		goto out;
 	}
+	if (creds_roles_load_static(&d.cfg.roles, &err) < 0)
+		goto out;
 	if (check) {
 		printf("berthd: configuration %s is valid\n", config ? config : DEFAULT_CONFIG);
 		rc = 0;
@@ -134,6 +136,11 @@ int main(int argc, char **argv)
 	umask(0022);
 	if (make_dirs(&d.cfg, &err) < 0)
 		goto out;
+	if (!d.cfg.host_key_file)
+		d.cfg.host_key_file = xasprintf("%s/host.key", d.cfg.root);
+	if (creds_host_key_load_or_create(d.cfg.host_key_file, d.host_key, &err) < 0)
+		goto out;
+	d.have_host_key = true;
 	d.started_at = api_now();
 	dbpath = xasprintf("%s/berth.db", d.cfg.root);
 	if (store_open(dbpath, &d.st, &err) < 0)
@@ -168,5 +175,6 @@ out:
 		store_close(d.st);
 	free(d.instance_arn);
 	berthd_config_free(&d.cfg);
+	explicit_bzero(d.host_key, sizeof(d.host_key));
 	return rc;
 }

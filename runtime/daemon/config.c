@@ -55,6 +55,8 @@ void berthd_config_free(struct berthd_config *c)
 	free(c->keys);
 	free(c->shim_path);
 	free(c->storage);
+	creds_roles_free(&c->roles);
+	free(c->host_key_file);
 	if (c->have_net)
 		netns_config_free(&c->net);
 	json_decref(c->instance_attributes);
@@ -192,7 +194,8 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"root", "runDir", "logDir", "cgroupRoot", "socket", "listen", "region", "accountId",
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
-		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", NULL,
+		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
+		"roleCredentialsFile", "hostKeyFile", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -299,6 +302,12 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	}
 	if ((v = json_object_get(doc, "instance")) && !json_is_null(v) &&
 	    (r = parse_instance(v, c, err)) < 0)
+		goto fail;
+	/* task roles */
+	creds_roles_free(&c->roles);
+	if ((r = creds_roles_parse(json_object_get(doc, "roles"), json_object_get(doc, "roleCredentialsFile"),
+				   &c->roles, err)) < 0 ||
+	    (r = get_str(doc, "hostKeyFile", true, &c->host_key_file, err)) < 0)
 		goto fail;
 	/* awsvpc and bridge tasks always have a network: the defaults unless
 	 * "network" says otherwise */

@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "netns/tasknet.h"
+#include "runtime/creds/issuer.h"
+#include "runtime/creds/roles.h"
 
 struct store;
 
@@ -54,6 +56,9 @@ struct berthd_config {
 	char *registry_credentials;    /* "registryCredentials": berth's credentials file, or NULL */
 	char *docker_config;       /* "dockerConfig": a docker config.json or "none", or NULL */
 	int64_t pull_timeout;      /* "imagePullTimeoutSeconds" (0: the shim's default, 2 h) */
+	/* task roles (docs/credentials.md) */
+	struct creds_roles roles;  /* "roles", "roleCredentialsFile" */
+	char *host_key_file;       /* "hostKeyFile" (<root>/host.key) */
 };
 
 void berthd_config_init(struct berthd_config *c);
@@ -81,6 +86,8 @@ struct berthd {
 	int init_fd;               /* sealed berth-init memfd, shared with every shim it
 				    * starts (their fd 3); -1: none, each makes its own */
 	int epfd;                  /* the event loop (server.c) */
+	uint8_t host_key[CREDS_HOST_KEY_LEN];   /* mints and checks task credentials */
+	bool have_host_key;        /* loaded (berthd_main); without it no session token verifies */
 	double started_at;
 	bool stopping;             /* SIGTERM: finish requests, then exit */
 };

@@ -4,6 +4,7 @@
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/http.h"
+#include "runtime/daemon/authz.h"
 #include "runtime/daemon/sigv4.h"
 
 #include "common/cleanup.h"
@@ -210,6 +211,7 @@ static void handle(struct conn *c, const struct http_request *req)
 	cleanup_berr struct berr *err = NULL;
 	cleanup_json json_t *in = NULL, *out = NULL;
 	struct api_error e = { 0 };
+	struct authz_session sess __attribute__((cleanup(authz_session_clear))) = { .d = d };
 	char rid[37], opbuf[96];
 	const char *op;
 	bool keep = req->keep_alive && !d->stopping;
@@ -217,9 +219,13 @@ static void handle(struct conn *c, const struct http_request *req)
 	request_id(rid);
 	if (c->tcp) {
 		struct sigv4_result sr;
+		struct sigv4_keys keys = {
+			.keys = d->cfg.keys, .n_keys = d->cfg.n_keys,
+			.session = authz_session_cb, .ctx = &sess,
+		};
 
-		if (sigv4_verify(req, d->cfg.keys, d->cfg.n_keys, "ecs", d->cfg.max_clock_skew,
-				 time(NULL), &sr) < 0) {
+		sess.now = time(NULL);
+		if (sigv4_verify_keys(req, &keys, "ecs", d->cfg.max_clock_skew, sess.now, &sr) < 0) {
 			log_info("api: 403 %s (key \"%s\"): %s", sr.type, sr.access_key_id, sr.message);
 			respond_error(c, SIGV4_STATUS, rid, sr.type, sr.message, keep);
 			return;
@@ -247,6 +253,13 @@ static void handle(struct conn *c, const struct http_request *req)
 		in = json_object();
 	} else if (bjson_load_buf("request body", req->body, req->body_len, &in, &err) < 0) {
 		respond_error(c, 400, rid, "SerializationException", berr_msg(err), keep);
+		return;
+	}
+	/* task credentials: the role's policies decide (a known operation
+	 * only: an unknown one is answered as such below) */
+	if (sess.have_claims && api_find(op) && json_is_object(in) && authz_check(d, &sess.claims, op, in, &e) < 0) {
+		respond_error(c, e.status ? e.status : 400, rid, e.type, e.message ? e.message : "", keep);
+		api_error_clear(&e);
 		return;
 	}
 	out = api_call(d, op, in, &e);

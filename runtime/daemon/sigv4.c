@@ -19,10 +19,9 @@
 #define AMZ_DATE_LEN 16   /* 20150830T123600Z */
 #define MAX_SKEW ((int64_t)1 << 40)   /* ~35000 years: "no limit" without overflow */
 
-static int refuse(struct sigv4_result *res, const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#define refuse sigv4_refuse
 
-static int refuse(struct sigv4_result *res, const char *type, const char *fmt, ...)
+int sigv4_refuse(struct sigv4_result *res, const char *type, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -589,7 +588,30 @@ static bool region_ok(struct sigv4_str r)
 int sigv4_verify(const struct http_request *req, const struct berthd_key *keys, size_t n_keys,
 		 const char *service, int64_t max_skew, time_t now, struct sigv4_result *res)
 {
-	const struct http_header *authz, *date_h, *sha_h;
+	struct sigv4_keys k = { .keys = keys, .n_keys = n_keys };
+
+	return sigv4_verify_keys(req, &k, service, max_skew, now, res);
+}
+
+static bool signs(struct sigv4_str sh, const char *name)
+{
+	struct sigv4_str n;
+	size_t pos = 0;
+
+	while (next_signed(sh, &pos, &n))
+		if (str_is(n, name))
+			return true;
+	return false;
+}
+
+int sigv4_verify_keys(const struct http_request *req, const struct sigv4_keys *k,
+		      const char *service, int64_t max_skew, time_t now, struct sigv4_result *res)
+{
+	const struct berthd_key *keys = k->keys;
+	size_t n_keys = k->n_keys;
+	const struct http_header *authz, *date_h, *sha_h, *tok_h;
+	char session_secret[256];
+	const char *secret;
 	const struct berthd_key *key = NULL;
 	struct sigv4_auth a;
 	char amz_date[AMZ_DATE_LEN + 1], body_hash[65], sig[65];
@@ -681,9 +703,28 @@ int sigv4_verify(const struct http_request *req, const struct berthd_key *keys, 
 			break;
 		}
 	}
-	if (!key || !key->secret_access_key)
-		return refuse(res, SIGV4_UNRECOGNIZED,
-			      "The security token included in the request is invalid.");
+	r = single_header(req, "x-amz-security-token", &tok_h);
+	if (r < 0)
+		return refuse(res, SIGV4_INCOMPLETE, "More than one X-Amz-Security-Token header");
+	if (key || r == 0 || !k->session) {
+		/* a configured key (a token beside it is just another header,
+		 * as in AWS's test suite), or no session credentials to try */
+		if (!key || !key->secret_access_key)
+			return refuse(res, SIGV4_UNRECOGNIZED,
+				      "The security token included in the request is invalid.");
+		secret = key->secret_access_key;
+	} else {
+		/* session credentials: the token must be signed, and only the
+		 * session callback knows such keys */
+		if (!signs(a.signed_headers, "x-amz-security-token"))
+			return refuse(res, SIGV4_INCOMPLETE, "X-Amz-Security-Token must be a signed header "
+				      "(list x-amz-security-token in SignedHeaders)");
+		if (k->session(k->ctx, res->access_key_id, tok_h->value, tok_h->value_len, session_secret,
+			       sizeof(session_secret), res) < 0)
+			return -1;
+		secret = session_secret;
+		res->session = true;
+	}
 
 	if (payload_hash) {
 		r = sigv4_canonical_request(req, &a, payload_hash, &creq, res);
@@ -694,10 +735,13 @@ int sigv4_verify(const struct http_request *req, const struct berthd_key *keys, 
 		sent[64] = '\0';
 		r = sigv4_canonical_request(req, &a, sent, &creq, res);
 	}
-	if (r < 0)
+	if (r < 0) {
+		explicit_bzero(session_secret, sizeof(session_secret));
 		return -1;
+	}
 	sts = sigv4_string_to_sign(amz_date, &a, creq);
-	sigv4_signature(key->secret_access_key, &a, sts, sig);
+	sigv4_signature(secret, &a, sts, sig);
+	explicit_bzero(session_secret, sizeof(session_secret));
 	if (a.signature.len != 64 || !equal_ct(sig, a.signature.p, 64)) {
 		log_debug("sigv4: signature mismatch for key %s; canonical request:\n%s\n"
 			  "string to sign:\n%s", res->access_key_id, creq, sts);

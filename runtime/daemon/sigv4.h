@@ -38,7 +38,14 @@
  *   UnrecognizedClientException          unknown access key id
  *   InvalidSignatureException            wrong signature, scope, payload hash,
  *                                        or "Signature expired: ..." /
- *                                        "Signature not yet current: ..." */
+ *                                        "Signature not yet current: ..."
+ *   ExpiredTokenException                a session token past its expiration
+ *
+ * Session credentials (sigv4_verify_keys with a session callback): a
+ * request whose key id is not a configured key and that carries
+ * X-Amz-Security-Token must list x-amz-security-token in SignedHeaders; the
+ * callback checks the token for the Credential's key id and gives the
+ * signing secret. For a configured key the token is an ordinary header. */
 #ifndef BERTH_RUNTIME_DAEMON_SIGV4_H
 #define BERTH_RUNTIME_DAEMON_SIGV4_H
 
@@ -56,6 +63,7 @@
 #define SIGV4_INCOMPLETE "IncompleteSignatureException"
 #define SIGV4_UNRECOGNIZED "UnrecognizedClientException"
 #define SIGV4_INVALID "InvalidSignatureException"
+#define SIGV4_EXPIRED_TOKEN "ExpiredTokenException"
 
 struct sigv4_str {
 	const char *p;
@@ -75,7 +83,24 @@ struct sigv4_result {
 	char message[384];
 	char access_key_id[129];      /* the key that signed; on failure the claimed one, or "" */
 	char region[65];              /* from the credential scope, or "" */
+	bool session;                 /* verified with session credentials (a token) */
 };
+
+/* Who may sign. session (may be NULL: no session credentials) checks the
+ * token of token_len bytes for key id akid: 0 with secret filled
+ * (NUL-terminated, at most secret_len bytes with the NUL), or -1 with res's
+ * type and message set (use sigv4_refuse). */
+struct sigv4_keys {
+	const struct berthd_key *keys;
+	size_t n_keys;
+	int (*session)(void *ctx, const char *akid, const char *token, size_t token_len,
+		       char *secret, size_t secret_len, struct sigv4_result *res);
+	void *ctx;
+};
+
+/* Fill res with type and a formatted message; returns -1. */
+int sigv4_refuse(struct sigv4_result *res, const char *type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Split an Authorization header value. 0, or -1 with res = IncompleteSignature. */
 int sigv4_parse_authorization(const char *value, size_t len, struct sigv4_auth *a,
@@ -100,5 +125,9 @@ void sigv4_signature(const char *secret, const struct sigv4_auth *a, const char 
  * with res filled (answer SIGV4_STATUS). */
 int sigv4_verify(const struct http_request *req, const struct berthd_key *keys, size_t n_keys,
 		 const char *service, int64_t max_skew, time_t now, struct sigv4_result *res);
+
+/* The same with session credentials as well (struct sigv4_keys). */
+int sigv4_verify_keys(const struct http_request *req, const struct sigv4_keys *k,
+		      const char *service, int64_t max_skew, time_t now, struct sigv4_result *res);
 
 #endif

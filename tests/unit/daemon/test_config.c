@@ -56,11 +56,79 @@ static void test_network_errors_name_the_key(void **state)
 	berthd_config_free(&c);
 }
 
+static void expect_error(const char *doc, const char *want)
+{
+	struct berthd_config c;
+	struct berr *err = NULL;
+
+	berthd_config_init(&c);
+	if (berthd_config_parse("test", doc, strlen(doc), &c, &err) == 0)
+		fail_msg("accepted: %s", doc);
+	if (!strstr(berr_msg(err), want))
+		fail_msg("%s\n  error: %s\n  wanted: %s", doc, berr_msg(err), want);
+	berr_free(err);
+	berthd_config_free(&c);
+}
+
+/* image pull keys (docs/images.md) */
+static void test_pull_keys(void **state)
+{
+	struct berthd_config c;
+
+	(void)state;
+	parse_ok("{}", &c);
+	assert_string_equal(c.pull_policy, "if-not-present");
+	assert_int_equal(c.pull_timeout, 0);
+	assert_null(c.insecure_registries[0]);
+	berthd_config_free(&c);
+	parse_ok("{\"imagePullPolicy\": \"always\", \"insecureRegistries\": [\"127.0.0.1:5000\", \"reg\"],"
+		 " \"dockerConfig\": \"none\", \"imagePullTimeoutSeconds\": 60, \"berthPath\": \"/usr/bin/berth\","
+		 " \"registryCredentials\": \"/etc/berth/registries.json\"}", &c);
+	assert_string_equal(c.pull_policy, "always");
+	assert_string_equal(c.insecure_registries[0], "127.0.0.1:5000");
+	assert_string_equal(c.insecure_registries[1], "reg");
+	assert_null(c.insecure_registries[2]);
+	assert_string_equal(c.docker_config, "none");
+	assert_int_equal(c.pull_timeout, 60);
+	berthd_config_free(&c);
+	expect_error("{\"imagePullPolicy\": \"sometimes\"}",
+		     "imagePullPolicy: \"sometimes\": use always, if-not-present or never");
+	expect_error("{\"dockerConfig\": \"docker.json\"}", "dockerConfig: \"docker.json\" is not an absolute path");
+	expect_error("{\"insecureRegistries\": \"reg\"}", "insecureRegistries: expected array");
+	expect_error("{\"insecureRegistries\": [\"a b\"]}", "insecureRegistries: \"a b\": want HOST[:PORT]");
+	expect_error("{\"imagePullTimeoutSeconds\": 0}", "imagePullTimeoutSeconds");
+	expect_error("{\"berthPath\": \"berth\"}", "berthPath: \"berth\" is not an absolute path");
+	expect_error("{\"registryCredentials\": \"\"}", "registryCredentials: must not be empty");
+}
+
+/* task roles (docs/credentials.md) */
+static void test_role_keys(void **state)
+{
+	struct berthd_config c;
+
+	(void)state;
+	parse_ok("{\"roles\": [{\"roleArn\": \"arn:aws:iam::000000000000:role/web\"}],"
+		 " \"hostKeyFile\": \"/etc/berth/host.key\"}", &c);
+	assert_int_equal(c.roles.n, 1);
+	assert_non_null(creds_roles_find(&c.roles, "arn:aws:iam::000000000000:role/web"));
+	assert_string_equal(c.host_key_file, "/etc/berth/host.key");
+	berthd_config_free(&c);
+	parse_ok("{}", &c);
+	assert_int_equal(c.roles.n, 0);
+	assert_null(c.host_key_file);   /* berthd_main: <root>/host.key */
+	berthd_config_free(&c);
+	expect_error("{\"roles\": [{\"roleArn\": \"web\"}]}", "test: roles[0].roleArn: \"web\" is not a role ARN");
+	expect_error("{\"hostKeyFile\": \"host.key\"}", "hostKeyFile: \"host.key\" is not an absolute path");
+	expect_error("{\"role\": []}", "role: unknown key");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_groups_without_network),
 		cmocka_unit_test(test_network_errors_name_the_key),
+		cmocka_unit_test(test_pull_keys),
+		cmocka_unit_test(test_role_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
