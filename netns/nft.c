@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
@@ -1229,6 +1230,86 @@ int netns_nft_remove(const char *table, struct berr **err)
 	r = batch_talk(nl, &b, errs, err);
 	if (r > 0)
 		r = errs[1] == ENOENT ? 0 : batch_error(&b, errs, table, err);
+	batch_free(&b);
+	return r < 0 ? r : 0;
+}
+
+/* ---------------------------------------------------- local redirect */
+
+int netns_nft_redirect_local(const char *table, uint32_t addr, uint16_t from_port, uint16_t to_port,
+			     struct berr **err)
+{
+	cleanup_mnl struct mnl_socket *nl = NULL;
+	cleanup_free int *errs = NULL;
+	struct batch b = { 0 };
+	struct nlmsghdr *nlh;
+	uint32_t daddr = htonl(addr);
+	uint16_t dport = htons(from_port), to = htons(to_port);
+	uint8_t tcp = IPPROTO_TCP;
+	int r;
+
+	if ((r = check_table(table, err)) < 0)
+		return r;
+	if ((r = nl_open(&nl, err)) < 0)
+		return r;
+	batch_begin(&b, 0);
+	{
+		struct nftnl_table *t = nn(nftnl_table_alloc(), "nftnl_table_alloc");
+
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+		nlh = batch_hdr(&b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		nftnl_table_free(t);
+		batch_push(&b, nlh, xasprintf("add table inet %s", table));
+	}
+	{
+		struct nftnl_chain *c = nn(nftnl_chain_alloc(), "nftnl_chain_alloc");
+
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "out");
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -100);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+		nlh = batch_hdr(&b, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nftnl_chain_free(c);
+		batch_push(&b, nlh, xasprintf("add chain out (nat output)"));
+	}
+	{
+		struct nftnl_rule *rl = nn(nftnl_rule_alloc(), "nftnl_rule_alloc");
+		struct nftnl_expr *e;
+
+		nftnl_rule_set_str(rl, NFTNL_RULE_TABLE, table);
+		nftnl_rule_set_str(rl, NFTNL_RULE_CHAIN, "out");
+		nftnl_rule_set_u32(rl, NFTNL_RULE_FAMILY, NFPROTO_INET);
+		put_ipv4(rl);
+		put_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, 16, sizeof(daddr));   /* ip daddr */
+		put_cmp(rl, NFT_CMP_EQ, &daddr, sizeof(daddr));
+		put_meta(rl, NFT_META_L4PROTO);
+		put_cmp(rl, NFT_CMP_EQ, &tcp, sizeof(tcp));
+		put_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, sizeof(dport));  /* tcp dport */
+		put_cmp(rl, NFT_CMP_EQ, &dport, sizeof(dport));
+		e = expr(rl, "immediate");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &to, sizeof(to));
+		e = expr(rl, "redir");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MAX, NFT_REG_1);
+		/* without "proto specified" the port registers are ignored and
+		 * the connection goes to 127.0.0.1 on its original port */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+		nlh = batch_hdr(&b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+		nftnl_rule_nlmsg_build_payload(nlh, rl);
+		nftnl_rule_free(rl);
+		batch_push(&b, nlh, xasprintf("add rule to chain out (redirect tcp dport %u to :%u)",
+					      (unsigned)from_port, (unsigned)to_port));
+	}
+	batch_end(&b);
+	errs = xcalloc(b.n, sizeof(*errs));
+	r = batch_talk(nl, &b, errs, err);
+	if (r > 0)
+		r = batch_error(&b, errs, table, err);
 	batch_free(&b);
 	return r < 0 ? r : 0;
 }

@@ -92,4 +92,14 @@ int netns_nft_genid(uint32_t *genid, struct berr **err);
 /* Delete the whole table; absent = success. */
 int netns_nft_remove(const char *table, struct berr **err);
 
+/* In the current network namespace (a task's, fresh: nothing else writes
+ * its ruleset), make TCP connections to addr:from_port made from inside
+ * it go to port to_port on the namespace's loopback:
+ *     table inet <table> { chain out { type nat hook output priority -100;
+ *         ip daddr ADDR tcp dport FROM redirect to :TO } }
+ * (addr and the ports in host byte order). The task's endpoint listens on
+ * 127.0.0.1:TO, so a container may itself bind 0.0.0.0:FROM. */
+int netns_nft_redirect_local(const char *table, uint32_t addr, uint16_t from_port, uint16_t to_port,
+			     struct berr **err);
+
 #endif

@@ -995,6 +995,67 @@ static void test_traffic(void **state)
 	in_netns(child_traffic);
 }
 
+/* The task endpoint's redirect: a connection to 169.254.170.2:80 from
+ * inside the namespace reaches a listener on 127.0.0.1:51679, while
+ * another socket holds 0.0.0.0:80 (a container's web server) unharmed;
+ * other ports and addresses are not redirected. */
+static void child_redirect_local(void)
+{
+	struct berr *err = NULL;
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_port = htons(51679) };
+	struct sockaddr_in any80 = { .sin_family = AF_INET, .sin_port = htons(80) };
+	struct sockaddr_in ep = { .sin_family = AF_INET, .sin_port = htons(80) };
+	int ls, web, c, a, st;
+	cleanup_free char *listing = NULL;
+
+	CHECK(system("ip link set lo up && ip addr add 169.254.170.2/32 dev lo") == 0, "ip addr add");
+	lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, "169.254.170.2", &ep.sin_addr);
+	if (netns_nft_redirect_local("berth-ep", 0xa9feaa02, 80, 51679, &err) < 0)
+		CHECK(false, "redirect: %s", berr_msg(err));
+	listing = run("nft list table inet berth-ep", &st);
+	CHECK(st == 0 && strstr(listing, "ip daddr 169.254.170.2 tcp dport 80 redirect to :51679"),
+	      "listing: %s", listing);
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(bind(ls, (struct sockaddr *)&lo, sizeof(lo)) == 0 && listen(ls, 4) == 0, "listen 51679: %m");
+	/* a container's server on 0.0.0.0:80 is not in the way */
+	web = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(bind(web, (struct sockaddr *)&any80, sizeof(any80)) == 0 && listen(web, 4) == 0,
+	      "listen 0.0.0.0:80: %m");
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(connect(c, (struct sockaddr *)&ep, sizeof(ep)) == 0, "connect 169.254.170.2:80: %m");
+	CHECK(poll(&(struct pollfd){ .fd = ls, .events = POLLIN }, 1, 2000) == 1,
+	      "the endpoint listener got no connection (it went elsewhere)");
+	a = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	CHECK(a >= 0, "the endpoint listener got no connection: %m");
+	close(a);
+	close(c);
+	/* 127.0.0.1:80 goes to the container's server, not the endpoint */
+	{
+		struct sockaddr_in l80 = lo;
+
+		l80.sin_port = htons(80);
+		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK(connect(c, (struct sockaddr *)&l80, sizeof(l80)) == 0, "connect 127.0.0.1:80: %m");
+		CHECK(poll(&(struct pollfd){ .fd = web, .events = POLLIN }, 1, 2000) == 1,
+		      "the web server got no connection");
+		a = accept4(web, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		CHECK(a >= 0, "the web server got no connection: %m");
+		close(a);
+		close(c);
+		CHECK(poll(&(struct pollfd){ .fd = ls, .events = POLLIN }, 1, 200) == 0,
+		      "the endpoint got a connection meant for the web server");
+	}
+	close(ls);
+	close(web);
+}
+
+static void test_redirect_local(void **state)
+{
+	(void)state;
+	in_netns(child_redirect_local);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1070,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_error),
 		cmocka_unit_test(test_dump_race),
 		cmocka_unit_test(test_traffic),
+		cmocka_unit_test(test_redirect_local),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
