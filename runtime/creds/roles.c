@@ -282,41 +282,57 @@ static int static_entry(const char *file, const char *arn, const json_t *o, stru
 	return 0;
 }
 
-int creds_roles_load_static(struct creds_roles *r, struct berr **err)
+/* roleCredentialsFile, checked as the host key is (owner, mode, no
+ * symlink) and parsed */
+static int read_static_file(const char *path, json_t **out, struct berr **err)
 {
 	cleanup_close int fd = -1;
 	cleanup_free char *buf = NULL;
-	cleanup_json json_t *doc = NULL;
+	json_t *doc = NULL;
 	struct stat st;
 	size_t len = 0;
+	int ret;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return berr_set(err, errno, "roleCredentialsFile %s", path);
+	if (fstat(fd, &st) < 0)
+		return berr_set(err, errno, "roleCredentialsFile %s", path);
+	if (!S_ISREG(st.st_mode))
+		return berr_set(err, EINVAL, "roleCredentialsFile %s: not a regular file", path);
+	if (st.st_uid != geteuid())
+		return berr_set(err, EPERM, "roleCredentialsFile %s: owned by uid %u, not by berthd's "
+				"(%u): refused", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & 077)
+		return berr_set(err, EPERM, "roleCredentialsFile %s: mode %04o lets others read or write "
+				"it: chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+	if ((ret = fs_read_all(fd, &buf, &len, CREDS_STATIC_FILE_MAX, err)) < 0)
+		return berr_wrap(err, "roleCredentialsFile %s", path);
+	ret = bjson_load_buf(path, buf, len, &doc, err);
+	explicit_bzero(buf, len);
+	if (ret < 0)
+		return ret;
+	if (!json_is_object(doc)) {
+		ret = berr_set(err, EINVAL, "%s: expected an object {\"ROLE_ARN\": {\"AccessKeyId\": ..., "
+			       "\"SecretAccessKey\": ...}}, got %s", path, bjson_type_name(doc));
+		json_decref(doc);
+		return ret;
+	}
+	*out = doc;
+	return 0;
+}
+
+int creds_roles_load_static(struct creds_roles *r, struct berr **err)
+{
+	cleanup_json json_t *doc = NULL;
 	const char *arn;
 	json_t *o;
 	int ret;
 
 	if (!r->static_file)
 		return 0;
-	fd = open(r->static_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return berr_set(err, errno, "roleCredentialsFile %s", r->static_file);
-	if (fstat(fd, &st) < 0)
-		return berr_set(err, errno, "roleCredentialsFile %s", r->static_file);
-	if (!S_ISREG(st.st_mode))
-		return berr_set(err, EINVAL, "roleCredentialsFile %s: not a regular file", r->static_file);
-	if (st.st_uid != geteuid())
-		return berr_set(err, EPERM, "roleCredentialsFile %s: owned by uid %u, not by berthd's "
-				"(%u): refused", r->static_file, (unsigned)st.st_uid, (unsigned)geteuid());
-	if (st.st_mode & 077)
-		return berr_set(err, EPERM, "roleCredentialsFile %s: mode %04o lets others read or write "
-				"it: chmod 600 it", r->static_file, (unsigned)(st.st_mode & 07777));
-	if ((ret = fs_read_all(fd, &buf, &len, CREDS_STATIC_FILE_MAX, err)) < 0)
-		return berr_wrap(err, "roleCredentialsFile %s", r->static_file);
-	ret = bjson_load_buf(r->static_file, buf, len, &doc, err);
-	explicit_bzero(buf, len);
-	if (ret < 0)
+	if ((ret = read_static_file(r->static_file, &doc, err)) < 0)
 		return ret;
-	if (!json_is_object(doc))
-		return berr_set(err, EINVAL, "%s: expected an object {\"ROLE_ARN\": {\"AccessKeyId\": ..., "
-				"\"SecretAccessKey\": ...}}, got %s", r->static_file, bjson_type_name(doc));
 	json_object_foreach(doc, arn, o) {
 		struct creds_role *role = (struct creds_role *)creds_roles_find(r, arn);
 
@@ -337,6 +353,27 @@ int creds_roles_load_static(struct creds_roles *r, struct berr **err)
 			return berr_set(err, EINVAL, "%s: no keys for static role \"%s\"", r->static_file,
 					berr_q(r->v[i].arn));
 	return 0;
+}
+
+int creds_static_keys_load(const char *path, const char *arn, struct creds_static_keys *out,
+			   struct berr **err)
+{
+	cleanup_json json_t *doc = NULL;
+	json_t *o;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if ((ret = read_static_file(path, &doc, err)) < 0)
+		return ret;
+	o = json_object_get(doc, arn);
+	if (!o)
+		return berr_set(err, ENOENT, "%s: no keys for static role \"%s\"", path, berr_q(arn));
+	return static_entry(path, arn, o, out, err);
+}
+
+void creds_static_keys_clear(struct creds_static_keys *k)
+{
+	keys_clear(k);
 }
 
 enum creds_decision creds_role_authorize(const struct creds_role *role, const char *action,

@@ -78,6 +78,12 @@ void creds_roles_free(struct creds_roles *r);
  * static role. No file configured and no static role: 0. */
 int creds_roles_load_static(struct creds_roles *r, struct berr **err);
 
+/* The keys of one static role from roleCredentialsFile path (the same
+ * checks), for the shim serving the task's endpoint. */
+int creds_static_keys_load(const char *path, const char *arn, struct creds_static_keys *out,
+			   struct berr **err);
+void creds_static_keys_clear(struct creds_static_keys *k);
+
 /* The role called arn, or NULL. */
 const struct creds_role *creds_roles_find(const struct creds_roles *r, const char *arn);
 

@@ -259,6 +259,29 @@ static json_t *shim_config(struct berthd *d, const struct run_req *q, const char
 		json_object_set_new(c, "dockerConfig", json_string(d->cfg.docker_config));
 	if (d->cfg.pull_timeout > 0)
 		json_object_set_new(c, "imagePullTimeoutSeconds", json_integer((json_int_t)d->cfg.pull_timeout));
+	/* the task endpoint (169.254.170.2 in the task's netns, docs/credentials.md) */
+	{
+		cleanup_free char *arn = api_arn(d, "task/%s/%s", q->cluster, id);
+		cleanup_free char *az = xasprintf("%sa", d->cfg.region);
+		json_t *ep = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "taskArn", arn,
+				       "clusterArn", q->cluster_arn, "region", d->cfg.region,
+				       "launchType", q->launch_type, "family", q->td->family,
+				       "availabilityZone", az, "revision", "0");
+		const struct creds_role *role = creds_roles_find(&d->cfg.roles, q->td->task_role_arn);
+		json_t *rev = json_object_get(q->taskdef, "revision");
+
+		if (json_is_integer(rev))
+			json_object_set_new(ep, "revision", json_sprintf("%lld", (long long)json_integer_value(rev)));
+		if (d->cfg.host_key_file)
+			json_object_set_new(ep, "hostKeyFile", json_string(d->cfg.host_key_file));
+		if (d->cfg.roles.static_file)
+			json_object_set_new(ep, "roleCredentialsFile", json_string(d->cfg.roles.static_file));
+		if (role)
+			json_object_set_new(ep, "role", json_pack("{s:s, s:s, s:I}", "roleArn", role->arn,
+				"source", creds_source_name(role->source), "durationSeconds",
+				(json_int_t)role->duration));
+		json_object_set_new(c, "endpoint", ep);
+	}
 	return c;
 }
 
@@ -341,6 +364,13 @@ static json_t *prepare(struct berthd *d, json_t *in, struct run_req *q, char *cl
 					? "PlatformTaskDefinitionIncompatibilityException"
 					: "InvalidParameterException", "%s", berr_msg(err));
 	}
+	/* a task role berthd cannot serve would be a task without the
+	 * credentials it expects: refuse it here (executionRoleArn is only
+	 * needed for secrets, and checked when they are read) */
+	if (q->td->task_role_arn && !creds_roles_find(&d->cfg.roles, q->td->task_role_arn))
+		return api_fail(e, "ClientException", "taskRoleArn: role %s is not defined in berthd's "
+				"configuration (\"roles\" in berthd.json): define it, or run the task "
+				"without a role", berr_q(q->td->task_role_arn));
 	if (!q->group) {
 		snprintf(q->group_buf, sizeof(q->group_buf), "family:%s", q->td->family);
 		q->group = q->group_buf;

@@ -33,7 +33,7 @@ static const char *const config_keys[] = {
 	"taskId", "taskDefinition", "overrides", "mode", "root", "runDir", "logDir",
 	"cgroupRoot", "noLimits", "storage", "pidsMax", "network", "securityGroups",
 	"networkMode", "logLevel", "berthPath", "imagePullPolicy", "insecureRegistries",
-	"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", NULL,
+	"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "endpoint", NULL,
 };
 
 void shim_config_init(struct shim_config *c)
@@ -70,6 +70,7 @@ void shim_config_free(struct shim_config *c)
 	free(c->registry_credentials);
 	free(c->docker_config);
 	strv_free(c->repository_credentials);
+	json_decref(c->endpoint);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -249,6 +250,11 @@ static int parse_config(const json_t *o, struct shim_config *c, struct berr **er
 		return r;
 	if (r > 0)
 		c->pull_timeout_ms = n * 1000;
+	obj = NULL;
+	if ((r = bjson_get_object(o, "", "endpoint", false, &obj, err)) < 0)
+		return r;
+	json_decref(c->endpoint);
+	c->endpoint = obj ? json_incref(obj) : NULL;
 	return 0;
 }
 
@@ -1092,11 +1098,18 @@ bool shim_server_service(struct shim_server *s, const char **stop_code, char **s
 				accept_all(s);
 				continue;
 			}
-			for (size_t i = 0; i < s->n_clients; i++)
-				if (s->clients[i] == fd) {
-					serve_client(s, i);
-					break;
-				}
+			{
+				bool found = false;
+
+				for (size_t i = 0; i < s->n_clients; i++)
+					if (s->clients[i] == fd) {
+						serve_client(s, i);
+						found = true;
+						break;
+					}
+				if (!found && s->on_fd)
+					s->on_fd(s->fd_arg, fd, evs[k].events);
+			}
 		}
 	} while (n == 16);
 	if (!s->stop)

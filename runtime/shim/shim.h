@@ -193,6 +193,7 @@ struct shim_config {
 	char *registry_credentials, *docker_config;   /* NULL: the CLI's defaults */
 	int64_t pull_timeout_ms;    /* 0: taskrun's default */
 	char **repository_credentials;   /* the definition's (trun_repository_credentials), or NULL */
+	json_t *endpoint;           /* "endpoint": the task endpoint (taskmeta.h), or NULL */
 };
 
 void shim_config_init(struct shim_config *c);
@@ -282,6 +283,10 @@ struct shim_server {
 	void *task;                 /* the running task (on_attach); NULL: none */
 	const struct shim_exec_ops *exec_ops;
 	char *rbuf;                 /* SHIM_REQUEST_MAX + 1 bytes */
+	/* other fds in epfd (the task endpoint's): on_fd is offered every
+	 * event that is not the server's own; NULL: none */
+	bool (*on_fd)(void *arg, int fd, uint32_t events);
+	void *fd_arg;
 };
 
 /* listen_fd (non-blocking, or -1) becomes the server's. status_path may

@@ -23,6 +23,7 @@
 #include "common/xalloc.h"
 #include "runtime/container/launch.h"
 #include "runtime/shim/shim.h"
+#include "runtime/shim/taskmeta.h"
 #include "runtime/shim/taskrun.h"
 #include "runtime/task/task.h"
 
@@ -41,6 +42,7 @@ struct shim {
 	int pidns_errno;               /* why it has no pid namespace of its own, or 0 */
 	char *init_fd_warning;         /* why --init-fd's memfd was not used (logged once
 					* shim.log is open), or NULL */
+	struct shim_meta *meta;        /* the task endpoint (config "endpoint"), or NULL */
 };
 
 static void usage(FILE *f)
@@ -157,6 +159,11 @@ static void on_state(void *arg, const struct trun_state *st)
 		hs.containers = cs;
 	}
 	shim_server_on_state(&s->srv, &hs);
+	if (s->meta) {
+		cleanup_json json_t *snap = shim_snapshot(&hs, s->srv.seq, s->host_pid);
+
+		shim_meta_on_state(s->meta, json_object_get(snap, "task"));
+	}
 	if (st->status != s->last || s->srv.seq == 1)
 		log_info("task %s: seq %" PRIu64 " %s (desired %s)", st->task_id, s->srv.seq,
 			 trun_status_name(st->status), st->desired_stopped ? "STOPPED" : "RUNNING");
@@ -297,7 +304,22 @@ static int detach_and_run(struct shim *s)
 	o.ctl_arg = &s->srv;
 	o.on_attach = shim_server_on_attach;
 	o.attach_arg = &s->srv;
-	if (trun_run(s->td, &o, &res, &err) < 0) {
+	r = 0;
+	if (s->cfg.endpoint) {
+		/* the task endpoint: credentials, metadata, their environment */
+		r = shim_meta_new(s->cfg.endpoint, s->td, &s->meta, &err);
+		if (r < 0) {
+			berr_wrap(&err, "task endpoint");
+		} else {
+			shim_meta_set_epfd(s->meta, s->srv.epfd);
+			s->srv.on_fd = shim_meta_on_fd;
+			s->srv.fd_arg = s->meta;
+			o.container_env = shim_meta_container_env(s->meta);
+			o.on_netns = shim_meta_on_netns;
+			o.netns_arg = s->meta;
+		}
+	}
+	if (r < 0 || trun_run(s->td, &o, &res, &err) < 0) {
 		log_error("task %s: %s", s->cfg.task_id, berr_msg(err));
 		if (s->srv.seq == 0) {
 			/* it failed before its first state: record that */
@@ -313,6 +335,9 @@ static int detach_and_run(struct shim *s)
 			 res.stopped_reason ? res.stopped_reason : "");
 	}
 	trun_result_free(&res);
+	s->srv.on_fd = NULL;
+	shim_meta_free(s->meta);
+	s->meta = NULL;
 	/* the final snapshot is in status.json and on every connection */
 	shim_server_close(&s->srv);
 	unlink(s->sock_path);

@@ -1403,6 +1403,7 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 	const struct task_container *d = c->def;
 	struct ctr_resolve_opts ro = { 0 };
 	cleanup_free const char **lowers = NULL;
+	cleanup_free const char **env_all = NULL;
 	cleanup_free char *upper = NULL, *work = NULL, *hostname_file = NULL, *cdir = NULL;
 	cleanup_close int rootfs_fd = -1;
 	char short_id[13];
@@ -1462,6 +1463,21 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 	ro.hostname_file = hostname_file;
 	ro.volumes_dir = t->volumes;
 	ro.extra_env = t->o->extra_env;
+	if (t->o->container_env && t->o->container_env[c->idx]) {
+		/* the task's extra environment, then this container's */
+		size_t n = 0, m = 0;
+
+		while (t->o->extra_env && t->o->extra_env[n])
+			n++;
+		while (t->o->container_env[c->idx][m])
+			m++;
+		env_all = xcalloc(n + m + 1, sizeof(*env_all));
+		if (n)
+			memcpy(env_all, t->o->extra_env, n * sizeof(*env_all));
+		if (m)
+			memcpy(env_all + n, t->o->container_env[c->idx], m * sizeof(*env_all));
+		ro.extra_env = env_all;
+	}
 	ro.env_file_base = t->o->env_file_base;
 	r = ctr_spec_resolve(t->td, c->idx, &c->cfg, rootfs_fd, &ro, &c->spec, err);
 	if (r < 0)
@@ -1665,6 +1681,8 @@ static int setup(struct trun *t, struct berr **err)
 		if ((r = setup_network(t, err)) < 0)
 			return r;
 	}
+	if (t->net != TASK_NET_HOST && t->o->on_netns && (r = t->o->on_netns(t->o->netns_arg, t->netns_fd, err)) < 0)
+		return berr_wrap(err, "task endpoint");
 	if (td->ipc_mode == TASK_NS_TASK && (r = task_ns(CLONE_NEWIPC, "ipc", &t->ipcns_fd, err)) < 0)
 		return r;
 

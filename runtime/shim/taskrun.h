@@ -71,6 +71,11 @@ struct trun_opts {
 	const char *env_file_base;
 	/* Extra environment for every container ("K=V"), may be NULL. */
 	const char *const *extra_env;
+	/* Extra environment per container, indexed as the definition's
+	 * containerDefinitions (each NULL-terminated, or NULL), set after
+	 * extra_env; NULL: none. The shim's endpoint variables
+	 * (ECS_CONTAINER_METADATA_URI_V4, ...). */
+	const char *const *const *container_env;
 	/* Stop when this fd becomes readable (tests, the shim); -1: none. */
 	int stop_fd;
 
@@ -125,6 +130,13 @@ struct trun_opts {
 	 * trun_exec_kill with it; nothing else may (single thread). */
 	void (*on_attach)(void *arg, struct trun *t);
 	void *attach_arg;
+	/* on_netns is called once the task's own network namespace is ready
+	 * (awsvpc, bridge and none; never in host mode), before any
+	 * container starts, with an fd of it (valid during the call only):
+	 * the shim opens the task's endpoint there. A failure fails the
+	 * task's start with its message. */
+	int (*on_netns)(void *arg, int netns_fd, struct berr **err);
+	void *netns_arg;
 };
 
 void trun_opts_init(struct trun_opts *o);

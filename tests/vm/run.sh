@@ -49,7 +49,7 @@ done
 OUT=${OUT:-$BUILD/vm}
 CACHE=${BERTH_VM_CACHE:-${HOME:-/root}/.cache/berth-vm}
 MODULES="veth bridge br_netfilter overlay loop tun dummy xfs squashfs erofs fuse
- nf_tables nf_conntrack nf_nat nft_nat nft_masq nft_chain_nat nft_ct nft_fib_inet
+ nf_tables nf_conntrack nf_nat nft_nat nft_masq nft_redir nft_chain_nat nft_ct nft_fib_inet
  nft_compat nft_reject_inet virtio_net virtio_blk virtio_pci virtio-rng"
 
 T0=$(date +%s)

@@ -1,0 +1,159 @@
+# The task endpoint (issue 9): a task with a role reads its credentials and
+# metadata at 169.254.170.2 with the environment berth gives it; the
+# credentials rotate; boto3 on the host signs calls to berthd with them and
+# the role's policy decides; a second task cannot get the first task's
+# credentials by any route tried; the shim logs each credentials fetch
+# without the id.
+# vm-only: berthd sets up task networking (a bridge, an nftables table)
+# timeout: 900
+run_setup 1024
+S=$BERTH_SCRATCH
+KEY=AKIDBERTHTEST0000002
+SECRET=berth-test-secret-creds-0123456789
+ROLE=arn:aws:iam::000000000000:role/creds-reader
+cat > "$S/berthd.json" <<JSON
+{ "root": "$RUN_ROOT", "runDir": "$RUN_DIR", "logDir": "$RUN_LOGS", "cgroupRoot": "$RUN_CG",
+  "socket": "$S/berthd.sock", "listen": "0.0.0.0:8080", "storage": "tmpfs",
+  "credentials": [ { "accessKeyId": "$KEY", "secretAccessKey": "$SECRET" } ],
+  "network": { "bridge": "bt9", "subnet": "10.79.0.0/24", "nftTable": "berthcreds" },
+  "roles": [
+    { "roleArn": "$ROLE", "durationSeconds": 120,
+      "policies": [ { "Version": "2012-10-17", "Statement": [
+        { "Sid": "Read", "Effect": "Allow", "Action": ["ecs:Describe*", "ecs:List*"], "Resource": "*" },
+        { "Sid": "NoStop", "Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*" } ] } ] } ] }
+JSON
+on_exit "ip link del bt9"
+on_exit "nft delete table inet berthcreds"
+"$BERTH_BIN/berthd" --config "$S/berthd.json" --check || die "berthd --check refused the configuration"
+"$BERTH_BIN/berthd" --config "$S/berthd.json" --log-level debug > "$S/berthd.log" 2>&1 &
+BD=$!
+on_exit "kill $BD"
+wait_until 30 test -S "$S/berthd.sock" || die "berthd did not start: $(cat "$S/berthd.log")"
+export BERTH_SOCKET=$S/berthd.sock BERTH_RUN_DIR=$RUN_DIR
+B=$BERTH_BIN/berth
+on_exit "'$B' ps -q | xargs -r '$B' stop --wait >/dev/null"
+
+app() {   # FAMILY NETWORKMODE [ROLE]
+	_role=""
+	[ -n "${3:-}" ] && _role="\"taskRoleArn\": \"$3\","
+	cat > "$S/$1.json" <<JSON
+{ "family": "$1", "requiresCompatibilities": ["EC2"], "networkMode": "$2", "memory": "128", $_role
+  "containerDefinitions": [
+    { "name": "app", "image": "berth-test/helper", "command": ["sleep", "600"] } ] }
+JSON
+}
+app creds-app awsvpc "$ROLE"
+app creds-other awsvpc
+app creds-host host
+
+# a role berthd does not define: refused before anything starts
+app creds-norole awsvpc arn:aws:iam::000000000000:role/undefined
+if "$B" run --detach "$S/creds-norole.json" > "$S/norole.out" 2>&1; then
+	die "a task with an undefined taskRoleArn started: $(cat "$S/norole.out")"
+fi
+grep -q "taskRoleArn: role arn:aws:iam::000000000000:role/undefined is not defined in berthd's configuration" \
+	"$S/norole.out" || die "undefined role: $(cat "$S/norole.out")"
+say "a task whose role berthd does not define is refused"
+
+A=$("$B" run --detach --wait "$S/creds-app.json" 2> "$S/run.err") || die "run creds-app: $(cat "$S/run.err")"
+O=$("$B" run --detach --wait "$S/creds-other.json" 2> "$S/run.err") || die "run creds-other: $(cat "$S/run.err")"
+H=$("$B" run --detach --wait "$S/creds-host.json" 2> "$S/run.err") || die "run creds-host: $(cat "$S/run.err")"
+A_ARN=$("$B" describe --json "$A" | sed -n 's/.*"taskArn": *"\([^"]*\)".*/\1/p' | head -n 1)
+A_IP=$("$B" describe --json "$A" | sed -n 's/.*"privateIpv4Address": *"\([^"]*\)".*/\1/p' | head -n 1)
+[ -n "$A_ARN" ] && [ -n "$A_IP" ] || die "describe $A: no taskArn or address: $("$B" describe --json "$A")"
+say "tasks: app $A ($A_IP, role), other $O (no role), host-mode $H"
+
+# ------------------------------------------------ the environment
+"$B" exec "$A" -- sh -c 'env' > "$S/env.a" || die "exec env in $A"
+for v in "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/" \
+	 "ECS_CONTAINER_METADATA_URI_V4=http://169.254.170.2/v4/" "AWS_REGION=us-east-1" \
+	 "AWS_DEFAULT_REGION=us-east-1" "AWS_EXECUTION_ENV=AWS_ECS_EC2"; do
+	grep -q "^$v" "$S/env.a" || die "$v missing from the container's environment: $(cat "$S/env.a")"
+done
+URI=$(sed -n 's/^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=//p' "$S/env.a")
+META=$(sed -n 's/^ECS_CONTAINER_METADATA_URI_V4=//p' "$S/env.a")
+"$B" exec "$O" -- sh -c 'env' > "$S/env.o" || die "exec env in $O"
+grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.o" && die "a task without a role got a credentials URI"
+grep -q "^ECS_CONTAINER_METADATA_URI_V4=" "$S/env.o" || die "the task without a role has no metadata URI"
+say "the containers' environment points at the endpoint"
+
+# ------------------------------------------------ credentials and metadata
+get() {   # TASK URL -> body on stdout, status json in $S/get.err
+	"$B" exec "$1" -- berth-testhelper http-get "$2" --timeout 5 2> "$S/get.err"
+}
+get "$A" "http://169.254.170.2$URI" > "$S/creds1.json" || die "credentials: $(cat "$S/get.err") $(cat "$S/creds1.json")"
+field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2"; }
+[ "$(field RoleArn "$S/creds1.json")" = "$ROLE" ] || die "RoleArn: $(cat "$S/creds1.json")"
+AKID=$(field AccessKeyId "$S/creds1.json")
+SAK=$(field SecretAccessKey "$S/creds1.json")
+TOK=$(field Token "$S/creds1.json")
+EXP1=$(field Expiration "$S/creds1.json")
+echo "$AKID" | grep -qE '^ASIA[A-Z2-7]{16}$' || die "AccessKeyId: $AKID"
+[ ${#SAK} = 40 ] && [ -n "$TOK" ] || die "SecretAccessKey/Token: $(cat "$S/creds1.json")"
+echo "$EXP1" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' || die "Expiration: $EXP1"
+say "credentials: $AKID, expire at $EXP1"
+
+get "$A" "$META/task" > "$S/task.json" || die "metadata /task: $(cat "$S/get.err")"
+grep -q "\"TaskARN\": *\"$A_ARN\"" "$S/task.json" || die "/task TaskARN: $(cat "$S/task.json")"
+grep -q '"Family": *"creds-app"' "$S/task.json" || die "/task Family: $(cat "$S/task.json")"
+grep -q '"KnownStatus": *"RUNNING"' "$S/task.json" || die "/task KnownStatus: $(cat "$S/task.json")"
+get "$A" "$META" > "$S/container.json" || die "metadata container: $(cat "$S/get.err")"
+grep -q '"Name": *"app"' "$S/container.json" || die "container Name: $(cat "$S/container.json")"
+grep -q "\"IPv4Addresses\": *\[ *\"$A_IP\"" "$S/container.json" || die "container address: $(cat "$S/container.json")"
+get "$A" "$META/stats" > "$S/stats.json" && die "stats answered: $(cat "$S/stats.json")"
+grep -q "not supported yet" "$S/stats.json" || die "stats: $(cat "$S/stats.json")"
+say "metadata v4: task and container documents; stats say not supported yet"
+
+# ------------------------------------------------ calls to berthd with them (boto3, host)
+rc=0
+hostcall creds_boto3 "$AKID" "$SAK" "$TOK" "$A_ARN" || rc=$?
+[ "$rc" = 0 ] || die "boto3 with the task's credentials (rc $rc); berthd said: $(tail -n 20 "$S/berthd.log")"
+grep -q "StopTask by $ROLE .*explicitly denied" "$S/berthd.log" || die "berthd did not log the denial"
+
+# ------------------------------------------------ a second task cannot have them
+# every route must fail: a refused or unreachable connection (exit 7) or an
+# endpoint answer that is not the credentials
+route() {   # NAME TASK URL
+	_out=$(get "$2" "$3" 2>/dev/null)
+	_rc=$?
+	if echo "$_out" | grep -q "$AKID\|SecretAccessKey"; then
+		die "route $1 ($3 from $2) gave the credentials away: $_out"
+	fi
+	[ "$_rc" != 0 ] || die "route $1 ($3 from $2) answered 2xx: $_out"
+	say "route $1 denied (exit $_rc): $(echo "$_out" | head -c 120)"
+}
+route own-endpoint "$O" "http://169.254.170.2$URI"
+route other-task-ip-80 "$O" "http://$A_IP:80$URI"
+route other-task-ip-51679 "$O" "http://$A_IP:51679$URI"
+route bridge-80 "$O" "http://10.79.0.1:80$URI"
+route bridge-51679 "$O" "http://10.79.0.1:51679$URI"
+route host-mode-task "$H" "http://169.254.170.2$URI"
+route host-mode-loopback "$H" "http://127.0.0.1:51679$URI"
+route other-metadata-id "$O" "$META/task"
+# and from the host itself
+if "$BERTH_BIN/berth-testhelper" http-get "http://169.254.170.2$URI" --timeout 3 > "$S/h.out" 2>/dev/null; then
+	die "the host reached a task endpoint: $(cat "$S/h.out")"
+fi
+say "route host denied"
+
+# ------------------------------------------------ audit
+SHIMLOG=$(find "$RUN_DIR/$A" -name shim.log 2>/dev/null | head -n 1)
+[ -n "$SHIMLOG" ] || SHIMLOG=$(find / -path "*$A*" -name shim.log 2>/dev/null | head -n 1)
+[ -n "$SHIMLOG" ] || die "no shim.log for $A"
+grep -q "endpoint: GET /v2/credentials 200 (task $A_ARN, role $ROLE)" "$SHIMLOG" ||
+	die "no audit line: $(grep endpoint "$SHIMLOG")"
+ID=${URI##*/}
+grep -q "$ID" "$SHIMLOG" "$S/berthd.log" && die "the credentials id is in a log"
+say "each credentials fetch has an audit line, without the id"
+
+# ------------------------------------------------ rotation (120 s sets: a new one after half)
+sleep 62
+get "$A" "http://169.254.170.2$URI" > "$S/creds2.json" || die "credentials again: $(cat "$S/get.err")"
+AKID2=$(field AccessKeyId "$S/creds2.json")
+EXP2=$(field Expiration "$S/creds2.json")
+[ "$AKID2" != "$AKID" ] || die "no new credentials after half their lifetime: $(cat "$S/creds2.json")"
+[ "$EXP2" \> "$EXP1" ] || die "the new set expires at $EXP2, not after $EXP1"
+say "rotated: $AKID2, expire at $EXP2"
+
+for t in "$A" "$O" "$H"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
+say "the task endpoint serves each task only its own credentials"
