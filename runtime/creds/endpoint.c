@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@ struct conn {
 struct creds_ep {
 	int listen_fd, epfd;
 	char *creds_id;
+	char *auth_token;
 	char **ids, **names;
 	size_t n_containers;
 	double rate, burst, tokens, refilled;
@@ -71,6 +73,7 @@ int creds_ep_new(int listen_fd, const struct creds_ep_config *cfg, const struct 
 	ep->listen_fd = listen_fd;
 	ep->epfd = -1;
 	ep->creds_id = cfg->creds_id ? xstrdup(cfg->creds_id) : NULL;
+	ep->auth_token = cfg->auth_token ? xstrdup(cfg->auth_token) : NULL;
 	ep->n_containers = cfg->n_containers;
 	ep->ids = xcalloc(cfg->n_containers + 1, sizeof(*ep->ids));
 	ep->names = xcalloc(cfg->n_containers + 1, sizeof(*ep->names));
@@ -114,6 +117,10 @@ void creds_ep_free(struct creds_ep *ep)
 	if (ep->epfd >= 0 && ep->listen_fd >= 0)
 		epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ep->listen_fd, NULL);
 	free(ep->creds_id);
+	if (ep->auth_token) {
+		explicit_bzero(ep->auth_token, strlen(ep->auth_token));
+		free(ep->auth_token);
+	}
 	for (size_t i = 0; i < ep->n_containers; i++) {
 		free(ep->ids[i]);
 		free(ep->names[i]);
@@ -237,6 +244,17 @@ int creds_ep_parse(const char *buf, size_t len, struct creds_ep_req *req, int *s
 				*status = 400;
 				return -1;
 			}
+		if (colon - h == 13 && !strncasecmp(h, "authorization", 13)) {
+			const char *v = colon + 1, *ve = h + hl;
+
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			req->auth = v;
+			req->auth_len = (size_t)(ve - v);
+			req->n_auth++;
+		}
 		h = he + 1;
 	}
 	req->method = p;
@@ -265,6 +283,7 @@ static const char *reason(int status)
 	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
+	case 401: return "Unauthorized";
 	case 405: return "Method Not Allowed";
 	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
@@ -299,6 +318,18 @@ static char *meta_error(int status, const char *msg, bool head, size_t *len)
 	cleanup_json json_t *b = json_string(msg);
 
 	return message(status, b, head, len);
+}
+
+/* s (n bytes) equals the NUL-terminated tok, in time that depends on
+ * their lengths only */
+static bool creds_ct_equal(const char *s, size_t n, const char *tok)
+{
+	size_t tl = strlen(tok);
+	unsigned char d = (unsigned char)(n != tl);
+
+	for (size_t i = 0; i < tl; i++)
+		d |= (unsigned char)((i < n ? (unsigned char)s[i] : 0) ^ (unsigned char)tok[i]);
+	return d == 0;
 }
 
 static bool seg_is(const char *s, size_t n, const char *lit)
@@ -346,6 +377,13 @@ char *creds_ep_respond(struct creds_ep *ep, const struct creds_ep_req *req, doub
 			*status = 400;
 			return creds_error(400, "NoIdInRequest", "CredentialsV2Request: No ID in the request", head,
 					   len);
+		}
+		if (ep->auth_token && (req->n_auth != 1 || !creds_ct_equal(req->auth, req->auth_len, ep->auth_token))) {
+			*status = 401;
+			return creds_error(401, "AccessDenied", req->n_auth ? "CredentialsV2Request: the "
+					   "Authorization header is not the task's token"
+					   : "CredentialsV2Request: no Authorization header (send "
+					   "AWS_CONTAINER_AUTHORIZATION_TOKEN)", head, len);
 		}
 		if (!ep->creds_id || !seg_is(id, idl, ep->creds_id)) {
 			*status = 400;

@@ -66,6 +66,10 @@ struct creds_ep_ops {
 
 struct creds_ep_config {
 	const char *creds_id;                   /* NULL: the task has no role */
+	/* When set (host-mode tasks, whose endpoint is on the host's loopback),
+	 * a credentials request must carry "Authorization: <auth_token>"
+	 * (AWS_CONTAINER_AUTHORIZATION_TOKEN), or it is answered 401. */
+	const char *auth_token;
 	const char *const *container_ids;       /* n_containers v4 ids ... */
 	const char *const *container_names;     /* ... and the containers they name */
 	size_t n_containers;
@@ -103,6 +107,9 @@ size_t creds_ep_n_conns(const struct creds_ep *ep);
 struct creds_ep_req {
 	const char *method, *path;
 	size_t method_len, path_len;
+	const char *auth;          /* the Authorization header's value, or NULL */
+	size_t auth_len;
+	int n_auth;                /* how many Authorization headers */
 	size_t head_len;
 };
 int creds_ep_parse(const char *buf, size_t len, struct creds_ep_req *req, int *status);

@@ -274,6 +274,8 @@ static json_t *shim_config(struct berthd *d, const struct run_req *q, const char
 			json_object_set_new(ep, "revision", json_sprintf("%lld", (long long)json_integer_value(rev)));
 		if (d->cfg.host_key_file)
 			json_object_set_new(ep, "hostKeyFile", json_string(d->cfg.host_key_file));
+		if (!d->cfg.no_limits)
+			json_object_set_new(ep, "cgroupPath", json_sprintf("%s/%s", d->cfg.cgroup_root, id));
 		if (d->cfg.roles.static_file)
 			json_object_set_new(ep, "roleCredentialsFile", json_string(d->cfg.roles.static_file));
 		if (role)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "cgroups/cgroup.h"
 #include "netns/nft.h"
 #include "netns/nl.h"
 #include "runtime/creds/endpoint.h"
@@ -34,6 +36,9 @@ struct shim_meta {
 	const struct task_def *td;
 	/* ids and environment */
 	bool have_role;
+	bool host_mode;    /* the endpoint is on the host's loopback, with a token */
+	char token[65];
+	int port;
 	char creds_id[CREDS_EP_ID_LEN + 1];
 	char (*ids)[CREDS_EP_ID_LEN + 1];
 	char ***env;
@@ -42,6 +47,14 @@ struct shim_meta {
 	struct creds_session cs;
 	bool have_cs;
 	struct creds_static_keys keys;
+	/* stats: the task's cgroup (NULL: none, noLimits) and each container's
+	 * previous reading, for precpu_stats */
+	char *cgroup_path;
+	struct prev_cpu {
+		bool have;
+		uint64_t total, kernel, user, system;
+		double read;
+	} *prev;
 	/* serving */
 	int epfd, listen_fd;
 	struct creds_ep *ep;
@@ -63,6 +76,39 @@ static void env_add(char ***v, size_t *n, char *kv)
 	*v = xreallocarray(*v, *n + 2, sizeof(**v));
 	(*v)[(*n)++] = kv;
 	(*v)[*n] = NULL;
+}
+
+static int make_ep(struct shim_meta *m, struct berr **err);
+
+/* host mode: a listener on the host's loopback, on a port the kernel picks,
+ * and the token a credentials request must carry */
+static int open_host_listener(struct shim_meta *m, struct berr **err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	unsigned char b[32];
+	int fd;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return berr_set(err, errno ? errno : EIO, "endpoint: getrandom");
+	for (size_t i = 0; i < sizeof(b); i++)
+		snprintf(m->token + 2 * i, 3, "%02x", b[i]);
+	explicit_bzero(b, sizeof(b));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return berr_set(err, errno, "endpoint: socket");
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		int e = errno;
+
+		close(fd);
+		return berr_set(err, e, "endpoint: listen on the host's loopback");
+	}
+	m->listen_fd = fd;
+	m->port = ntohs(sa.sin_port);
+	m->host_mode = true;
+	return make_ep(m, err);
 }
 
 int shim_meta_new(const json_t *endpoint, const struct task_def *td, struct shim_meta **out,
@@ -87,6 +133,7 @@ int shim_meta_new(const json_t *endpoint, const struct task_def *td, struct shim
 	    (r = get_str(endpoint, "availabilityZone", false, &m->az, err)) < 0 ||
 	    (r = get_str(endpoint, "hostKeyFile", false, &host_key_file, err)) < 0 ||
 	    (r = get_str(endpoint, "roleCredentialsFile", false, &static_file, err)) < 0 ||
+	    (r = get_str(endpoint, "cgroupPath", false, &m->cgroup_path, err)) < 0 ||
 	    (r = bjson_get_object(endpoint, "endpoint", "role", false, &role, err)) < 0)
 		goto fail;
 	if (role) {
@@ -121,17 +168,29 @@ int shim_meta_new(const json_t *endpoint, const struct task_def *td, struct shim
 	}
 	m->ids = xcalloc(td->n_containers + 1, sizeof(*m->ids));
 	m->env = xcalloc(td->n_containers + 1, sizeof(*m->env));
+	m->prev = xcalloc(td->n_containers + 1, sizeof(*m->prev));
+	for (size_t i = 0; i < td->n_containers; i++)
+		creds_ep_new_id(m->ids[i]);
+	if (td->network_mode == TASK_NET_HOST && (r = open_host_listener(m, err)) < 0)
+		goto fail;
 	for (size_t i = 0; i < td->n_containers; i++) {
+		cleanup_free char *base = m->host_mode ? xasprintf("http://127.0.0.1:%d", m->port)
+						      : xasprintf("http://%s", CREDS_EP_ADDR);
 		size_t n = 0;
 
-		creds_ep_new_id(m->ids[i]);
-		env_add(&m->env[i], &n, xasprintf("ECS_CONTAINER_METADATA_URI_V4=http://%s/v4/%s", CREDS_EP_ADDR,
-						 m->ids[i]));
-		env_add(&m->env[i], &n, xasprintf("ECS_CONTAINER_METADATA_URI=http://%s/v4/%s", CREDS_EP_ADDR,
-						 m->ids[i]));
-		if (m->have_role)
+		env_add(&m->env[i], &n, xasprintf("ECS_CONTAINER_METADATA_URI_V4=%s/v4/%s", base, m->ids[i]));
+		env_add(&m->env[i], &n, xasprintf("ECS_CONTAINER_METADATA_URI=%s/v4/%s", base, m->ids[i]));
+		if (m->have_role && m->host_mode) {
+			/* host mode: the containers share the host's loopback, so
+			 * the credentials also need the task's token (as ECS's
+			 * FULL_URI endpoints do) */
+			env_add(&m->env[i], &n, xasprintf("AWS_CONTAINER_CREDENTIALS_FULL_URI=%s/v2/credentials/%s",
+							 base, m->creds_id));
+			env_add(&m->env[i], &n, xasprintf("AWS_CONTAINER_AUTHORIZATION_TOKEN=%s", m->token));
+		} else if (m->have_role) {
 			env_add(&m->env[i], &n, xasprintf("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/%s",
 							 m->creds_id));
+		}
 		env_add(&m->env[i], &n, xasprintf("AWS_REGION=%s", m->region));
 		env_add(&m->env[i], &n, xasprintf("AWS_DEFAULT_REGION=%s", m->region));
 		env_add(&m->env[i], &n, xasprintf("AWS_EXECUTION_ENV=%s", !strcmp(m->launch_type, "FARGATE")
@@ -159,6 +218,8 @@ void shim_meta_free(struct shim_meta *m)
 	free(m->family);
 	free(m->revision);
 	free(m->role_arn);
+	free(m->cgroup_path);
+	free(m->prev);
 	if (m->env)
 		for (size_t i = 0; m->td && i < m->td->n_containers; i++)
 			strv_free(m->env[i]);
@@ -168,6 +229,7 @@ void shim_meta_free(struct shim_meta *m)
 		creds_session_clear(&m->cs);
 	creds_static_keys_clear(&m->keys);
 	explicit_bzero(m->host_key, sizeof(m->host_key));
+	explicit_bzero(m->token, sizeof(m->token));
 	json_decref(m->task);
 	free(m);
 }
@@ -179,7 +241,11 @@ const char *const *const *shim_meta_container_env(const struct shim_meta *m)
 
 void shim_meta_set_epfd(struct shim_meta *m, int epfd)
 {
+	cleanup_berr struct berr *err = NULL;
+
 	m->epfd = epfd;
+	if (m->ep && creds_ep_attach(m->ep, epfd, &err) < 0)
+		log_warn("%s", berr_msg(err));
 }
 
 void shim_meta_on_state(struct shim_meta *m, const json_t *task)
@@ -345,7 +411,168 @@ json_t *shim_meta_task_doc(struct shim_meta *m)
 	return o;
 }
 
+/* ---------------------------------------------------------------- stats */
+
+/* all CPUs' time since boot in ns, as Docker's system_cpu_usage */
+static uint64_t system_cpu_ns(void)
+{
+	cleanup_fclose FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[10] = { 0 }, sum = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			 &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) < 4)
+		return 0;
+	for (int i = 0; i < 8; i++)   /* guest times are already in user/nice */
+		sum += v[i];
+	return (uint64_t)sum * (uint64_t)(1000000000L / (hz > 0 ? hz : 100));
+}
+
+static json_t *rfc3339_now(double t)
+{
+	cleanup_json json_t *v = json_real(t);
+
+	return rfc3339(v);
+}
+
+static json_t *cpu_json(uint64_t total, uint64_t kernel, uint64_t user, uint64_t system, long cpus,
+			const struct cg_stats *st)
+{
+	json_t *o = json_pack("{s:{s:I, s:I, s:I}, s:I, s:i}", "cpu_usage", "total_usage", (json_int_t)total,
+			      "usage_in_kernelmode", (json_int_t)kernel, "usage_in_usermode", (json_int_t)user,
+			      "system_cpu_usage", (json_int_t)system, "online_cpus", (int)cpus);
+
+	if (st)
+		json_object_set_new(o, "throttling_data", json_pack("{s:I, s:I, s:I}", "periods",
+				    (json_int_t)st->cpu_nr_periods, "throttled_periods", (json_int_t)st->cpu_nr_throttled,
+				    "throttled_time", (json_int_t)(st->cpu_throttled_usec * 1000)));
+	return o;
+}
+
+/* Docker's container stats (what ECS's /stats returns) from the
+ * container's cgroup; precpu_stats is the previous reading of this
+ * endpoint (zeros the first time). Networks are not reported. */
+static json_t *stats_doc(struct shim_meta *m, size_t i, char **message)
+{
+	const struct task_container *c = &m->td->containers[i];
+	cleanup_free char *path = NULL;
+	cleanup_berr struct berr *err = NULL;
+	struct prev_cpu *p = &m->prev[i];
+	struct cg_stats st;
+	struct timespec ts;
+	double now;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t sys = system_cpu_ns(), limit;
+	json_t *o, *mem;
+
+	if (!m->cgroup_path) {
+		*message = xstrdup("stats: the task runs without cgroups (noLimits): no figures");
+		return NULL;
+	}
+	path = xasprintf("%s/%s", m->cgroup_path, c->name);
+	if (cg_stats_read(path, &st, &err) < 0) {
+		*message = xasprintf("stats: %s", berr_msg(err));
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	o = json_object();
+	json_object_set_new(o, "read", rfc3339_now(now));
+	json_object_set_new(o, "preread", p->have ? rfc3339_now(p->read) : json_string("0001-01-01T00:00:00Z"));
+	json_object_set_new(o, "name", json_sprintf("ecs-%s-%s-%s", m->family, m->revision, c->name));
+	json_object_set_new(o, "id", json_sprintf("%s", m->ids[i]));
+	json_object_set_new(o, "num_procs", json_integer(0));
+	json_object_set_new(o, "pids_stats", json_pack("{s:I}", "current", (json_int_t)st.pids_current));
+	json_object_set_new(o, "cpu_stats", cpu_json(st.cpu_usage_usec * 1000, st.cpu_system_usec * 1000,
+						     st.cpu_user_usec * 1000, sys, cpus, &st));
+	json_object_set_new(o, "precpu_stats", p->have ? cpu_json(p->total, p->kernel, p->user, p->system, cpus, NULL)
+						     : cpu_json(0, 0, 0, 0, cpus, NULL));
+	limit = c->memory != TASK_UNSET ? (uint64_t)c->memory << 20
+		: m->td->memory != TASK_UNSET ? (uint64_t)m->td->memory << 20 : 0;
+	mem = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "usage", (json_int_t)st.mem_current, "stats",
+			"anon", (json_int_t)st.mem_anon, "file", (json_int_t)st.mem_file, "kernel",
+			(json_int_t)st.mem_kernel, "sock", (json_int_t)st.mem_sock, "shmem", (json_int_t)st.mem_shmem,
+			"pgfault", (json_int_t)st.mem_pgfault, "pgmajfault", (json_int_t)st.mem_pgmajfault);
+	if (st.has_peak)
+		json_object_set_new(mem, "max_usage", json_integer((json_int_t)st.mem_peak));
+	if (limit)
+		json_object_set_new(mem, "limit", json_integer((json_int_t)limit));
+	json_object_set_new(o, "memory_stats", mem);
+	p->have = true;
+	p->total = st.cpu_usage_usec * 1000;
+	p->kernel = st.cpu_system_usec * 1000;
+	p->user = st.cpu_user_usec * 1000;
+	p->system = sys;
+	p->read = now;
+	return o;
+}
+
+json_t *shim_meta_stats(struct shim_meta *m, const char *container, char **message)
+{
+	if (container) {
+		for (size_t i = 0; i < m->td->n_containers; i++)
+			if (!strcmp(m->td->containers[i].name, container))
+				return stats_doc(m, i, message);
+		*message = xasprintf("no container %s", container);
+		return NULL;
+	}
+	{
+		/* /task/stats: {docker id: stats} for every container, null for
+		 * one that has none (not started, gone), as the agent does */
+		json_t *o = json_object();
+
+		for (size_t i = 0; i < m->td->n_containers; i++) {
+			char *msg = NULL;
+			json_t *d = stats_doc(m, i, &msg);
+			const json_t *cs = m->task ? json_object_get(m->task, "containers") : NULL;
+			const char *id = NULL;
+			size_t k;
+			json_t *v;
+
+			if (!d && !m->cgroup_path) {
+				json_decref(o);
+				*message = msg;
+				return NULL;
+			}
+			free(msg);
+			json_array_foreach(cs, k, v)
+				if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", m->td->containers[i].name))
+					id = json_string_value(json_object_get(v, "runtimeId"));
+			json_object_set_new(o, id ? id : m->td->containers[i].name, d ? d : json_null());
+		}
+		return o;
+	}
+}
+
 /* -------------------------------------------------------------- serving */
+
+static json_t *ep_creds(void *ctx, char **message);
+static json_t *ep_meta(void *ctx, enum creds_ep_route route, const char *container, char **message);
+static void ep_audit(void *ctx, const char *line);
+
+static int make_ep(struct shim_meta *m, struct berr **err)
+{
+	static const struct creds_ep_ops ops = { ep_creds, ep_meta, ep_audit };
+	struct creds_ep_config cfg = { 0 };
+	cleanup_free const char **ids = xcalloc(m->td->n_containers + 1, sizeof(*ids));
+	cleanup_free const char **names = xcalloc(m->td->n_containers + 1, sizeof(*names));
+	int r;
+
+	for (size_t i = 0; i < m->td->n_containers; i++) {
+		ids[i] = m->ids[i];
+		names[i] = m->td->containers[i].name;
+	}
+	cfg.creds_id = m->have_role ? m->creds_id : NULL;
+	cfg.auth_token = m->host_mode ? m->token : NULL;
+	cfg.container_ids = ids;
+	cfg.container_names = names;
+	cfg.n_containers = m->td->n_containers;
+	if ((r = creds_ep_new(m->listen_fd, &cfg, &ops, m, &m->ep, err)) < 0)
+		return r;
+	if (m->epfd >= 0 && (r = creds_ep_attach(m->ep, m->epfd, err)) < 0)
+		return r;
+	return 0;
+}
 
 static json_t *ep_creds(void *ctx, char **message)
 {
@@ -366,10 +593,15 @@ static json_t *ep_meta(void *ctx, enum creds_ep_route route, const char *contain
 			*message = xasprintf("no container %s", container);
 		return d;
 	}
-	default:
-		*message = xstrdup("stats are not supported yet by berth's task endpoint");
-		return NULL;
+	case CREDS_EP_CONTAINER_STATS:
+		return shim_meta_stats(m, container, message);
+	case CREDS_EP_TASK_STATS:
+		return shim_meta_stats(m, NULL, message);
+	case CREDS_EP_CREDENTIALS:
+		break;
 	}
+	*message = xstrdup("no such route");
+	return NULL;
 }
 
 static void ep_audit(void *ctx, const char *line)
@@ -382,7 +614,6 @@ static void ep_audit(void *ctx, const char *line)
 		log_debug("endpoint: %s", line);
 }
 
-static const struct creds_ep_ops ep_ops = { ep_creds, ep_meta, ep_audit };
 
 static int open_in_netns(struct shim_meta *m, struct berr **err)
 {
@@ -417,9 +648,7 @@ static int open_in_netns(struct shim_meta *m, struct berr **err)
 int shim_meta_on_netns(void *arg, int netns_fd, struct berr **err)
 {
 	struct shim_meta *m = arg;
-	struct creds_ep_config cfg = { 0 };
 	cleanup_close int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	cleanup_free const char **ids = NULL, **names = NULL;
 	int r;
 
 	if (self < 0)
@@ -434,19 +663,7 @@ int shim_meta_on_netns(void *arg, int netns_fd, struct berr **err)
 	}
 	if (r < 0)
 		return r;
-	ids = xcalloc(m->td->n_containers + 1, sizeof(*ids));
-	names = xcalloc(m->td->n_containers + 1, sizeof(*names));
-	for (size_t i = 0; i < m->td->n_containers; i++) {
-		ids[i] = m->ids[i];
-		names[i] = m->td->containers[i].name;
-	}
-	cfg.creds_id = m->have_role ? m->creds_id : NULL;
-	cfg.container_ids = ids;
-	cfg.container_names = names;
-	cfg.n_containers = m->td->n_containers;
-	if ((r = creds_ep_new(m->listen_fd, &cfg, &ep_ops, m, &m->ep, err)) < 0)
-		return r;
-	if (m->epfd >= 0 && (r = creds_ep_attach(m->ep, m->epfd, err)) < 0)
+	if ((r = make_ep(m, err)) < 0)
 		return r;
 	log_debug("endpoint: serving %s:%d in the task's network namespace", CREDS_EP_ADDR, CREDS_EP_PORT);
 	return 0;

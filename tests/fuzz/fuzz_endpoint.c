@@ -7,7 +7,8 @@
  * sees the same request); a complete request's method and path lie inside
  * the input and its head length is at most the input's; every parsed
  * request gets a whole HTTP/1.1 response with a status line matching the
- * status returned and a Content-Length equal to the body's length. */
+ * status returned and a Content-Length equal to the body's length; the
+ * Authorization value, when there is one, lies inside the head. */
 #include "common/xalloc.h"
 #include "runtime/creds/endpoint.h"
 
@@ -46,7 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const ids[] = { "1b2c3d4e-0000-4000-8000-000000000001" };
 	static const char *const names[] = { "web" };
 	static const struct creds_ep_ops ops = { creds, meta, NULL };
-	const struct creds_ep_config cfg = { "7d3a4b9e-1c2f-4a5b-8c6d-0e1f2a3b4c5d", ids, names, 1, 1e9, 1e9 };
+	const struct creds_ep_config cfg = {
+		.creds_id = "7d3a4b9e-1c2f-4a5b-8c6d-0e1f2a3b4c5d", .container_ids = ids, .container_names = names,
+		.n_containers = 1, .rate = 1e9, .burst = 1e9,
+		/* every other input is a host-mode endpoint: the token check too */
+		.auth_token = size % 2 ? "t0k" : NULL,
+	};
 	const char *buf = (const char *)data;
 	struct creds_ep_req req, preq;
 	struct creds_ep *ep = NULL;
@@ -73,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(req.head_len <= size);
 	check(req.method >= buf && req.method + req.method_len <= buf + size);
 	check(req.path >= buf && req.path + req.path_len <= buf + size);
+	check(!req.auth || (req.auth >= buf && req.auth + req.auth_len <= buf + req.head_len));
 	check(creds_ep_new(-1, &cfg, &ops, NULL, &ep, NULL) == 0);
 	{
 		size_t len = 0;

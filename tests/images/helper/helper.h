@@ -159,5 +159,6 @@ int cmd_forkbomb(int argc, char **argv);
 int cmd_diskfill(int argc, char **argv);
 int cmd_escape(int argc, char **argv);
 int cmd_tty(int argc, char **argv);
+int cmd_tcp_proxy(int argc, char **argv);
 
 #endif

@@ -77,6 +77,9 @@ static const struct command commands[] = {
 	{ "udp-send", cmd_udp_send, "udp-send HOST PORT MSG [--timeout S]\n"
 	  "    send MSG (3 tries within the timeout, default 3 s), print the first\n"
 	  "    datagram back as {\"reply\":\"...\"}; exit 7 on no reply / refused" },
+	{ "tcp-proxy", cmd_tcp_proxy, "tcp-proxy LISTEN_PORT NETNS_PATH HOST PORT\n"
+	  "    listen on 0.0.0.0:LISTEN_PORT here, connect to HOST:PORT from inside the\n"
+	  "    network namespace NETNS_PATH (needs CAP_SYS_ADMIN), relay; prints {\"listening\":P}" },
 	{ "http-get", cmd_http_get, "http-get URL [--header K:V]... [--timeout S]\n"
 	  "    GET http://HOST[:PORT]/PATH; body raw on stdout, {\"status\",\"bytes\"} on\n"
 	  "    stderr; exit 0 on 2xx, 22 other status, 7 connect failure/timeout,\n"

@@ -46,7 +46,7 @@ ESCAPES = [
 COMMANDS = [
     "info", "ids", "sleep", "exit", "echo", "cat", "write", "signals", "ps", "kill", "http-server",
     "tcp-echo", "udp-echo", "tcp-send", "udp-send", "http-get", "resolve", "memhog",
-    "cpuburn", "forkbomb", "diskfill", "escape",
+    "cpuburn", "forkbomb", "diskfill", "escape", "tcp-proxy",
 ]
 
 CAP_NAMES = [
@@ -229,7 +229,8 @@ class Cli(unittest.TestCase):
         for args in (["exit", "256"], ["exit", "x"], ["sleep", "-1"], ["sleep", "abc"],
                      ["memhog"], ["http-server"], ["tcp-send", "127.0.0.1", "1"],
                      ["signals", "--exit-on", "NOPE"], ["signals", "--ignore", "KILL"],
-                     ["http-get", "ftp://x/"], ["escape"], ["escape", "no-such-escape"]):
+                     ["http-get", "ftp://x/"], ["escape"], ["escape", "no-such-escape"],
+                     ["tcp-proxy", "1"], ["tcp-proxy", "1", "/proc/self/ns/net", "not-an-ip", "2"]):
             self.assertEqual(run(*args).returncode, 2, args)
 
     def test_multicall_symlinks(self):
@@ -435,6 +436,23 @@ class Signals(unittest.TestCase):
 
 
 class Tcp(unittest.TestCase):
+    @unittest.skipUnless(os.geteuid() == 0, "setns needs CAP_SYS_ADMIN")
+    def test_proxy(self):
+        # into this very namespace (setns to one's own is allowed): the relay
+        # both ways and the half-close are what is checked
+        s = Server("tcp-echo")
+        port = closed_port()
+        p = Proc("tcp-proxy", str(port), f"/proc/{os.getpid()}/ns/net", "127.0.0.1", str(s.port))
+        try:
+            self.assertEqual(p.line(), {"listening": port})
+            r = run("tcp-send", "127.0.0.1", str(port), "through the proxy")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(one(r.stdout), {"reply": "through the proxy"})
+        finally:
+            p.kill()
+            s.stop()
+            s.kill()
+
     def test_echo_send(self):
         s = Server("tcp-echo")
         try:

@@ -79,7 +79,10 @@ static const char *const names[] = { "web", "broken" };
 
 static struct creds_ep *new_ep(int fd, struct calls *c, const char *creds_id, double rate, double burst)
 {
-	struct creds_ep_config cfg = { creds_id, ids, names, 2, rate, burst };
+	struct creds_ep_config cfg = {
+		.creds_id = creds_id, .container_ids = ids, .container_names = names, .n_containers = 2,
+		.rate = rate, .burst = burst,
+	};
 	struct creds_ep *ep = NULL;
 
 	assert_int_equal(creds_ep_new(fd, &cfg, &ops, c, &ep, NULL), 0);
@@ -279,6 +282,53 @@ static void test_routes(void **state)
 	ep = new_ep(-1, &c, NULL, 1000, 1000);
 	expect_creds_error(ep, "GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\n\r\n", 400, "InvalidIdInRequest",
 			   "CredentialsV2Request: Credentials not found");
+	creds_ep_free(ep);
+}
+
+/* host-mode tasks: the credentials need the task's token */
+static void test_auth_token(void **state)
+{
+	struct calls c = { .creds_ready = true };
+	struct creds_ep_config cfg = {
+		.creds_id = CREDS_ID, .auth_token = "tok-0123456789abcdef0123456789abcdef",
+		.container_ids = ids, .container_names = names, .n_containers = 2,
+	};
+	struct creds_ep *ep = NULL;
+	int status;
+
+	(void)state;
+	assert_int_equal(creds_ep_new(-1, &cfg, &ops, &c, &ep, NULL), 0);
+	free(answer(ep, "GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization: tok-0123456789abcdef0123456789abcdef\r\n\r\n",
+		    1.0, &status));
+	assert_int_equal(status, 200);
+	free(answer(ep, "GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nauthorization:   tok-0123456789abcdef0123456789abcdef  \r\n\r\n",
+		    1.0, &status));
+	assert_int_equal(status, 200);
+	assert_int_equal(c.creds, 2);
+	{
+		static const char *const bad[] = {
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\n\r\n",
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization: tok-0123456789abcdef0123456789abcdeX\r\n\r\n",
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization: tok-0123456789abcdef0123456789abcde\r\n\r\n",
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization: tok-0123456789abcdef0123456789abcdef0\r\n\r\n",
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization: tok-0123456789abcdef0123456789abcdef\r\n"
+			"Authorization: tok-0123456789abcdef0123456789abcdef\r\n\r\n",
+			"GET /v2/credentials/" CREDS_ID " HTTP/1.1\r\nAuthorization:\r\n\r\n",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			cleanup_free char *r = answer(ep, bad[i], 1.0, &status);
+			cleanup_json json_t *b = body_of(r);
+
+			if (status != 401)
+				fail_msg("case %zu: %d", i, status);
+			assert_string_equal(json_string_value(json_object_get(b, "code")), "AccessDenied");
+		}
+	}
+	assert_int_equal(c.creds, 2);
+	/* metadata does not need it */
+	free(answer(ep, "GET /v4/" ID_WEB "/task HTTP/1.1\r\n\r\n", 1.0, &status));
+	assert_int_equal(status, 200);
 	creds_ep_free(ep);
 }
 
@@ -486,6 +536,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_auth_token),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_socket),
 		cmocka_unit_test(test_ids),

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +232,137 @@ static void test_errors(void **state)
 		     "roleCredentialsFile", "roleCredentialsFile: needed");
 }
 
+/* host mode: a loopback listener, FULL_URI and the token */
+static void test_host_mode(void **state)
+{
+	static const char hostdef[] =
+		"{\"family\": \"h\", \"networkMode\": \"host\", \"memory\": \"128\","
+		" \"containerDefinitions\": [{\"name\": \"app\", \"image\": \"berth-test/helper\"}]}";
+	struct task_def *td = NULL;
+	cleanup_json json_t *ep = endpoint("{\"roleArn\": \"" ROLE "\", \"source\": \"berth\"}");
+	struct shim_meta *m = NULL;
+	struct berr *err = NULL;
+	const char *const *env;
+	const char *full, *tok;
+	int port = 0, epfd = epoll_create1(EPOLL_CLOEXEC);
+	char path[128];
+
+	(void)state;
+	if (task_def_parse(hostdef, strlen(hostdef), "td", TASK_MODE_EC2, &td, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	if (shim_meta_new(ep, td, &m, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	env = shim_meta_container_env(m)[0];
+	assert_null(env_get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+	full = env_get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	tok = env_get(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	assert_non_null(full);
+	assert_non_null(tok);
+	assert_int_equal(strlen(tok), 64);
+	assert_int_equal(sscanf(full, "http://127.0.0.1:%d%127s", &port, path), 2);
+	assert_int_equal(strncmp(path, "/v2/credentials/", 16), 0);
+	assert_int_equal(strncmp(env_get(env, "ECS_CONTAINER_METADATA_URI_V4"), "http://127.0.0.1:", 17), 0);
+	shim_meta_set_epfd(m, epfd);
+	/* a request with the token, one without: 200, 401 */
+	for (int with = 1; with >= 0; with--) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cleanup_free char *rq = with ? xasprintf("GET %s HTTP/1.1\r\nAuthorization: %s\r\n\r\n", path, tok)
+					     : xasprintf("GET %s HTTP/1.1\r\n\r\n", path);
+		char buf[8192] = "";
+		struct epoll_event ev;
+		ssize_t n, got = 0;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(write(c, rq, strlen(rq)), (ssize_t)strlen(rq));
+		while (epoll_wait(epfd, &ev, 1, 200) == 1)
+			assert_true(shim_meta_on_fd(m, ev.data.fd, ev.events));
+		while ((n = read(c, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+			got += n;
+		close(c);
+		assert_non_null(strstr(buf, with ? "HTTP/1.1 200 OK" : "HTTP/1.1 401 Unauthorized"));
+	}
+	shim_meta_free(m);
+	close(epfd);
+	task_def_free(td);
+}
+
+static void put(const char *d, const char *name, const char *text)
+{
+	cleanup_free char *p = xasprintf("%s/%s", d, name);
+	struct berr *err = NULL;
+
+	if (fs_write_file_atomic(p, text, strlen(text), 0644, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+}
+
+/* stats from a cgroup directory (files as the kernel writes them) */
+static void test_stats(void **state)
+{
+	struct task_def *td = td_get();
+	cleanup_json json_t *ep = endpoint(NULL);
+	cleanup_free char *cg = xasprintf("%s/cg", dir), *app = xasprintf("%s/cg/app", dir);
+	struct shim_meta *m = NULL;
+	struct berr *err = NULL;
+	char *msg = NULL;
+	json_t *st, *all;
+
+	(void)state;
+	/* without a cgroup (noLimits): said so */
+	assert_int_equal(shim_meta_new(ep, td, &m, &err), 0);
+	assert_null(shim_meta_stats(m, "app", &msg));
+	assert_non_null(strstr(msg, "noLimits"));
+	free(msg);
+	shim_meta_free(m);
+
+	assert_int_equal(fs_mkdir_p(app, 0755, &err), 0);
+	put(app, "cpu.stat", "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 7\nnr_throttled 2\n"
+			     "throttled_usec 300\n");
+	put(app, "memory.current", "1048576\n");
+	put(app, "memory.stat", "anon 4096\nfile 8192\nkernel 0\nsock 0\nshmem 0\npgfault 10\npgmajfault 1\n");
+	put(app, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+	put(app, "pids.current", "3\n");
+	put(app, "pids.max", "max\n");
+	json_object_set_new(ep, "cgroupPath", json_string(cg));
+	assert_int_equal(shim_meta_new(ep, td, &m, &err), 0);
+	st = shim_meta_stats(m, "app", &msg);
+	assert_non_null(st);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "cpu_stats"),
+				"cpu_usage"), "total_usage")), 2500000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "cpu_stats"),
+				"cpu_usage"), "usage_in_kernelmode")), 500000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "cpu_stats"),
+				"throttling_data"), "throttled_periods")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "precpu_stats"),
+				"cpu_usage"), "total_usage")), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "memory_stats"), "usage")), 1048576);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "memory_stats"), "limit")),
+			 512 << 20);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "pids_stats"), "current")), 3);
+	json_decref(st);
+	/* the second reading's precpu is the first's cpu */
+	put(app, "cpu.stat", "usage_usec 4000\nuser_usec 3000\nsystem_usec 1000\nnr_periods 7\nnr_throttled 2\n"
+			     "throttled_usec 300\n");
+	st = shim_meta_stats(m, "app", &msg);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "cpu_stats"),
+				"cpu_usage"), "total_usage")), 4000000);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(st, "precpu_stats"),
+				"cpu_usage"), "total_usage")), 2500000);
+	json_decref(st);
+	/* the task: every container, null for one without a cgroup yet */
+	all = shim_meta_stats(m, NULL, &msg);
+	assert_non_null(all);
+	assert_int_equal(json_object_size(all), 2);
+	assert_true(json_is_object(json_object_get(all, "app")));
+	assert_true(json_is_null(json_object_get(all, "side")));
+	json_decref(all);
+	assert_null(shim_meta_stats(m, "nope", &msg));
+	free(msg);
+	shim_meta_free(m);
+	task_def_free(td);
+}
+
 static void test_documents(void **state)
 {
 	struct task_def *td = td_get();
@@ -287,6 +422,8 @@ int main(void)
 		cmocka_unit_test(test_berth_role),
 		cmocka_unit_test(test_static_role_and_none),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_host_mode),
+		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_documents),
 	};
 

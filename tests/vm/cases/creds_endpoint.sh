@@ -1,9 +1,11 @@
 # The task endpoint (issue 9): a task with a role reads its credentials and
-# metadata at 169.254.170.2 with the environment berth gives it; the
-# credentials rotate; boto3 on the host signs calls to berthd with them and
-# the role's policy decides; a second task cannot get the first task's
-# credentials by any route tried; the shim logs each credentials fetch
-# without the id.
+# metadata at 169.254.170.2 with the environment berth gives it; boto3 on
+# the host signs calls to berthd with them and the role's policy decides; a
+# second task cannot get the first task's credentials by any route tried;
+# the shim logs each credentials fetch without the id; the credentials
+# rotate before they expire, and an expired set is refused; botocore's own
+# container provider loads them (through a proxy into the task's namespace,
+# while berthd is down: the shim serves the endpoint on its own).
 # vm-only: berthd sets up task networking (a bridge, an nftables table)
 # timeout: 900
 run_setup 1024
@@ -17,7 +19,7 @@ cat > "$S/berthd.json" <<JSON
   "credentials": [ { "accessKeyId": "$KEY", "secretAccessKey": "$SECRET" } ],
   "network": { "bridge": "bt9", "subnet": "10.79.0.0/24", "nftTable": "berthcreds" },
   "roles": [
-    { "roleArn": "$ROLE", "durationSeconds": 120,
+    { "roleArn": "$ROLE", "durationSeconds": 60,
       "policies": [ { "Version": "2012-10-17", "Statement": [
         { "Sid": "Read", "Effect": "Allow", "Action": ["ecs:Describe*", "ecs:List*"], "Resource": "*" },
         { "Sid": "NoStop", "Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*" } ] } ] } ] }
@@ -44,7 +46,7 @@ JSON
 }
 app creds-app awsvpc "$ROLE"
 app creds-other awsvpc
-app creds-host host
+app creds-host host "$ROLE"
 
 # a role berthd does not define: refused before anything starts
 app creds-norole awsvpc arn:aws:iam::000000000000:role/undefined
@@ -61,7 +63,7 @@ H=$("$B" run --detach --wait "$S/creds-host.json" 2> "$S/run.err") || die "run c
 A_ARN=$("$B" describe --json "$A" | sed -n 's/.*"taskArn": *"\([^"]*\)".*/\1/p' | head -n 1)
 A_IP=$("$B" describe --json "$A" | sed -n 's/.*"privateIpv4Address": *"\([^"]*\)".*/\1/p' | head -n 1)
 [ -n "$A_ARN" ] && [ -n "$A_IP" ] || die "describe $A: no taskArn or address: $("$B" describe --json "$A")"
-say "tasks: app $A ($A_IP, role), other $O (no role), host-mode $H"
+say "tasks: app $A ($A_IP, role), other $O (no role), host-mode $H (role)"
 
 # ------------------------------------------------ the environment
 "$B" exec "$A" -- sh -c 'env' > "$S/env.a" || die "exec env in $A"
@@ -75,12 +77,23 @@ META=$(sed -n 's/^ECS_CONTAINER_METADATA_URI_V4=//p' "$S/env.a")
 "$B" exec "$O" -- sh -c 'env' > "$S/env.o" || die "exec env in $O"
 grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.o" && die "a task without a role got a credentials URI"
 grep -q "^ECS_CONTAINER_METADATA_URI_V4=" "$S/env.o" || die "the task without a role has no metadata URI"
-say "the containers' environment points at the endpoint"
+# host mode: FULL_URI on the host's loopback, and the token
+"$B" exec "$H" -- sh -c 'env' > "$S/env.h" || die "exec env in $H"
+grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.h" && die "host mode got a relative URI"
+H_URI=$(sed -n 's/^AWS_CONTAINER_CREDENTIALS_FULL_URI=//p' "$S/env.h")
+H_TOK=$(sed -n 's/^AWS_CONTAINER_AUTHORIZATION_TOKEN=//p' "$S/env.h")
+echo "$H_URI" | grep -qE '^http://127\.0\.0\.1:[0-9]+/v2/credentials/' || die "host mode FULL_URI: $H_URI"
+[ ${#H_TOK} = 64 ] || die "host mode token: '$H_TOK'"
+"$B" exec "$H" -- sh -c 'berth-testhelper http-get "$AWS_CONTAINER_CREDENTIALS_FULL_URI" --header "Authorization:$AWS_CONTAINER_AUTHORIZATION_TOKEN"' \
+	> "$S/creds.h" 2> "$S/get.err" || die "host mode credentials with the token: $(cat "$S/get.err")"
+grep -q '"AccessKeyId":"ASIA' "$S/creds.h" || die "host mode credentials: $(cat "$S/creds.h")"
+say "the containers' environment points at the endpoint (host mode: loopback and a token)"
 
 # ------------------------------------------------ credentials and metadata
 get() {   # TASK URL -> body on stdout, status json in $S/get.err
 	"$B" exec "$1" -- berth-testhelper http-get "$2" --timeout 5 2> "$S/get.err"
 }
+T0=$(date +%s)
 get "$A" "http://169.254.170.2$URI" > "$S/creds1.json" || die "credentials: $(cat "$S/get.err") $(cat "$S/creds1.json")"
 field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2"; }
 [ "$(field RoleArn "$S/creds1.json")" = "$ROLE" ] || die "RoleArn: $(cat "$S/creds1.json")"
@@ -100,9 +113,13 @@ grep -q '"KnownStatus": *"RUNNING"' "$S/task.json" || die "/task KnownStatus: $(
 get "$A" "$META" > "$S/container.json" || die "metadata container: $(cat "$S/get.err")"
 grep -q '"Name": *"app"' "$S/container.json" || die "container Name: $(cat "$S/container.json")"
 grep -q "\"IPv4Addresses\": *\[ *\"$A_IP\"" "$S/container.json" || die "container address: $(cat "$S/container.json")"
-get "$A" "$META/stats" > "$S/stats.json" && die "stats answered: $(cat "$S/stats.json")"
-grep -q "not supported yet" "$S/stats.json" || die "stats: $(cat "$S/stats.json")"
-say "metadata v4: task and container documents; stats say not supported yet"
+get "$A" "$META/stats" > "$S/stats.json" || die "stats: $(cat "$S/get.err") $(cat "$S/stats.json")"
+grep -q '"cpu_stats":{"cpu_usage":{"total_usage":[1-9]' "$S/stats.json" || die "stats cpu: $(cat "$S/stats.json")"
+grep -q '"memory_stats":{"usage":[1-9]' "$S/stats.json" || die "stats memory: $(cat "$S/stats.json")"
+grep -q '"limit":134217728' "$S/stats.json" || die "stats memory limit (128 MiB): $(cat "$S/stats.json")"
+get "$A" "$META/task/stats" > "$S/tstats.json" || die "task stats: $(cat "$S/get.err")"
+grep -q '"pids_stats":{"current":[1-9]' "$S/tstats.json" || die "task stats: $(cat "$S/tstats.json")"
+say "metadata v4: task and container documents, container and task stats"
 
 # ------------------------------------------------ calls to berthd with them (boto3, host)
 rc=0
@@ -130,11 +147,16 @@ route bridge-51679 "$O" "http://10.79.0.1:51679$URI"
 route host-mode-task "$H" "http://169.254.170.2$URI"
 route host-mode-loopback "$H" "http://127.0.0.1:51679$URI"
 route other-metadata-id "$O" "$META/task"
+route host-endpoint-no-token "$H" "$H_URI"
+route host-endpoint-other-id "$H" "${H_URI%/v2/*}$URI"
 # and from the host itself
 if "$BERTH_BIN/berth-testhelper" http-get "http://169.254.170.2$URI" --timeout 3 > "$S/h.out" 2>/dev/null; then
 	die "the host reached a task endpoint: $(cat "$S/h.out")"
 fi
-say "route host denied"
+if "$BERTH_BIN/berth-testhelper" http-get "$H_URI" --timeout 3 > "$S/h.out" 2>/dev/null; then
+	die "the host got a host-mode task's credentials without its token: $(cat "$S/h.out")"
+fi
+say "route host denied (also a host-mode endpoint without the token)"
 
 # ------------------------------------------------ audit
 SHIMLOG=$(find "$RUN_DIR/$A" -name shim.log 2>/dev/null | head -n 1)
@@ -146,14 +168,47 @@ ID=${URI##*/}
 grep -q "$ID" "$SHIMLOG" "$S/berthd.log" && die "the credentials id is in a log"
 say "each credentials fetch has an audit line, without the id"
 
-# ------------------------------------------------ rotation (120 s sets: a new one after half)
-sleep 62
+# ------------------------------------------------ rotation (60 s sets: a new one after half)
+left=$((T0 + 32 - $(date +%s)))
+[ "$left" -gt 0 ] && sleep "$left"
 get "$A" "http://169.254.170.2$URI" > "$S/creds2.json" || die "credentials again: $(cat "$S/get.err")"
 AKID2=$(field AccessKeyId "$S/creds2.json")
 EXP2=$(field Expiration "$S/creds2.json")
 [ "$AKID2" != "$AKID" ] || die "no new credentials after half their lifetime: $(cat "$S/creds2.json")"
 [ "$EXP2" \> "$EXP1" ] || die "the new set expires at $EXP2, not after $EXP1"
 say "rotated: $AKID2, expire at $EXP2"
+
+# ------------------------------------------------ botocore's provider, berthd down
+kill "$BD"
+wait "$BD" 2>/dev/null
+# the container's own namespace, through its process (the netns bind mount
+# lives in the shim's mount namespace only); the shim's status.json has the
+# container's pid as this host numbers it
+ST=$(find "$RUN_DIR/$A" -maxdepth 2 -name status.json | head -n 1)
+CPID=$(sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$ST" | head -n 1)
+NS=/proc/$CPID/ns/net
+[ -n "$CPID" ] && [ -e "$NS" ] || die "no container pid in $ST: $(cat "$ST")"
+"$BERTH_BIN/berth-testhelper" tcp-proxy 8080 "$NS" 169.254.170.2 80 > "$S/proxy.out" 2>&1 &
+PX=$!
+on_exit "kill $PX"
+wait_until 10 grep -q listening "$S/proxy.out" || die "proxy: $(cat "$S/proxy.out")"
+rc=0
+hostcall creds_provider "$URI" "$ROLE" || rc=$?
+[ "$rc" = 0 ] || die "botocore's container provider (rc $rc)"
+kill "$PX"
+wait "$PX" 2>/dev/null
+"$BERTH_BIN/berthd" --config "$S/berthd.json" --log-level debug >> "$S/berthd.log" 2>&1 &
+BD=$!
+on_exit "kill $BD"
+wait_until 30 sh -c "'$B' ps 2>/dev/null | grep -q creds-app" || die "berthd did not come back: $(tail -n 20 "$S/berthd.log")"
+say "botocore's container provider loaded them while berthd was down; berthd re-adopted the tasks"
+
+# ------------------------------------------------ expired
+left=$((T0 + 62 - $(date +%s)))
+[ "$left" -gt 0 ] && sleep "$left"
+rc=0
+hostcall creds_expired "$AKID" "$SAK" "$TOK" || rc=$?
+[ "$rc" = 0 ] || die "an expired set (rc $rc); berthd said: $(tail -n 5 "$S/berthd.log")"
 
 for t in "$A" "$O" "$H"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
 say "the task endpoint serves each task only its own credentials"
