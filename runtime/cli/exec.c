@@ -9,7 +9,18 @@
  * stdout, stderr and controlling terminal), and relays between its own
  * stdin/stdout and the master: raw mode on berth's terminal when -i and
  * stdin is one (restored on every way out), the window size copied at the
- * start and on SIGWINCH. berth exits with the process's exit code. */
+ * start and on SIGWINCH. berth exits with the process's exit code.
+ *
+ * Signals: in both modes berth blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * SIGUSR1 and SIGUSR2 (those it was not started with ignored), reads them
+ * from a signalfd and forwards each, every time, to the process (the shim's "signal" request on the exec
+ * connection; the process itself, not its group), then goes on waiting for
+ * the process's end and exits with its code (130 when SIGINT killed it).
+ * Nothing escalates: SIGKILL, which berth cannot catch, ends berth, and
+ * the shim kills the process when berth's connection closes. With -it on
+ * a terminal in raw mode, ^C and ^\ are bytes through the pty (the
+ * container's foreground process group gets them from its line
+ * discipline), not signals to berth. */
 #include "runtime/cli/cli.h"
 
 #include "common/cleanup.h"
@@ -49,7 +60,9 @@ static void exec_usage(FILE *f)
 		"Run CMD inside a running container of TASK (default: its first essential\n"
 		"container), with the container's namespaces, cgroup, user, capabilities and\n"
 		"seccomp filter. TASK is a task id, a unique prefix of one, or a task ARN. The\n"
-		"process dies with its container, and when berth exec is interrupted.\n"
+		"process dies with its container. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and\n"
+		"SIGUSR2 to berth exec are forwarded to the process (each time; berth waits for\n"
+		"its end); when berth exec is killed (SIGKILL), the process is killed too.\n"
 		"\n"
 		"  -i, --interactive   pass stdin (default: /dev/null)\n"
 		"  -t, --tty           give the process a terminal (its controlling tty); with -i\n"
@@ -383,6 +396,94 @@ static int write_out(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* ------------------------------------------------------------ signals */
+
+/* What berth forwards to the process (docs/cli.md, "Signals"). */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+/* Block the forwarded signals (and extra, when > 0) and return a
+ * signalfd for them (non-blocking), or -1 (logged) with nothing changed;
+ * *old is the mask to restore. A signal berth was started with ignored
+ * stays ignored, as a shell keeps it: nohup's SIGHUP, the SIGINT and
+ * SIGQUIT of a non-interactive shell's background job. */
+static int signals_take(int extra, sigset_t *old)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	for (size_t k = 0; k < sizeof(forwarded) / sizeof(forwarded[0]); k++) {
+		struct sigaction sa;
+
+		if (sigaction(forwarded[k], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+			log_debug("exec: %s is ignored: not forwarded", strsignal(forwarded[k]));
+			continue;
+		}
+		sigaddset(&mask, forwarded[k]);
+	}
+	if (extra > 0)
+		sigaddset(&mask, extra);
+	sigprocmask(SIG_BLOCK, &mask, old);
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0) {
+		log_error("exec: signalfd: %m");
+		sigprocmask(SIG_SETMASK, old, NULL);
+	}
+	return fd;
+}
+
+/* The process has ended (or berth gives up): what came in since is
+ * dropped, not left pending to end berth when the mask is restored. */
+static void signals_release(int sigfd, const sigset_t *old)
+{
+	struct signalfd_siginfo si;
+
+	if (sigfd < 0)
+		return;
+	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	close(sigfd);
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+/* Send sig to the process through the shim. A full socket buffer (the
+ * shim not reading) is waited for a moment; a failure is a warning only:
+ * the connection's end, if that is it, shows in the next read. */
+static void forward_signal(int sock, int sig)
+{
+	cleanup_berr struct berr *err = NULL;
+	int r = shimc_send_signal(sock, sig, &err);
+
+	if (r == -EAGAIN) {
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+
+		berr_clear(&err);
+		if (poll(&p, 1, 1000) > 0)
+			r = shimc_send_signal(sock, sig, &err);
+	}
+	if (r < 0)
+		log_warn("exec: forward signal %d (%s) to the process: %s", sig, strsignal(sig),
+			 err ? berr_msg(err) : strerror(-r));
+	else
+		log_debug("exec: forwarded signal %d (%s) to the process", sig, strsignal(sig));
+}
+
+/* Forward every signal the signalfd holds; SIGWINCH copies the window
+ * size onto master instead (tty). */
+static void signals_forward(int sigfd, int sock, int master)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGWINCH) {
+			if (master >= 0)
+				copy_winsize(master);
+			continue;
+		}
+		forward_signal(sock, (int)si.ssi_signo);
+	}
+}
+
 /* ------------------------------------------------------------ the exec */
 
 /* The exit code for an error answer of the shim. */
@@ -620,7 +721,8 @@ static void in_read(struct stream *s, struct inbuf *b)
 	in_flush(s, b);
 }
 
-static int exec_plain(const struct exec_args *a, const struct shimc_exec *x, int sock, const char *id)
+static int exec_plain_run(const struct exec_args *a, const struct shimc_exec *x, int sock,
+			  const char *id, int sigfd)
 {
 	cleanup_berr struct berr *err = NULL;
 	cleanup_free struct inbuf *in = xzalloc(sizeof(*in));
@@ -649,10 +751,12 @@ static int exec_plain(const struct exec_args *a, const struct shimc_exec *x, int
 		return r;
 	}
 	while (!ended) {
-		struct pollfd p[4];
-		int np = 0, at[4];
+		struct pollfd p[5];
+		int np = 0, at[5];
 
 		p[np] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		at[np++] = -1;
+		p[np] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		at[np++] = -1;
 		for (int i = 0; i < 3; i++) {
 			if (!st[i].open)
@@ -670,7 +774,11 @@ static int exec_plain(const struct exec_args *a, const struct shimc_exec *x, int
 			streams_close(st);
 			return CLI_EXIT_ERROR;
 		}
-		for (int k = 1; k < np; k++) {
+		/* signals first: one that came with the process's end still
+		 * goes (the shim ignores it then) */
+		if (p[1].revents & POLLIN)
+			signals_forward(sigfd, sock, -1);
+		for (int k = 2; k < np; k++) {
 			if (!p[k].revents)
 				continue;
 			if (at[k] == 0 && in->len)
@@ -703,6 +811,20 @@ static int exec_plain(const struct exec_args *a, const struct shimc_exec *x, int
 	}
 	streams_close(st);
 	return code;
+}
+
+static int exec_plain(const struct exec_args *a, const struct shimc_exec *x, int sock, const char *id)
+{
+	sigset_t old;
+	int sigfd, r;
+
+	/* from before the request: a signal that comes while the process
+	 * starts is forwarded once it runs */
+	if ((sigfd = signals_take(0, &old)) < 0)
+		return CLI_EXIT_ERROR;
+	r = exec_plain_run(a, x, sock, id, sigfd);
+	signals_release(sigfd, &old);
+	return r;
 }
 
 /* The relay of a tty exec (exec-started received). */
@@ -807,22 +929,13 @@ static int relay_loop(struct relay *R, const char *id)
 			log_error("exec: poll: %m");
 			return CLI_EXIT_ERROR;
 		}
-		if (p[i_sig].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			while (read(R->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGWINCH) {
-					copy_winsize(R->master);
-					continue;
-				}
-				/* berth itself is asked to end: so does the process
-				 * (the shim kills it when we close) */
-				return 128 + (int)si.ssi_signo;
-			}
-		}
+		if (p[i_sig].revents & POLLIN)
+			signals_forward(R->sigfd, R->sock, R->master);
 		if (i_master >= 0 && p[i_master].revents) {
+			/* EPIPE, EIO (berth's terminal hung up: the process got
+			 * the SIGHUP): its output is dropped, its end awaited */
 			if (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))
-				if (pump_master(R) < 0 && errno != EPIPE) {
+				if (pump_master(R) < 0 && errno != EPIPE && errno != EIO) {
 					log_error("exec: write to stdout: %m");
 					return CLI_EXIT_ERROR;
 				}
@@ -859,10 +972,10 @@ static int relay_loop(struct relay *R, const char *id)
 static int exec_tty(const struct exec_args *a, const struct shimc_exec *x, int sock, const char *id)
 {
 	cleanup_berr struct berr *err = NULL;
-	cleanup_close int master = -1, slave = -1, sigfd = -1;
+	cleanup_close int master = -1, slave = -1;
 	struct relay *R = NULL;
-	sigset_t mask, old;
-	int fds[3], code = 0, r;
+	sigset_t old;
+	int fds[3], code = 0, r, sigfd;
 	bool ended = false;
 
 	if ((r = open_pty(&master, &slave)) < 0) {
@@ -870,21 +983,10 @@ static int exec_tty(const struct exec_args *a, const struct shimc_exec *x, int s
 		return CLI_EXIT_ERROR;
 	}
 	copy_winsize(master);
-	/* signals through a signalfd, blocked from now on: raw mode is
-	 * undone on every way out */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGWINCH);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sigfd < 0) {
-		log_error("exec: signalfd: %m");
-		r = CLI_EXIT_ERROR;
-		goto out;
-	}
+	/* signals through a signalfd, blocked from now on (forwarded once
+	 * the process runs; raw mode is undone on every way out) */
+	if ((sigfd = signals_take(SIGWINCH, &old)) < 0)
+		return CLI_EXIT_ERROR;
 	fds[0] = slave;
 	fds[1] = fds[2] = -1;
 	if (shimc_send_exec(sock, x, fds, &err) < 0) {
@@ -921,7 +1023,7 @@ static int exec_tty(const struct exec_args *a, const struct shimc_exec *x, int s
 out:
 	raw_restore();
 	free(R);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	signals_release(sigfd, &old);
 	return r;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -538,9 +540,20 @@ int shim_request_parse(const char *buf, size_t len, struct shim_request *req, st
 		}
 		return 0;
 	}
+	if (!strcmp(op, "signal")) {
+		static const char *const signal_keys[] = { "signal", NULL };
+		int64_t sig = 0;
+
+		req->op = SHIM_OP_SIGNAL;      /* an error answers a signal request */
+		if ((r = check_keys(o, "signal", signal_keys, err)) < 0 ||
+		    (r = bjson_get_int_range(o, "request", "signal", true, 1, SHIM_SIGNAL_MAX, &sig, err)) < 0)
+			return r;
+		req->signal = (int)sig;
+		return 0;
+	}
 	if (strcmp(op, "stop"))
-		return berr_set(err, EINVAL, "request.op: unknown operation \"%s\" (state, stop, exec)",
-				berr_q(op));
+		return berr_set(err, EINVAL, "request.op: unknown operation \"%s\" (state, stop, exec, "
+				"signal)", berr_q(op));
 	if ((r = check_keys(o, "stop", stop_keys, err)) < 0)
 		return r;
 	if ((r = bjson_get_string(o, "request", "reason", false, &reason, err)) < 0 ||
@@ -567,7 +580,8 @@ int shim_request_take_fds(struct shim_request *req, int *fds, size_t n, struct b
 	if (n != want) {
 		if (req->op != SHIM_OP_EXEC)
 			return berr_set(err, EINVAL, "request: op %s takes no file descriptors (got %zu)",
-					req->op == SHIM_OP_STATE ? "state" : "stop", n);
+					req->op == SHIM_OP_STATE ? "state" :
+					req->op == SHIM_OP_SIGNAL ? "signal" : "stop", n);
 		return berr_set(err, EINVAL, "request: exec%s takes %zu file descriptor%s (%s), got %zu",
 				req->exec.tty ? " with tty" : "", want, want == 1 ? "" : "s",
 				req->exec.tty ? "the terminal" : "stdin, stdout, stderr", n);
@@ -806,6 +820,8 @@ static void drop(struct shim_server *s, size_t i, const char *why)
 	s->clients[i] = s->clients[s->n_clients];
 	s->exec_id[i] = s->exec_id[s->n_clients];
 	s->exec_session[i] = s->exec_session[s->n_clients];
+	s->exec_pidfd[i] = s->exec_pidfd[s->n_clients];
+	s->exec_pid[i] = s->exec_pid[s->n_clients];
 }
 
 static bool send_msg(int fd, const char *msg, size_t len)
@@ -839,6 +855,8 @@ int shim_server_add(struct shim_server *s, int fd)
 	}
 	s->exec_id[s->n_clients] = 0;
 	s->exec_session[s->n_clients] = false;
+	s->exec_pidfd[s->n_clients] = -1;
+	s->exec_pid[s->n_clients] = 0;
 	s->clients[s->n_clients++] = fd;
 	if (s->last && !send_msg(fd, s->last, s->last_len)) {
 		drop(s, s->n_clients - 1, send_error(errno));
@@ -951,6 +969,8 @@ static bool serve_exec(struct shim_server *s, size_t i, struct shim_request *req
 	}
 	s->exec_id[i] = info.id;
 	s->exec_session[i] = true;
+	s->exec_pidfd[i] = info.pidfd;
+	s->exec_pid[i] = info.pid;
 	pid = info.pidfd >= 0 ? shim_pidfd_pid(info.pidfd) : 0;
 	if (pid <= 0)
 		pid = info.pid;
@@ -959,6 +979,31 @@ static bool serve_exec(struct shim_server *s, size_t i, struct shim_request *req
 	msg = json_pack("{s:s, s:i, s:s}", "type", "exec-started", "pid", (int)pid, "container",
 			info.container);
 	return reply(s, i, msg);
+}
+
+/* A signal request from client i: to its exec'd process, never to its
+ * process group. Nothing is answered; a process that has ended (or none)
+ * is not an error: the client cannot know before it reads exec-exit. */
+static void serve_signal(struct shim_server *s, size_t i, int sig)
+{
+	int r = -1;
+
+	if (!s->exec_id[i]) {
+		log_debug("client %d: signal %d ignored: no process of its runs", s->clients[i], sig);
+		return;
+	}
+	errno = ESRCH;
+	if (s->exec_pidfd[i] >= 0)
+		r = (int)syscall(SYS_pidfd_send_signal, s->exec_pidfd[i], sig, NULL, 0);
+	else if (s->exec_pid[i] > 0)
+		/* our child, not reaped while exec_id is set: the pid is still its */
+		r = kill(s->exec_pid[i], sig);
+	if (r < 0 && errno != ESRCH) {
+		log_warn("client %d: signal %d to exec %" PRIu64 ": %m", s->clients[i], sig, s->exec_id[i]);
+		return;
+	}
+	log_info("client %d: exec %" PRIu64 " gets signal %d%s", s->clients[i], s->exec_id[i], sig,
+		 r < 0 ? " (it has ended already)" : "");
 }
 
 void shim_server_exec_exit(void *arg, uint64_t id, int exit_code)
@@ -971,6 +1016,8 @@ void shim_server_exec_exit(void *arg, uint64_t id, int exit_code)
 		if (s->exec_id[i] != id)
 			continue;
 		s->exec_id[i] = 0;
+		s->exec_pidfd[i] = -1;
+		s->exec_pid[i] = 0;
 		log_info("client %d: exec %" PRIu64 " exited with code %d", s->clients[i], id, exit_code);
 		msg = json_pack("{s:s, s:i}", "type", "exec-exit", "exitCode", exit_code);
 		(void)reply(s, i, msg);
@@ -1056,7 +1103,8 @@ static void serve_client(struct shim_server *s, size_t i)
 		if (shim_request_parse(buf, (size_t)r, &req, &err) < 0 ||
 		    shim_request_take_fds(&req, fds, nfds, &err) < 0) {
 			close_fds(fds, nfds);
-			if (!reply_error(s, i, berr_msg(err), req.op == SHIM_OP_EXEC ? "InvalidRequest" : NULL)) {
+			if (!reply_error(s, i, berr_msg(err), req.op == SHIM_OP_EXEC || req.op == SHIM_OP_SIGNAL ?
+					 "InvalidRequest" : NULL)) {
 				shim_request_free(&req);
 				return;
 			}
@@ -1071,6 +1119,8 @@ static void serve_client(struct shim_server *s, size_t i)
 		} else if (req.op == SHIM_OP_EXEC) {
 			/* its fds are the process's now (or never will be): ours close */
 			ok = serve_exec(s, i, &req);
+		} else if (req.op == SHIM_OP_SIGNAL) {
+			serve_signal(s, i, req.signal);
 		} else if (!s->stop) {
 			s->stop = true;
 			s->stop_code = req.stop_code;

@@ -106,6 +106,7 @@
  *                                           stopCode UserInitiated (default)
  *                                           or ServiceSchedulerInitiated
  *     {"op":"exec", ...}                    run a process in a container: below
+ *     {"op":"signal","signal":N}            signal this connection's exec'd process
  *   A request the shim cannot read gets {"type":"error","message":"..."}.
  *
  * Exec (berth exec; docs/berthd.md). The request, with file descriptors
@@ -139,6 +140,18 @@
  *   SIGKILL (unlike docker exec, which leaves it running: nobody would
  *   see its output or its end). Exec'd processes die with their
  *   container's program and with the task (exec-exit 137).
+ *   While its process runs, the connection may send signals to it:
+ *     {"op":"signal","signal":N}           N: 1 to 64, Linux numbering
+ *   The shim sends N to the exec'd process itself (pidfd_send_signal),
+ *   not to its process group: as docker's and podman's sig-proxy do, the
+ *   process (a shell with a trap, a supervisor) decides what its children
+ *   get. No answer: the process's exec-exit, when it ends, is the
+ *   outcome. A signal on a connection whose process has ended (exec-exit
+ *   sent or about to be) or that never started one is ignored, not an
+ *   error: the client cannot know that its process is gone before it
+ *   reads the exec-exit. A malformed one gets an error with code
+ *   InvalidRequest. berth exec forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ *   SIGUSR1 and SIGUSR2 this way (docs/cli.md).
  * Any number of clients at once (up to SHIM_MAX_CLIENTS); a client that
  * does not read (its socket buffer full) is dropped rather than waited
  * for; a client that goes away disturbs nothing. After the final STOPPED
@@ -168,6 +181,7 @@
 #define SHIM_REQUEST_MAX 65536     /* a client's message (exec requests carry argv, env) */
 #define SHIM_EXEC_MAX_ARGS 4096    /* argv and env entries of an exec, each */
 #define SHIM_MAX_CLIENTS 64
+#define SHIM_SIGNAL_MAX  64        /* the highest signal number a signal request takes */
 #define SHIM_CONFIG_MAX  (8u << 20)
 #define SHIM_TASK_ID_LEN 32
 
@@ -221,6 +235,7 @@ enum shim_op {
 	SHIM_OP_STATE,
 	SHIM_OP_STOP,
 	SHIM_OP_EXEC,
+	SHIM_OP_SIGNAL,
 };
 
 struct shim_exec_request {
@@ -236,6 +251,7 @@ struct shim_request {
 	const char *stop_code;      /* static: "UserInitiated" or "ServiceSchedulerInitiated" */
 	char *reason;               /* xmalloc'd; NULL: the default */
 	struct shim_exec_request exec;
+	int signal;                 /* SHIM_OP_SIGNAL: 1..SHIM_SIGNAL_MAX */
 	int fds[3];                 /* exec: stdin, stdout, stderr (with tty: fds[0], the
 				     * terminal, and -1 -1); closed by shim_request_free */
 };
@@ -280,6 +296,11 @@ struct shim_server {
 	 * waits for (0: none) and whether it is an exec session (no snapshots) */
 	uint64_t exec_id[SHIM_MAX_CLIENTS];
 	bool exec_session[SHIM_MAX_CLIENTS];
+	/* the exec'd process of each client, for signal requests (valid while
+	 * exec_id is not 0): its pidfd (borrowed from the task, trun_exec_info),
+	 * or -1 and its pid (this process's pid namespace) */
+	int exec_pidfd[SHIM_MAX_CLIENTS];
+	pid_t exec_pid[SHIM_MAX_CLIENTS];
 	void *task;                 /* the running task (on_attach); NULL: none */
 	const struct shim_exec_ops *exec_ops;
 	char *rbuf;                 /* SHIM_REQUEST_MAX + 1 bytes */

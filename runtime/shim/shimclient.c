@@ -271,6 +271,13 @@ int shimc_send_state(int fd, struct berr **err)
 	return send_json(fd, o, err);
 }
 
+int shimc_send_signal(int fd, int sig, struct berr **err)
+{
+	cleanup_json json_t *o = json_pack("{s:s, s:i}", "op", "signal", "signal", sig);
+
+	return send_json(fd, o, err);
+}
+
 int shimc_send_exec(int fd, const struct shimc_exec *x, const int *fds, struct berr **err)
 {
 	cleanup_json json_t *o = json_pack("{s:s, s:b}", "op", "exec", "tty", x->tty);

@@ -84,6 +84,11 @@ struct shimc_exec {
 /* Ask for an exec on fd (a connection to shim.sock), passing fds[0..2]
  * (stdin, stdout, stderr) or, with x->tty, fds[0] only (a terminal). */
 int shimc_send_exec(int fd, const struct shimc_exec *x, const int *fds, struct berr **err);
+/* Send signal sig to the process of the exec running on fd (after
+ * exec-started). No answer comes; one that arrives after the process has
+ * ended is ignored by the shim. Without waiting: -EAGAIN when the socket's
+ * buffer is full. */
+int shimc_send_signal(int fd, int sig, struct berr **err);
 
 enum shimc_msg_type {
 	SHIMC_MSG_STATE,            /* a snapshot (before the exec started) */

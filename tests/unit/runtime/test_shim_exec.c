@@ -2,7 +2,10 @@
  * (parsing, validation, the fds that come with it), the shim server's exec
  * path over socketpairs with a fake task (answers, exit codes, snapshots no
  * longer sent to an exec session, a client that goes away kills its
- * process), the client's message parser, and the whole path for real.
+ * process, signal requests delivered to real child processes by pidfd and
+ * by pid, ignored once the process has ended), the client's message
+ * parser, and the whole path for real (signals to the `berth exec` binary
+ * reach the process, with and without -t, and berth exits with its code).
  *
  * The real path runs berth-shim with a task inside user, mount and network
  * namespaces a forked child makes (root there; as root the namespace's 0
@@ -29,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -176,6 +180,56 @@ static void test_exec_parse_errors(void **state)
 		berr_clear(&err);
 		free(doc);
 	}
+}
+
+/* {"op":"signal","signal":N}: the number, its range, nothing else, no fds. */
+static void test_signal_parse(void **state)
+{
+	static const struct { const char *doc; const char *want; } bad[] = {
+		{ "{'op':'signal'}", "request.signal: required" },
+		{ "{'op':'signal','signal':0}", "request.signal: 0 out of range [1, 64]" },
+		{ "{'op':'signal','signal':65}", "request.signal: 65 out of range [1, 64]" },
+		{ "{'op':'signal','signal':-15}", "out of range" },
+		{ "{'op':'signal','signal':'TERM'}", "request.signal: expected integer" },
+		{ "{'op':'signal','signal':15.0}", "request.signal: expected integer" },
+		{ "{'op':'signal','signal':15,'pid':1}", "request: pid: unknown key for op signal" },
+	};
+	struct shim_request req;
+	struct berr *err = NULL;
+	int p[2], fds[1];
+
+	assert_int_equal(parse_req("{'op':'signal','signal':15}", &req, &err), 0);
+	assert_int_equal(req.op, SHIM_OP_SIGNAL);
+	assert_int_equal(req.signal, SIGTERM);
+	/* it takes no fds */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fds[0] = p[0];
+	assert_true(shim_request_take_fds(&req, fds, 1, &err) < 0);
+	assert_non_null(strstr(berr_msg(err), "op signal takes no file descriptors (got 1)"));
+	berr_clear(&err);
+	assert_int_equal(fds[0], p[0]);   /* still the caller's */
+	assert_int_equal(shim_request_take_fds(&req, fds, 0, &err), 0);
+	shim_request_free(&req);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(parse_req("{'op':'signal','signal':64}", &req, &err), 0);
+	assert_int_equal(req.signal, 64);
+	shim_request_free(&req);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse_req(bad[i].doc, &req, &err) >= 0)
+			fail_msg("request %zu (%s) was accepted", i, bad[i].doc);
+		if (!strstr(berr_msg(err), bad[i].want))
+			fail_msg("request %zu: error \"%s\" does not hold \"%s\"", i, berr_msg(err), bad[i].want);
+		/* answered as a signal request (InvalidRequest) */
+		assert_int_equal(req.op, SHIM_OP_SIGNAL);
+		shim_request_free(&req);
+		berr_clear(&err);
+	}
+	/* the unknown-op message lists it */
+	assert_true(parse_req("{'op':'kill'}", &req, &err) < 0);
+	assert_non_null(strstr(berr_msg(err), "(state, stop, exec, signal)"));
+	berr_clear(&err);
 }
 
 static void test_exec_fds(void **state)
@@ -571,6 +625,212 @@ static void test_server_exec(void **state)
 	shim_server_close(&s);
 	close(b[1]);
 	close(out[0]);
+}
+
+/* ------------------------------------- the server's signal requests */
+
+/* A fake task whose exec'd processes are real children of the test: they
+ * write 'R' into a pipe once ready, 'U' for each SIGUSR1, and die of the
+ * default action of anything else. */
+struct sigfake {
+	uint64_t next_id;
+	bool use_pidfd;             /* hand the server a pidfd (else pid only) */
+	int wfd, rfd;               /* the children's pipe */
+	pid_t child;
+	int pidfd;
+};
+
+static int sig_wfd = -1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	if (write(sig_wfd, "U", 1) < 0)
+		_exit(90);
+}
+
+/* The next byte from the children's pipe within ms, or 0. */
+static char sig_byte(int rfd, int ms)
+{
+	struct pollfd p = { .fd = rfd, .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, ms) != 1 || read(rfd, &c, 1) != 1)
+		return 0;
+	return c;
+}
+
+static int sig_start(void *task, const struct trun_exec_req *req, struct trun_exec_info *info,
+		     enum trun_exec_status *why, struct berr **err)
+{
+	struct sigfake *f = task;
+	pid_t pid = fork();
+
+	(void)req;
+	if (pid < 0)
+		return berr_set(err, errno, "fork");
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_usr1 };
+		sigset_t none;
+
+		/* never outlives the test, whatever assertion fails */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(92);
+		sig_wfd = f->wfd;
+		sigaction(SIGUSR1, &sa, NULL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (write(f->wfd, "R", 1) != 1)
+			_exit(91);
+		for (;;)
+			pause();
+	}
+	f->child = pid;
+	f->pidfd = f->use_pidfd ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (f->use_pidfd && f->pidfd < 0)
+		return berr_set(err, errno, "pidfd_open");
+	if (sig_byte(f->rfd, 5000) != 'R')
+		return berr_set(err, ETIMEDOUT, "the child did not get ready");
+	*why = TRUN_EXEC_OK;
+	*info = (struct trun_exec_info){ .id = ++f->next_id, .container = "web", .pid = pid,
+					 .pidfd = f->pidfd };
+	return 0;
+}
+
+static int sig_kill(void *task, uint64_t id)
+{
+	struct sigfake *f = task;
+
+	(void)id;
+	return kill(f->child, SIGKILL) < 0 ? -errno : 0;
+}
+
+static const struct shim_exec_ops sig_ops = { .start = sig_start, .kill = sig_kill };
+
+/* The child's status once it ends within ms; -1 while it lives. */
+static int child_status(pid_t pid, int ms)
+{
+	int st = 0;
+
+	for (int i = 0; i <= ms / 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void test_server_signal(void **state)
+{
+	struct shim_server s;
+	struct sigfake f = { .use_pidfd = true };
+	struct berr *err = NULL;
+	struct shimc_msg m;
+	const char *code;
+	char *reason = NULL;
+	char *const argv[] = { "sh", NULL };
+	struct shimc_exec x = { .argv = argv };
+	int a[2], b[2], p[2], fds[3], nul = open("/dev/null", O_RDWR | O_CLOEXEC), st;
+
+	assert_true(nul >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	f.rfd = p[0];
+	f.wfd = p[1];
+	fds[0] = fds[1] = fds[2] = nul;
+	assert_int_equal(shim_server_init(&s, -1, NULL, 1, &err), 0);
+	s.exec_ops = &sig_ops;
+	shim_server_on_attach(&s, (struct trun *)&f);
+	pair(a);
+	pair(b);
+	assert_int_equal(shim_server_add(&s, a[0]), 0);
+	assert_int_equal(shim_server_add(&s, b[0]), 0);
+
+	/* a signal before any exec: ignored, no answer, no exec session */
+	assert_int_equal(shimc_send_signal(b[1], SIGTERM, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(shimc_recv_msg(b[1], 0, &m, &err), -ETIMEDOUT);
+	berr_clear(&err);
+	publish(&s, TRUN_RUNNING);
+	next_msg(b[1], &m);
+	assert_int_equal(m.type, SHIMC_MSG_STATE);
+	next_msg(a[1], &m);
+
+	/* through the pidfd: a caught signal arrives, nothing is answered */
+	assert_int_equal(shimc_send_exec(a[1], &x, fds, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	next_msg(a[1], &m);
+	assert_int_equal(m.type, SHIMC_MSG_EXEC_STARTED);
+	assert_int_equal(m.pid, f.child);   /* our pidfd: /proc's pid is the pid */
+	shimc_msg_free(&m);
+	assert_int_equal(shimc_send_signal(a[1], SIGUSR1, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(sig_byte(p[0], 5000), 'U');
+	/* again: every one goes (SIGUSR1 twice, as SIGINT twice would) */
+	assert_int_equal(shimc_send_signal(a[1], SIGUSR1, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(sig_byte(p[0], 5000), 'U');
+	assert_int_equal(shimc_recv_msg(a[1], 0, &m, &err), -ETIMEDOUT);
+	berr_clear(&err);
+	/* to the process: SIGTERM's default action ends it */
+	assert_int_equal(shimc_send_signal(a[1], SIGTERM, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	st = child_status(f.child, 5000);
+	assert_true(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	/* gone and reaped, its exec-exit not yet sent: a signal is no error */
+	assert_int_equal(shimc_send_signal(a[1], SIGINT, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(shimc_recv_msg(a[1], 0, &m, &err), -ETIMEDOUT);
+	berr_clear(&err);
+	shim_server_exec_exit(&s, 1, 128 + SIGTERM);
+	next_msg(a[1], &m);
+	assert_int_equal(m.type, SHIMC_MSG_EXEC_EXIT);
+	assert_int_equal(m.exit_code, 128 + SIGTERM);
+	close(f.pidfd);
+
+	/* the next exec on that connection, by pid (no pidfd) */
+	f.use_pidfd = false;
+	assert_int_equal(shimc_send_exec(a[1], &x, fds, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	next_msg(a[1], &m);
+	assert_int_equal(m.type, SHIMC_MSG_EXEC_STARTED);
+	shimc_msg_free(&m);
+	assert_int_equal(shimc_send_signal(a[1], SIGUSR1, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(sig_byte(p[0], 5000), 'U');
+	/* after its exec-exit the connection has no process: ignored (the
+	 * child, which the fake leaves alive, gets nothing) */
+	shim_server_exec_exit(&s, 2, 0);
+	next_msg(a[1], &m);
+	assert_int_equal(m.type, SHIMC_MSG_EXEC_EXIT);
+	assert_int_equal(shimc_send_signal(a[1], SIGTERM, &err), 0);
+	assert_false(shim_server_service(&s, &code, &reason));
+	assert_int_equal(child_status(f.child, 200), -1);
+	assert_int_equal(shimc_recv_msg(a[1], 0, &m, &err), -ETIMEDOUT);
+	berr_clear(&err);
+	kill(f.child, SIGKILL);
+	assert_true(child_status(f.child, 5000) != -1);
+
+	/* malformed: an InvalidRequest answer */
+	{
+		const char *txt = "{\"op\":\"signal\",\"signal\":99}";
+
+		assert_int_equal(send(a[1], txt, strlen(txt), 0), (ssize_t)strlen(txt));
+		assert_false(shim_server_service(&s, &code, &reason));
+		next_msg(a[1], &m);
+		assert_int_equal(m.type, SHIMC_MSG_ERROR);
+		assert_string_equal(m.code, "InvalidRequest");
+		assert_non_null(strstr(m.message, "request.signal: 99 out of range [1, 64]"));
+		shimc_msg_free(&m);
+	}
+	shim_server_close(&s);
+	close(a[1]);
+	close(b[1]);
+	close(p[0]);
+	close(p[1]);
+	close(nul);
 }
 
 /* -------------------------------------- the real shim in user namespaces */
@@ -1291,6 +1551,280 @@ static int check_cli_terminal(int out)
 	return 0;
 }
 
+/* A `berth exec` running in the background: its stdout and stderr (one
+ * pipe) are read as they come. */
+struct bg {
+	pid_t pid;
+	int out;
+	char *buf;
+	size_t len, cap;
+};
+
+static int bg_start(char **argv, int ignore, struct bg *b)
+{
+	int op[2], nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	memset(b, 0, sizeof(*b));
+	if (nul < 0 || pipe2(op, O_CLOEXEC) < 0)
+		return -1;
+	b->pid = fork();
+	if (b->pid == 0) {
+		dup2(nul, 0);
+		dup2(op[1], 1);
+		dup2(op[1], 2);
+		if (ignore > 0)
+			signal(ignore, SIG_IGN);
+		argv[0] = (char *)berth_bin;
+		execv(berth_bin, argv);
+		_exit(99);
+	}
+	close(nul);
+	close(op[1]);
+	b->out = op[0];
+	fcntl(b->out, F_SETFL, O_NONBLOCK);
+	b->cap = 1 << 16;
+	b->buf = xzalloc(b->cap);
+	return b->pid > 0 ? 0 : -1;
+}
+
+static void bg_read(struct bg *b)
+{
+	ssize_t n;
+
+	while (b->len + 1 < b->cap && (n = read(b->out, b->buf + b->len, b->cap - b->len - 1)) > 0)
+		b->len += (size_t)n;
+	b->buf[b->len] = '\0';
+}
+
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *q = text; (q = strstr(q, needle)); q += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Wait until the output holds needle n times; false after ms. */
+static bool bg_wait_for(struct bg *b, const char *needle, int n, int ms)
+{
+	int64_t end = mono_ms() + ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = b->out, .events = POLLIN };
+		int64_t left;
+
+		bg_read(b);
+		if (count_of(b->buf, needle) >= n)
+			return true;
+		left = end - mono_ms();
+		if (left <= 0)
+			return false;
+		(void)poll(&p, 1, (int)(left < 100 ? left : 100));
+	}
+}
+
+/* Its exit status (waitpid's) within ms, else it is killed and -1. */
+static int bg_end(struct bg *b, int ms)
+{
+	int st = -1;
+
+	for (int i = 0; i <= ms / 10; i++) {
+		if (waitpid(b->pid, &st, WNOHANG) == b->pid)
+			break;
+		st = -1;
+		usleep(10000);
+	}
+	if (st == -1) {
+		kill(b->pid, SIGKILL);
+		waitpid(b->pid, NULL, 0);
+	}
+	bg_read(b);
+	close(b->out);
+	return st;
+}
+
+#define EB(b, ...) do { bg_end(b, 0); dprintf(out, "ERROR " __VA_ARGS__); dprintf(out, "\n"); \
+			free((b)->buf); return 1; } while (0)
+
+/* Signals to `berth exec` go to the process, which berth keeps waiting for
+ * (issue 7): without and with -t. */
+static int check_cli_signals(int out)
+{
+	struct bg b;
+	int st;
+
+	/* a shell that traps SIGUSR1 and SIGTERM */
+	{
+		char *argv[] = { "", "exec", "--run-dir", run_dir, TID, "--", "sh", "-c",
+				 "trap 'echo got-USR1' USR1; trap 'echo got-TERM; exit 42' TERM; echo ready; "
+				 "while :; do sleep 0.05; done", NULL };
+
+		if (bg_start(argv, 0, &b) < 0)
+			E("start berth exec: %s", strerror(errno));
+		if (!bg_wait_for(&b, "ready", 1, 10000))
+			EB(&b, "berth exec of a trapping shell never ran: %s", b.buf);
+		kill(b.pid, SIGUSR1);
+		if (!bg_wait_for(&b, "got-USR1", 1, 5000))
+			EB(&b, "SIGUSR1 to berth exec did not reach the process: %s", b.buf);
+		kill(b.pid, SIGTERM);
+		st = bg_end(&b, 10000);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 42 || !strstr(b.buf, "got-TERM"))
+			E("SIGTERM to berth exec: status %#x (want exit 42), output %s", st, b.buf);
+		free(b.buf);
+	}
+	/* each of the six, SIGINT twice in a row (no escalation), then the
+	 * exit signal */
+	{
+		char *argv[] = { "", "exec", "--run-dir", run_dir, TID, "--", "berth-testhelper", "signals",
+				 "--exit-on", "TERM", "--exit-code", "3", NULL };
+		static const struct { int sig; const char *name; int n; } seq[] = {
+			{ SIGINT, "\"SIGINT\"", 1 }, { SIGINT, "\"SIGINT\"", 2 }, { SIGHUP, "\"SIGHUP\"", 1 },
+			{ SIGQUIT, "\"SIGQUIT\"", 1 }, { SIGUSR1, "\"SIGUSR1\"", 1 },
+			{ SIGUSR2, "\"SIGUSR2\"", 1 },
+		};
+
+		if (bg_start(argv, 0, &b) < 0)
+			E("start berth exec: %s", strerror(errno));
+		if (!bg_wait_for(&b, "\"ready\":true", 1, 10000))
+			EB(&b, "berth exec ... signals never ran: %s", b.buf);
+		for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+			kill(b.pid, seq[i].sig);
+			if (!bg_wait_for(&b, seq[i].name, seq[i].n, 5000))
+				EB(&b, "signal %s #%d to berth exec did not reach the process: %s", seq[i].name,
+				   seq[i].n, b.buf);
+		}
+		kill(b.pid, SIGTERM);
+		st = bg_end(&b, 10000);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 3 || !strstr(b.buf, "\"SIGTERM\""))
+			E("SIGTERM to berth exec ... signals: status %#x (want exit 3), output %s", st, b.buf);
+		free(b.buf);
+	}
+	/* berth started with SIGHUP ignored (nohup): it stays so, and is not
+	 * forwarded */
+	{
+		char *argv[] = { "", "exec", "--run-dir", run_dir, TID, "--", "berth-testhelper", "signals",
+				 "--exit-on", "TERM", "--exit-code", "4", NULL };
+
+		if (bg_start(argv, SIGHUP, &b) < 0)
+			E("start berth exec: %s", strerror(errno));
+		if (!bg_wait_for(&b, "\"ready\":true", 1, 10000))
+			EB(&b, "berth exec ... signals never ran: %s", b.buf);
+		kill(b.pid, SIGHUP);
+		usleep(100000);
+		kill(b.pid, SIGTERM);
+		st = bg_end(&b, 10000);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 4 || strstr(b.buf, "SIGHUP"))
+			E("berth exec with SIGHUP ignored: status %#x (want exit 4, no SIGHUP), output %s", st,
+			  b.buf);
+		free(b.buf);
+	}
+	/* a process that does not catch SIGINT dies of it: berth exits 130
+	 * itself (not killed by the signal) */
+	{
+		char *argv[] = { "", "exec", "--run-dir", run_dir, TID, "--", "sh", "-c",
+				 "echo ready; exec berth-testhelper sleep inf", NULL };
+
+		if (bg_start(argv, 0, &b) < 0)
+			E("start berth exec: %s", strerror(errno));
+		if (!bg_wait_for(&b, "ready", 1, 10000))
+			EB(&b, "berth exec ... sleep never ran: %s", b.buf);
+		usleep(100000);   /* past the shell's exec */
+		kill(b.pid, SIGINT);
+		st = bg_end(&b, 10000);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 130)
+			E("SIGINT to berth exec ... sleep: status %#x (want exit 130), output %s", st, b.buf);
+		free(b.buf);
+	}
+	/* -t: SIGINT, SIGHUP and SIGTERM are forwarded as well */
+	{
+		char *argv[] = { "", "exec", "-t", "--run-dir", run_dir, TID, "--", "sh", "-c",
+				 "trap 'echo got-INT' INT; trap 'echo got-HUP' HUP; "
+				 "trap 'echo got-TERM; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+				 NULL };
+
+		if (bg_start(argv, 0, &b) < 0)
+			E("start berth exec -t: %s", strerror(errno));
+		if (!bg_wait_for(&b, "ready", 1, 10000))
+			EB(&b, "berth exec -t of a trapping shell never ran: %s", b.buf);
+		kill(b.pid, SIGINT);
+		if (!bg_wait_for(&b, "got-INT", 1, 5000))
+			EB(&b, "SIGINT to berth exec -t did not reach the process: %s", b.buf);
+		kill(b.pid, SIGHUP);
+		if (!bg_wait_for(&b, "got-HUP", 1, 5000))
+			EB(&b, "SIGHUP to berth exec -t did not reach the process: %s", b.buf);
+		kill(b.pid, SIGTERM);
+		st = bg_end(&b, 10000);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 42 || !strstr(b.buf, "got-TERM"))
+			E("SIGTERM to berth exec -t: status %#x (want exit 42), output %s", st, b.buf);
+		free(b.buf);
+	}
+	return 0;
+}
+
+/* Signal requests over the socket: to the process; after its end, no
+ * error, and the connection serves the next exec. */
+static int check_signal_socket(int out)
+{
+	char *const sl[] = { "berth-testhelper", "sleep", "inf", NULL };
+	char *const ex5[] = { "berth-testhelper", "exit", "5", NULL };
+	struct shimc_exec x = { .argv = sl };
+	struct berr *err = NULL;
+	int sock = shimc_connect(bundle, &err), nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int fds[3] = { nul, nul, nul }, code = -1;
+	struct shimc_msg m = { 0 };
+	pid_t pid = 0;
+
+	if (sock < 0 || shimc_send_exec(sock, &x, fds, &err) < 0)
+		E("exec to signal: %s", berr_msg(err));
+	for (;;) {
+		if (shimc_recv_msg(sock, 10000, &m, &err) != 1)
+			E("exec to signal: no answer: %s", err ? berr_msg(err) : "closed");
+		if (m.type == SHIMC_MSG_ERROR)
+			E("exec to signal: %s", m.message);
+		if (m.type == SHIMC_MSG_EXEC_STARTED)
+			pid = m.pid;
+		shimc_msg_free(&m);
+		if (pid)
+			break;
+	}
+	if (shimc_send_signal(sock, SIGTERM, &err) < 0)
+		E("send signal: %s", berr_msg(err));
+	for (;;) {
+		if (shimc_recv_msg(sock, 10000, &m, &err) != 1)
+			E("signalled exec: no exec-exit: %s", err ? berr_msg(err) : "closed");
+		if (m.type == SHIMC_MSG_ERROR)
+			E("signalled exec: %s", m.message);
+		if (m.type == SHIMC_MSG_EXEC_EXIT) {
+			code = m.exit_code;
+			break;
+		}
+		shimc_msg_free(&m);
+	}
+	if (code != 128 + SIGTERM)
+		E("exec'd process signalled with SIGTERM ended with %d, want 143", code);
+	if (!gone(pid, 5000))
+		E("the signalled process %d is still there", (int)pid);
+	/* its process has ended: not an error, and the next exec works */
+	if (shimc_send_signal(sock, SIGTERM, &err) < 0)
+		E("send signal after the end: %s", berr_msg(err));
+	x.argv = ex5;
+	if (shimc_send_exec(sock, &x, fds, &err) < 0)
+		E("exec after a late signal: %s", berr_msg(err));
+	close(nul);
+	if (shimc_recv_msg(sock, 10000, &m, &err) != 1)
+		E("exec after a late signal: no answer: %s", err ? berr_msg(err) : "closed");
+	if (m.type != SHIMC_MSG_EXEC_STARTED)
+		E("exec after a late signal: answer %d (%s), want exec-started", (int)m.type,
+		  m.message ? m.message : "");
+	shimc_msg_free(&m);
+	if (shimc_recv_msg(sock, 10000, &m, &err) != 1 || m.type != SHIMC_MSG_EXEC_EXIT || m.exit_code != 5)
+		E("exec after a late signal: no exec-exit 5");
+	shimc_msg_free(&m);
+	close(sock);
+	return 0;
+}
+
 /* The task stops under an exec: it ends (137), and so does the task. */
 static int check_stop(int out, pid_t shim)
 {
@@ -1416,10 +1950,11 @@ static int ns_exec_e2e(int out)
 	close(fd);
 
 	{
-		static const char *const names[] = { "plain", "disconnect", "tty", "cli", "cli-terminal", "stop" };
+		static const char *const names[] = { "plain", "disconnect", "tty", "cli", "cli-terminal",
+						     "signal-socket", "cli-signals", "stop" };
 		int64_t t0 = mono_ms();
 
-		for (int k = 0; k < 6; k++) {
+		for (int k = 0; k < 8; k++) {
 			int64_t t = mono_ms();
 
 			switch (k) {
@@ -1428,10 +1963,15 @@ static int ns_exec_e2e(int out)
 			case 2: r = check_tty_socket(out); break;
 			case 3: r = check_cli(out); break;
 			case 4: r = check_cli_terminal(out); break;
+			case 5: r = check_signal_socket(out); break;
+			case 6: r = check_cli_signals(out); break;
 			default: r = check_stop(out, pid); break;
 			}
-			if (r)
+			if (r) {
+				/* the shim is detached: it would outlive the test */
+				kill(pid, SIGKILL);
 				return r;
+			}
 			dprintf(out, "INFO exec e2e: %s checked in %lld ms\n", names[k], (long long)(mono_ms() - t));
 		}
 		dprintf(out, "INFO exec e2e: %lld ms in all\n", (long long)(mono_ms() - t0));
@@ -1471,6 +2011,8 @@ int main(void)
 		cmocka_unit_test(test_exec_codes),
 		cmocka_unit_test(test_client_msgs),
 		cmocka_unit_test(test_server_exec),
+		cmocka_unit_test(test_signal_parse),
+		cmocka_unit_test(test_server_signal),
 		cmocka_unit_test_setup_teardown(test_exec_e2e, setup_tmp, teardown_tmp),
 	};
 

@@ -2,7 +2,8 @@
 # container has the container's user, capabilities, no_new_privs, seccomp
 # filter, cgroup and namespaces; exit codes come back (128 + signal too);
 # -i passes stdin, -t gives a pty that is the controlling terminal; -u, -w
-# and -e; exec into a stopped, unknown or missing thing fails with a clear
+# and -e; signals to the CLI reach the process, whose exit code the CLI
+# returns; exec into a stopped, unknown or missing thing fails with a clear
 # message and its exit code; an exec'd process dies when its client is
 # killed and when the task stops; nothing is left behind.
 # tests/unit/runtime/test_shim_exec.c covers the same in user namespaces.
@@ -101,6 +102,42 @@ done
 out=$("$B" exec "$ID" -- berth-testhelper tty) || die "exec (no -t) tty: $?"
 [ "$(jv "$out" ctty)" = false ] || die "without -t the process has a terminal: $out"
 say "exec -t: a pty that is the controlling terminal; exit codes, -i, -u, -w, -e"
+
+# ------------------------------------------------ signals to berth exec go to the process
+# SIGTERM to the CLI (no -t): the process's trap runs in the container, the
+# CLI waits for its end and exits with its code (not 143)
+"$B" exec "$ID" -- sh -c 'trap "echo got-TERM > /tmp/sig.txt; exit 42" TERM; echo ready; while :; do sleep 0.05; done' \
+	> "$S/sig.out" 2> "$S/sig.err" &
+CL=$!
+wait_until 10 grep -q ready "$S/sig.out" || die "the trapping shell did not start: $(cat "$S/sig.err")"
+kill -TERM "$CL"
+wait "$CL"
+rc=$?
+[ $rc = 42 ] || die "SIGTERM to berth exec: exit $rc, want the trap's 42 $(cat "$S/sig.err")"
+out=$("$B" exec "$ID" -- cat /tmp/sig.txt) || die "read the trap's file: $?"
+[ "$out" = got-TERM ] || die "the trap in the container wrote '$out'"
+# an untrapped one ends the process: 128 + N from berth's own exit
+"$B" exec "$ID" -- sh -c 'echo ready; exec berth-testhelper sleep inf' > "$S/sig.out" 2> "$S/sig.err" &
+CL=$!
+wait_until 10 grep -q ready "$S/sig.out" || die "the sleeper did not start: $(cat "$S/sig.err")"
+usleep 200000 2>/dev/null || sleep 0.2
+kill -USR1 "$CL"
+wait "$CL"
+rc=$?
+[ $rc = 138 ] || die "SIGUSR1 to berth exec of an untrapping process: exit $rc, want 138 $(cat "$S/sig.err")"
+wait_until 10 sh -c "[ \$(wc -l < '$LEAF/cgroup.procs') = 1 ]" || die "the signalled process is still in $LEAF"
+# -t: SIGHUP and SIGTERM to the CLI are forwarded too
+"$B" exec -t "$ID" -- sh -c 'trap "echo got-HUP" HUP; trap "exit 43" TERM; echo ready; while :; do sleep 0.05; done' \
+	> "$S/sig.out" 2> "$S/sig.err" &
+CL=$!
+wait_until 10 grep -q ready "$S/sig.out" || die "exec -t: the trapping shell did not start: $(cat "$S/sig.err")"
+kill -HUP "$CL"
+wait_until 10 grep -q got-HUP "$S/sig.out" || die "SIGHUP to berth exec -t did not reach the process: $(cat "$S/sig.out" "$S/sig.err")"
+kill -TERM "$CL"
+wait "$CL"
+rc=$?
+[ $rc = 43 ] || die "SIGTERM to berth exec -t: exit $rc, want the trap's 43 $(cat "$S/sig.err")"
+say "signals to berth exec reach the process (trap ran: exit 42, 43; untrapped SIGUSR1: 138)"
 
 # ------------------------------------------------ refusals
 "$B" exec "$ID" side -- id > /dev/null 2> "$S/err"
