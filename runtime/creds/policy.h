@@ -101,7 +101,8 @@ char *creds_verdict_describe(const struct creds_verdict *v);
 /* "ALLOW", "DENY_EXPLICIT", "DENY_IMPLICIT". */
 const char *creds_decision_name(enum creds_decision d);
 
-/* The matcher: does pattern pat (plen bytes; '*' any run, '?' one byte,
+/* The matcher (common/glob.h's glob_match, which lb's rules use too):
+ * does pattern pat (plen bytes; '*' any run, '?' one byte,
  * everything else literal) match all of s (slen bytes)? icase folds ASCII
  * letters. Greedy with one backtrack point (the last '*' seen), so it takes
  * at most (plen + 1) * (slen + 2) steps whatever the pattern: no
