@@ -17,6 +17,7 @@
  * error has one of the documented statuses and a message; the chunked
  * decoder's verdict and length do not depend on the splits. */
 #include "lb/http.h"
+#include "tests/fuzz/lb_fuzz.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -26,19 +27,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct lb_http_head h, h1, h2;
-
-static uint32_t rng;
-
-static size_t next_piece(size_t max)
-{
-	rng = rng * 1103515245u + 12345u;
-	return max ? 1 + (rng >> 16) % max : 1;
-}
-
-static bool inside(struct lb_http_span s, uint32_t len)
-{
-	return s.off <= len && s.len <= len - s.off;
-}
 
 static bool tchar(unsigned char c)
 {
@@ -149,37 +137,6 @@ static void check_reserialized(const char *buf, const struct lb_http_limits *lim
 	free(out);
 }
 
-/* Frame a chunked body at in[0..n) in random pieces and in one call: the
- * same verdict and length. Returns the bytes of the body, 0 if it did not end. */
-static size_t check_chunked(const char *in, size_t n, const struct lb_http_limits *lim)
-{
-	struct lb_http_chunked c, c1;
-	size_t off = 0, used, used1;
-	int r = LB_HTTP_MORE, r1;
-
-	lb_http_chunked_init(&c, lim, false);
-	while (r == LB_HTTP_MORE && off < n) {
-		size_t len = next_piece(n - off);
-		char *piece = malloc(len);
-
-		if (!piece)
-			abort();
-		memcpy(piece, in + off, len);
-		r = lb_http_chunked_parse(&c, piece, len, &used);
-		free(piece);
-		if (used > len || (r == LB_HTTP_MORE && used != len))
-			abort();
-		off += used;
-	}
-	lb_http_chunked_init(&c1, lim, false);
-	r1 = lb_http_chunked_parse(&c1, in, n, &used1);
-	if (r1 != r || (r == LB_HTTP_DONE && used1 != off))
-		abort();
-	if (r == LB_HTTP_ERROR && (c.status != 400 || !c.error || c1.status != 400))
-		abort();
-	return r == LB_HTTP_DONE ? off : 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lb_http_limits lim = LB_HTTP_LIMITS_DEFAULT;
@@ -245,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				return 0;
 			off += h.content_length;
 		} else if (h.body == LB_HTTP_BODY_CHUNKED) {
-			size_t body = check_chunked(in + off, n - off, &lim);
+			size_t body = check_chunked(in + off, n - off, &lim, false, 400);
 
 			if (body == 0)
 				return 0;
