@@ -20,8 +20,8 @@ PKGS=(
 	zlib1g-dev libisal-dev libzstd-dev libarchive-dev
 	# registry pull (rootfs/pull.c) and its tests: a real registry, pushes, htpasswd
 	libcurl4-openssl-dev docker-registry skopeo apache2-utils
-	# berthd: state store (SQLite)
-	libsqlite3-dev
+	# berthd: state store (SQLite); secrets at rest (OpenSSL's libcrypto, AES-256-GCM)
+	libsqlite3-dev libssl-dev
 	# the ECS API is tested with the real AWS CLI v2 and boto3 (host side)
 	awscli python3-boto3
 	# ephemeral storage volumes (ext4 and XFS tooling, also staged into the test VM)

@@ -115,5 +115,7 @@ int cli_events(int argc, char **argv);   /* events.c */
 int cli_stats(int argc, char **argv);    /* stats.c */
 /* logs.c */
 int cli_logs(int argc, char **argv);
+/* secret.c */
+int cli_secret(int argc, char **argv);
 
 #endif

@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  events     task state changes (-f follows)\n"
 		"  stats      live CPU, memory, pids and network use of running tasks\n"
 		"  exec       run a command in a running container (-it: with a terminal)\n"
+		"  secret     put, list and remove secrets for containers (berth secret --help)\n"
 		"\n"
 		"  version    print berth's version\n"
 		"\n"
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
 		return cli_events(argc, argv);
 	if (!strcmp(cmd, "stats"))
 		return cli_stats(argc, argv);
+	if (!strcmp(cmd, "secret") || !strcmp(cmd, "secrets"))
+		return cli_secret(argc, argv);
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;
 }

@@ -103,8 +103,11 @@ static const struct api_op api_ops[] = {
 
 /* berth's own operations (API_BERTH_PREFIX), sorted by name. */
 static const struct api_op berth_ops[] = {
+	{ "DeleteSecret", api_berth_delete_secret },
 	{ "GetTaskStats", api_berth_get_task_stats },
 	{ "ListEvents", api_berth_list_events },
+	{ "ListSecrets", api_berth_list_secrets },
+	{ "PutSecret", api_berth_put_secret },
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -201,8 +204,9 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 
 	if (!o && op && !strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)))
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of berth's "
-				"API (" API_BERTH_PREFIX "GetTaskStats, " API_BERTH_PREFIX "ListEvents)",
-				berr_q(op));
+				"API (" API_BERTH_PREFIX "DeleteSecret, " API_BERTH_PREFIX "GetTaskStats, "
+				API_BERTH_PREFIX "ListEvents, " API_BERTH_PREFIX "ListSecrets, "
+				API_BERTH_PREFIX "PutSecret)", berr_q(op));
 	if (!o)
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the ECS "
 				"API", op ? berr_q(op) : "(none)");

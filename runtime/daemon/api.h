@@ -161,5 +161,34 @@ json_t *api_list_tasks(struct berthd *d, json_t *in, struct api_error *e);
 /* api_berth.c: berth's own operations (BerthV1.*, docs/berthd.md) */
 json_t *api_berth_list_events(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_berth_get_task_stats(struct berthd *d, json_t *in, struct api_error *e);
+/* api_secret.c: secrets (docs/credentials.md, "Secrets") */
+json_t *api_berth_put_secret(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_list_secrets(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_delete_secret(struct berthd *d, json_t *in, struct api_error *e);
+/* May role_arn do action ("secretsmanager:GetSecretValue",
+ * "ssm:GetParameters") on resource_arn? 0 yes; otherwise *why (xmalloc'd or
+ * NULL) says why not. */
+typedef int (*api_secret_authorize_fn)(void *ctx, const char *role_arn, const char *action,
+				       const char *resource_arn, char **why);
+/* berthd's: the role's policies in berthd.json (berthd_role_authorize);
+ * ctx is the struct berthd. */
+int api_secret_authorize_role(void *ctx, const char *role_arn, const char *action,
+			      const char *resource_arn, char **why);
+struct task_def;
+struct secret_payload;
+/* Every container's secrets of td: each allowed by authorize for the task's
+ * executionRoleArn, looked up, decrypted, into *out (empty when td has
+ * none). An error is the task's stoppedReason, ECS's words:
+ * "ResourceInitializationError: unable to pull secrets or registry auth:
+ * ..." naming the container and secret, never a value. */
+int api_secret_resolve(struct berthd *d, const struct task_def *td,
+		       api_secret_authorize_fn authorize, void *actx, struct secret_payload *out,
+		       struct berr **err);
+/* api_secret_resolve for a shim's config.json document (taskDefinition,
+ * overrides, mode, read as berth-shim reads them): *fd = a sealed memfd of
+ * the values for `berth-shim --secrets-fd`, or -1 when the task has no
+ * secrets. */
+int api_secret_task_fd(struct berthd *d, const json_t *config, api_secret_authorize_fn authorize,
+		       void *actx, int *fd, struct berr **err);
 
 #endif

@@ -252,7 +252,13 @@ static void handle(struct conn *c, const struct http_request *req)
 	if (req->body_len == 0) {
 		in = json_object();
 	} else if (bjson_load_buf("request body", req->body, req->body_len, &in, &err) < 0) {
-		respond_error(c, 400, rid, "SerializationException", berr_msg(err), keep);
+		/* the parser's message quotes the text near the error: never
+		 * for a request that may carry a secret's value */
+		if (!strcmp(op, API_BERTH_PREFIX "PutSecret"))
+			respond_error(c, 400, rid, "SerializationException", "request body: not valid JSON "
+				      "(the message is withheld: the body may hold a secret's value)", keep);
+		else
+			respond_error(c, 400, rid, "SerializationException", berr_msg(err), keep);
 		return;
 	}
 	/* task credentials: the role's policies decide (a known operation

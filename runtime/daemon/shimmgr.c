@@ -759,17 +759,27 @@ int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64
 {
 	struct shim_ent *e = ent_new(m, id, cpu, memory);
 	cleanup_free char *cfg = xasprintf("%s/%s", e->bundle, SHIM_CONFIG_FILE);
+	cleanup_close int secrets_fd = -1;
 	int r;
 
+	/* the task's secrets, before anything of the task exists: resolved,
+	 * authorized for its execution role by api_secret_authorize_role (the
+	 * role's policies in berthd.json) and decrypted here, then handed to
+	 * the shim in a sealed memfd (docs/credentials.md, "Secrets") */
+	if ((r = api_secret_task_fd(m->d, config, api_secret_authorize_role, m->d, &secrets_fd,
+				    err)) < 0) {
+		ent_bury(e);
+		return r;
+	}
 	if (mkdir(e->bundle, 0700) < 0) {
 		r = berr_set(err, errno, "mkdir %s", e->bundle);
 		ent_bury(e);
 		return r;
 	}
 	if ((r = bjson_write_file_atomic(cfg, config, 0600, err)) < 0 ||
-	    (r = shimc_spawn_init(m->d->cfg.shim_path, e->bundle,
-					 m->d->init_fd > 2 ? m->d->init_fd : -1, 0, &e->pid,
-					 err)) < 0) {
+	    (r = shimc_spawn_fds(m->d->cfg.shim_path, e->bundle,
+				 m->d->init_fd > 2 ? m->d->init_fd : -1, secrets_fd, 0, &e->pid,
+				 err)) < 0) {
 		/* the shim recorded why in status.json when it got that far: it is
 		 * in *err too; nothing of the task exists outside the bundle */
 		cleanup_berr struct berr *e2 = NULL;

@@ -17,6 +17,8 @@
  *   events      seq, time, cluster, task id and ARN, kind; written by
  *               store_task_put from the difference between the stored and
  *               the new task document (store.h), never by anyone else
+ *   secrets     name, arn, description, nonce, ciphertext (+ tag), created,
+ *               updated, version: no document, and never a value
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -57,8 +59,8 @@
 /* ------------------------------------------------------------ migrations */
 
 /* Schema migrations, in order: migrations[i] takes a database from
- * user_version i to i + 1. Adding version 2 is one more entry here and
- * STORE_SCHEMA_VERSION 2 in store.h; each step runs in its own transaction
+ * user_version i to i + 1. Adding version N is one more entry here and
+ * STORE_SCHEMA_VERSION N in store.h; each step runs in its own transaction
  * together with the user_version update. */
 static const char *const migrations[] = {
 	/* 0 -> 1: the first schema */
@@ -144,6 +146,18 @@ static const char *const migrations[] = {
 	"  doc TEXT NOT NULL);"
 	"CREATE INDEX events_cluster ON events(cluster, seq);"
 	"CREATE INDEX events_task ON events(task_id, seq);",
+
+	/* 2 -> 3: secrets (store_secret_*), encrypted by berthd before they
+	 * get here: nonce and ciphertext (with its tag), never the value */
+	"CREATE TABLE secrets ("
+	"  name TEXT PRIMARY KEY,"
+	"  arn TEXT NOT NULL UNIQUE,"
+	"  description TEXT,"
+	"  nonce BLOB NOT NULL,"
+	"  ciphertext BLOB NOT NULL,"
+	"  created REAL NOT NULL,"
+	"  updated REAL NOT NULL,"
+	"  version INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -1651,4 +1665,151 @@ int store_tags_drop(struct store *s, const char *arn, struct berr **err)
 	}
 	stmt_resetp(&st);
 	return auto_end(s, own, r, err);
+}
+
+/* --------------------------------------------------------------- secrets */
+
+void store_secret_clear(struct store_secret *sec)
+{
+	free(sec->name);
+	free(sec->arn);
+	free(sec->description);
+	free(sec->ct);
+	memset(sec, 0, sizeof(*sec));
+}
+
+int store_secret_put(struct store *s, const struct store_secret *sec, int64_t *version,
+		     struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool own;
+	int r;
+
+	if (!sec->name || !*sec->name || !sec->arn || !*sec->arn || !sec->ct)
+		return berr_set(err, EINVAL, "database %s: secret: name, arn and ciphertext are "
+				"required", s->path);
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "INSERT INTO secrets(name, arn, description, nonce, ciphertext, created, "
+		 "updated, version) VALUES(?, ?, ?, ?, ?, ?, ?, 1) "
+		 "ON CONFLICT(name) DO UPDATE SET nonce = excluded.nonce, "
+		 "ciphertext = excluded.ciphertext, updated = excluded.updated, "
+		 "description = coalesce(excluded.description, description), "
+		 "version = version + 1 RETURNING version", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, sec->name);
+		bind_text(st, 2, sec->arn);
+		bind_text(st, 3, sec->description);
+		sqlite3_bind_blob(st, 4, sec->nonce, sizeof(sec->nonce), SQLITE_TRANSIENT);
+		sqlite3_bind_blob(st, 5, sec->ct, (int)sec->ct_len, SQLITE_TRANSIENT);
+		sqlite3_bind_double(st, 6, sec->created);
+		sqlite3_bind_double(st, 7, sec->updated);
+		r = step(s, st, "store secret", err);
+		if (r > 0) {
+			if (version)
+				*version = sqlite3_column_int64(st, 0);
+			/* RETURNING: the statement is done only after its last row */
+			r = step(s, st, "store secret", err);
+		}
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+int store_secret_get(struct store *s, const char *name, struct store_secret *out,
+		     struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	const void *nonce, *ct;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = prep(s, "SELECT name, arn, description, nonce, ciphertext, created, updated, "
+		      "version FROM secrets WHERE name = ?", &st, err)) < 0)
+		return r;
+	bind_text(st, 1, name);
+	if ((r = step(s, st, "get secret", err)) <= 0)
+		return r;
+	nonce = sqlite3_column_blob(st, 3);
+	if (!nonce || sqlite3_column_bytes(st, 3) != (int)sizeof(out->nonce))
+		return berr_set(err, EIO, "database %s: secret %s: stored nonce is not %zu bytes",
+				s->path, name, sizeof(out->nonce));
+	memcpy(out->nonce, nonce, sizeof(out->nonce));
+	ct = sqlite3_column_blob(st, 4);
+	out->ct_len = (size_t)sqlite3_column_bytes(st, 4);
+	out->ct = xmalloc(out->ct_len + 1);
+	if (out->ct_len)
+		memcpy(out->ct, ct, out->ct_len);
+	out->name = xstrdup((const char *)sqlite3_column_text(st, 0));
+	out->arn = xstrdup((const char *)sqlite3_column_text(st, 1));
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+		out->description = xstrdup((const char *)sqlite3_column_text(st, 2));
+	out->created = sqlite3_column_double(st, 5);
+	out->updated = sqlite3_column_double(st, 6);
+	out->version = sqlite3_column_int64(st, 7);
+	return 1;
+}
+
+int store_secret_list(struct store *s, const struct store_page *pg, json_t **items, bool *more,
+		      struct berr **err)
+{
+	cleanup_json json_t *res = json_array();
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct query q = { .len = 0 };
+	int64_t n = 0;
+	int r;
+
+	*items = NULL;
+	*more = false;
+	q_add(&q, "SELECT name, arn, description, created, updated, version FROM secrets "
+	      "WHERE 1");
+	q_cond(&q, "name > ?", page_after(pg));
+	q_add(&q, " ORDER BY name");
+	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
+		return r;
+	while ((r = step(s, st, "list secrets", err)) > 0) {
+		json_t *o;
+
+		if (page_full(pg, n)) {
+			*more = true;
+			break;
+		}
+		o = json_pack("{s:s, s:s, s:f, s:f, s:I}",
+			      "name", (const char *)sqlite3_column_text(st, 0),
+			      "arn", (const char *)sqlite3_column_text(st, 1),
+			      "createdDate", sqlite3_column_double(st, 3),
+			      "lastChangedDate", sqlite3_column_double(st, 4),
+			      "version", (json_int_t)sqlite3_column_int64(st, 5));
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+			json_object_set_new(o, "description",
+					    json_string((const char *)sqlite3_column_text(st, 2)));
+		json_array_append_new(res, o);
+		n++;
+	}
+	if (r < 0)
+		return r;
+	*items = steal_pointer(&res);
+	return 0;
+}
+
+int store_secret_delete(struct store *s, const char *name, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int found = 0;
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+
+	r = prep(s, "DELETE FROM secrets WHERE name = ?", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, name);
+		r = step(s, st, "delete secret", err);
+		if (r >= 0)
+			found = sqlite3_changes(s->db) > 0;
+	}
+	stmt_resetp(&st);
+	r = auto_end(s, own, r, err);
+	return r < 0 ? r : found;
 }

@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -166,5 +166,34 @@ int store_tags_remove(struct store *s, const char *arn, const json_t *keys, stru
 /* [{key, value}] in key order, [] when none. */
 int store_tags_get(struct store *s, const char *arn, json_t **tags, struct berr **err);
 int store_tags_drop(struct store *s, const char *arn, struct berr **err);
+
+/* ---- secrets: key = name (runtime/creds/secrets.h, docs/credentials.md) ----
+ * Only ciphertext is stored (runtime/daemon/secretbox.h): the database never
+ * holds a secret's value. */
+struct store_secret {
+	char *name;
+	char *arn;
+	char *description;          /* or NULL */
+	uint8_t nonce[12];
+	uint8_t *ct;                /* ciphertext + tag */
+	size_t ct_len;
+	double created, updated;    /* epoch seconds */
+	int64_t version;            /* 1 when created, +1 per put */
+};
+void store_secret_clear(struct store_secret *sec);
+/* Create (with sec->arn, sec->created, version 1) or update (new nonce,
+ * ciphertext, updated, version + 1, description when sec->description is
+ * not NULL; the ARN and creation time stay). *version: the stored version. */
+int store_secret_put(struct store *s, const struct store_secret *sec, int64_t *version,
+		     struct berr **err);
+/* 1 with *out filled (store_secret_clear it), 0 when there is none. */
+int store_secret_get(struct store *s, const char *name, struct store_secret *out,
+		     struct berr **err);
+/* [{name, arn, description?, createdDate, lastChangedDate, version}] in
+ * name order; no ciphertext. */
+int store_secret_list(struct store *s, const struct store_page *pg, json_t **items, bool *more,
+		      struct berr **err);
+/* 1 when deleted, 0 when there was none. */
+int store_secret_delete(struct store *s, const char *name, struct berr **err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/container/launch.h"
+#include "runtime/creds/secrets.h"
 #include "runtime/shim/shim.h"
 #include "runtime/shim/taskmeta.h"
 #include "runtime/shim/taskrun.h"
@@ -48,7 +49,7 @@ struct shim {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: berth-shim [--init-fd N] BUNDLE\n"
+		"Usage: berth-shim [--init-fd N] [--secrets-fd N] BUNDLE\n"
 		"\n"
 		"Run the task described by BUNDLE/config.json, detached: the first process\n"
 		"exits once the shim is ready (0), or prints why it is not and exits 1.\n"
@@ -57,7 +58,10 @@ static void usage(FILE *f)
 		"\n"
 		"  --init-fd N  fd N is a sealed memfd of berth-init (berthd shares its own\n"
 		"               with every shim); without it, or when it is not this build's,\n"
-		"               the shim makes its own copy\n");
+		"               the shim makes its own copy\n"
+		"  --secrets-fd N  fd N holds the values of the task's secrets (a sealed\n"
+		"               memfd from berthd): read once, then closed; a task with\n"
+		"               secrets does not start without it\n");
 }
 
 /* The task never ran: say so in status.json (unless the bundle has a
@@ -353,35 +357,41 @@ int main(int argc, char **argv)
 	char real[PATH_MAX];
 	struct stat st;
 	size_t len = 0;
-	int r, init_fd = -1;
+	int r, init_fd = -1, secrets_fd = -1, max_fd;
 
 	blog_init("berth-shim");
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
-	if (argc == 4 && !strcmp(argv[1], "--init-fd")) {
+	while (argc >= 4 && (!strcmp(argv[1], "--init-fd") || !strcmp(argv[1], "--secrets-fd"))) {
+		int *target = !strcmp(argv[1], "--init-fd") ? &init_fd : &secrets_fd;
 		char *end;
 		long v;
 
 		errno = 0;
 		v = strtol(argv[2], &end, 10);
-		if (errno || *end || end == argv[2] || v < 3 || v > 1024) {
-			log_error("--init-fd: \"%s\" is not an fd number from 3 to 1024", berr_q(argv[2]));
+		if (errno || *end || end == argv[2] || v < 3 || v > 1024 || *target >= 0 ||
+		    v == init_fd || v == secrets_fd) {
+			log_error("%s: \"%s\" is not an fd number from 3 to 1024 (each option once, "
+				  "each fd once)", argv[1], berr_q(argv[2]));
 			return 2;
 		}
-		init_fd = (int)v;
+		*target = (int)v;
 		argv += 2;
 		argc -= 2;
 	}
-	/* nothing of the caller's but stdio (and the init memfd) */
-	if (init_fd > 3)
-		for (int fd = 3; fd < init_fd; fd++)
+	/* nothing of the caller's but stdio (and the init and secrets memfds) */
+	max_fd = init_fd > secrets_fd ? init_fd : secrets_fd;
+	for (int fd = 3; fd < max_fd; fd++)
+		if (fd != init_fd && fd != secrets_fd)
 			(void)close(fd);
-	(void)fs_close_range_from(init_fd >= 3 ? init_fd + 1 : 3);
+	(void)fs_close_range_from(max_fd >= 3 ? max_fd + 1 : 3);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc != 2 || argv[1][0] == '-') {
 		usage(stderr);
+		if (secrets_fd >= 0)
+			close(secrets_fd);
 		return 2;
 	}
 	if (init_fd >= 0) {
@@ -447,12 +457,25 @@ int main(int argc, char **argv)
 		r = fail(&s, true, berr_msg(err));
 		goto out;
 	}
+	if (secrets_fd >= 0) {
+		/* the values, into the containers' definitions (taskrun puts them
+		 * in their environments); the memfd goes at once */
+		r = secret_payload_apply_fd(s.td, secrets_fd, &err);
+		close(secrets_fd);
+		secrets_fd = -1;
+		if (r < 0) {
+			r = fail(&s, true, berr_msg(err));
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < s.td->n_warnings; i++)
 		log_warn("%s", s.td->warnings[i]);
 	free(buf);
 	buf = NULL;
 	r = detach_and_run(&s);
 out:
+	if (secrets_fd >= 0)
+		close(secrets_fd);
 	if (s.srv_up)
 		shim_server_close(&s.srv);
 	task_def_free(s.td);

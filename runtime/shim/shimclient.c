@@ -74,18 +74,38 @@ int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t
 int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int timeout_ms,
 		     pid_t *pid, struct berr **err)
 {
-	char *const plain[] = { (char *)shim_path, (char *)bundle, NULL };
-	char *const shared[] = { (char *)shim_path, "--init-fd", "3", (char *)bundle, NULL };
-	char *const *argv = init_fd >= 0 ? shared : plain;
+	return shimc_spawn_fds(shim_path, bundle, init_fd, -1, timeout_ms, pid, err);
+}
+
+int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
+		    int timeout_ms, pid_t *pid, struct berr **err)
+{
+	char *argv[8];
+	size_t na = 0;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t all, none;
-	cleanup_close int rd = -1;
+	cleanup_close int rd = -1, sfd = -1;
 	int p[2], r, status = 0;
 	char msg[SPAWN_MSG_MAX + 1];
 	size_t len = 0;
 	pid_t child;
 
+	argv[na++] = (char *)shim_path;
+	if (init_fd >= 0) {
+		argv[na++] = "--init-fd";
+		argv[na++] = "3";
+	}
+	if (secrets_fd >= 0) {
+		/* above 4, so that the dup2 to 3 cannot overwrite it first */
+		sfd = fcntl(secrets_fd, F_DUPFD_CLOEXEC, 5);
+		if (sfd < 0)
+			return berr_set(err, errno, "dup the secrets fd");
+		argv[na++] = "--secrets-fd";
+		argv[na++] = "4";
+	}
+	argv[na++] = (char *)bundle;
+	argv[na] = NULL;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
 	rd = p[0];
@@ -95,6 +115,8 @@ int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int
 	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
 	if (init_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, init_fd, 3);
+	if (sfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, sfd, 4);
 	posix_spawnattr_init(&at);
 	sigfillset(&all);
 	sigemptyset(&none);

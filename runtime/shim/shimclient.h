@@ -45,6 +45,11 @@ int shimc_spawn(const char *shim_path, const char *bundle, int timeout_ms, pid_t
  * that one copy; init_fd < 0: none (the shim makes its own). */
 int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int timeout_ms,
 		     pid_t *pid, struct berr **err);
+/* shimc_spawn_init, also handing the shim secrets_fd (a sealed memfd of the
+ * task's secret values, runtime/creds/secrets.h) as its fd 4 with
+ * --secrets-fd 4; secrets_fd < 0: none. The values never touch a file. */
+int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
+		    int timeout_ms, pid_t *pid, struct berr **err);
 
 /* Connect to BUNDLE/shim.sock: the fd, non-blocking and close-on-exec.
  * -ENOENT or -ECONNREFUSED: no shim runs there (read status.json);

@@ -1398,6 +1398,54 @@ static int write_etc_files(struct trun *t, struct berr **err)
 	return fs_write_file_atomic(t->resolv, resolv, strlen(resolv), 0644, err);
 }
 
+/* The container's secrets (values from berthd, runtime/creds/secrets.h) into
+ * its environment, over any variable of the same name (from the image):
+ * the spec lives as long as the container, restarts included, and exec'd
+ * processes start from it, as ECS Exec's do from the container's. */
+static void add_secrets(struct ctr_spec *spec, const struct task_container *d)
+{
+	size_t n = 0;
+
+	if (!d->n_secrets)
+		return;
+	while (spec->env && spec->env[n])
+		n++;
+	spec->env = xreallocarray(spec->env, n + d->n_secrets + 1, sizeof(*spec->env));
+	for (size_t k = 0; k < d->n_secrets; k++) {
+		const struct task_secret *sec = &d->secrets[k];
+		size_t nl = strlen(sec->name), i;
+		char *kv = xmalloc(nl + 1 + sec->value_len + 1);
+
+		memcpy(kv, sec->name, nl);
+		kv[nl] = '=';
+		memcpy(kv + nl + 1, sec->value, sec->value_len);
+		kv[nl + 1 + sec->value_len] = '\0';
+		for (i = 0; i < n; i++)
+			if (!strncmp(spec->env[i], kv, nl + 1))
+				break;
+		if (i < n) {
+			explicit_bzero(spec->env[i], strlen(spec->env[i]));
+			free(spec->env[i]);
+		} else {
+			n++;
+		}
+		spec->env[i] = kv;
+	}
+	spec->env[n] = NULL;
+}
+
+/* Before the spec is freed: no secret value left in freed memory. */
+static void wipe_secrets(struct ctr_spec *spec, const struct task_container *d)
+{
+	for (size_t i = 0; spec && spec->env && spec->env[i] && d->n_secrets; i++)
+		for (size_t k = 0; k < d->n_secrets; k++) {
+			size_t nl = strlen(d->secrets[k].name);
+
+			if (!strncmp(spec->env[i], d->secrets[k].name, nl) && spec->env[i][nl] == '=')
+				explicit_bzero(spec->env[i], strlen(spec->env[i]));
+		}
+}
+
 static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 {
 	const struct task_container *d = c->def;
@@ -1482,6 +1530,7 @@ static int setup_container(struct trun *t, struct tctr *c, struct berr **err)
 	r = ctr_spec_resolve(t->td, c->idx, &c->cfg, rootfs_fd, &ro, &c->spec, err);
 	if (r < 0)
 		return r;
+	add_secrets(c->spec, d);
 	if (!c->spec->privileged) {
 		r = ctr_seccomp_get(c->spec->caps, &c->seccomp, err);
 		if (r < 0)
@@ -2912,6 +2961,16 @@ int trun_run(const struct task_def *td, const struct trun_opts *o, struct trun_r
 	} else if ((r = make_id(t.id, sizeof(t.id), err)) < 0) {
 		return r;
 	}
+	/* secrets come from berthd's store (berth-shim --secrets-fd): a task
+	 * run without berthd cannot have them */
+	for (size_t i = 0; i < td->n_containers; i++)
+		for (size_t k = 0; k < td->containers[i].n_secrets; k++)
+			if (!td->containers[i].secrets[k].value)
+				return berr_set(err, 0, "containerDefinitions[%zu].secrets[%zu] (%s of "
+						"container %s): secrets need berthd, which keeps them "
+						"(berth secret put; run the task with berth run --detach)",
+						i, k, td->containers[i].secrets[k].name,
+						td->containers[i].name);
 	t.n = td->n_containers;
 	t.c = xcalloc(t.n, sizeof(*t.c));
 	for (size_t i = 0; i < t.n; i++) {
@@ -2981,6 +3040,7 @@ out:
 	for (size_t i = 0; i < t.n; i++) {
 		struct tctr *c = &t.c[i];
 
+		wipe_secrets(c->spec, c->def);
 		ctr_spec_free(c->spec);
 		if (c->have_img)
 			rootfs_image_free(&c->img);

@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/xalloc.h"
+#include "runtime/creds/secrets.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -336,6 +337,33 @@ static int parse_env_file(struct ctx *c, const json_t *o, const char *path, void
 		return r;
 	if (strcmp(f->type, "s3") != 0)
 		return key_err(err, path, "type", "\"" Q "\" is not valid (s3)", berr_q(f->type));
+	return 0;
+}
+
+/* secrets[]: {name, valueFrom}; valueFrom's syntax is checked here, what it
+ * names only when berthd starts the task (runtime/creds/secrets.h). */
+static int parse_secret(struct ctx *c, const json_t *o, const char *path, void *out,
+			struct berr **err)
+{
+	static const char *const known[] = { "name", "valueFrom", NULL };
+	struct task_secret *sec = out;
+	struct secret_ref ref;
+	int r;
+
+	check_keys(c, o, path, known);
+	if ((r = get_str(o, path, "name", true, &sec->name, err)) < 0)
+		return r;
+	if (!secret_env_name_valid(sec->name))
+		return key_err(err, path, "name", "\"" Q "\" is not an environment variable name "
+			       "(1-255 bytes, no '=', spaces or control characters)", berr_q(sec->name));
+	if ((r = get_str(o, path, "valueFrom", true, &sec->value_from, err)) < 0)
+		return r;
+	if (secret_ref_parse(sec->value_from, &ref, err) < 0) {
+		cleanup_free char *p = bjson_path_key(path, "valueFrom");
+
+		return berr_wrap(err, "%s", p);
+	}
+	secret_ref_free(&ref);
 	return 0;
 }
 
@@ -836,9 +864,9 @@ static const char *const container_known[] = {
 	"volumesFrom", "dependsOn", "healthCheck", "workingDirectory", "user",
 	"readonlyRootFilesystem", "privileged", "linuxParameters", "ulimits", "hostname",
 	"stopTimeout", "startTimeout", "dockerLabels", "restartPolicy", "extraHosts",
-	"dnsServers", "dnsSearchDomains", "disableNetworking", "logConfiguration",
+	"dnsServers", "dnsSearchDomains", "disableNetworking", "logConfiguration", "secrets",
 	/* not modelled */
-	"repositoryCredentials", "secrets", "links", "systemControls",
+	"repositoryCredentials", "links", "systemControls",
 	"interactive", "pseudoTerminal", "dockerSecurityOptions", "firelensConfiguration",
 	"resourceRequirements", "credentialSpecs", "versionConsistency", NULL,
 };
@@ -894,6 +922,9 @@ static int parse_container(struct ctx *c, const json_t *o, const char *path, voi
 	if ((r = get_items(c, o, path, "environmentFiles", sizeof(struct task_env_file),
 			   (void **)&ct->environment_files, &ct->n_environment_files,
 			   parse_env_file, err)) < 0)
+		return r;
+	if ((r = get_items(c, o, path, "secrets", sizeof(struct task_secret),
+			   (void **)&ct->secrets, &ct->n_secrets, parse_secret, err)) < 0)
 		return r;
 	if ((r = get_items(c, o, path, "portMappings", sizeof(struct task_port_mapping),
 			   (void **)&ct->port_mappings, &ct->n_port_mappings, parse_port,
@@ -1258,6 +1289,19 @@ static int validate_container(struct ctx *c, size_t i, int64_t *cpu_sum,
 	if (container_index(td, ct->name) != (int)i)
 		return key_err(err, cp, "name", "\"%s\" is already used by containerDefinitions[%d]",
 			       ct->name, container_index(td, ct->name));
+	for (size_t k = 0; k < ct->n_secrets; k++) {
+		cleanup_free char *sp = bjson_path_key(cp, "secrets");
+		cleanup_free char *ip = bjson_path_index(sp, k);
+
+		for (size_t j = 0; j < k; j++)
+			if (!strcmp(ct->secrets[j].name, ct->secrets[k].name))
+				return key_err(err, ip, "name", "\"%s\" is already the name of "
+					       "secrets[%zu]", ct->secrets[k].name, j);
+		for (size_t j = 0; j < ct->n_environment; j++)
+			if (!strcmp(ct->environment[j].name, ct->secrets[k].name))
+				return key_err(err, ip, "name", "\"%s\" is also in environment[%zu]: "
+					       "a variable comes from one of them", ct->secrets[k].name, j);
+	}
 	if (ct->memory != TASK_UNSET && ct->memory_reservation > ct->memory)
 		return key_err(err, cp, "memoryReservation",
 			       "%lld must not be above memory (%lld)",
@@ -1441,6 +1485,19 @@ static void kv_free(struct task_kv *kv, size_t n)
 		free(kv[i].value);
 	}
 	free(kv);
+}
+
+static void secrets_free(struct task_secret *sec, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(sec[i].name);
+		free(sec[i].value_from);
+		if (sec[i].value) {
+			explicit_bzero(sec[i].value, sec[i].value_len);
+			free(sec[i].value);
+		}
+	}
+	free(sec);
 }
 
 static void env_files_free(struct task_env_file *f, size_t n)
@@ -1641,6 +1698,7 @@ static void container_free(struct task_container *ct)
 	strv_free(ct->entry_point);
 	strv_free(ct->command);
 	kv_free(ct->environment, ct->n_environment);
+	secrets_free(ct->secrets, ct->n_secrets);
 	env_files_free(ct->environment_files, ct->n_environment_files);
 	for (size_t i = 0; i < ct->n_port_mappings; i++) {
 		free(ct->port_mappings[i].protocol);

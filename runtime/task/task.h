@@ -9,8 +9,8 @@
  *     containerPort (80) when networkMode is awsvpc
  *
  * Unknown fields are not errors (ECS adds fields over time): they are listed
- * in task_def.warnings. Fields ECS has and berth does not model (secrets,
- * logConfiguration, ...) are accepted silently.
+ * in task_def.warnings. Fields ECS has and berth does not model
+ * (repositoryCredentials, links, ...) are accepted silently.
  */
 #ifndef BERTH_RUNTIME_TASK_H
 #define BERTH_RUNTIME_TASK_H
@@ -112,6 +112,15 @@ struct task_env_file {
 	char *type;
 };
 
+/* secrets[]: {name, valueFrom}. The value is set only in berth-shim, from
+ * what berthd resolved (runtime/creds/secrets.h); task_def_free wipes it. */
+struct task_secret {
+	char *name;                 /* the environment variable */
+	char *value_from;           /* checked by secret_ref_parse */
+	char *value;                /* NULL until berth-shim has it */
+	size_t value_len;
+};
+
 struct task_linux_params {
 	char **cap_add;             /* NULL-terminated, never NULL; names without CAP_ */
 	char **cap_drop;
@@ -145,6 +154,9 @@ struct task_container {
 	size_t n_environment;
 	struct task_env_file *environment_files;
 	size_t n_environment_files;
+	struct task_secret *secrets;        /* names unique in the container and
+					     * not in its environment */
+	size_t n_secrets;
 	struct task_port_mapping *port_mappings;
 	size_t n_port_mappings;
 	struct task_mount_point *mount_points;

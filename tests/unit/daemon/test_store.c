@@ -230,8 +230,9 @@ static void test_open_empty_file_migrates(void **state)
  * every table: opening it migrates it to the current version and keeps
  * everything; events are recorded from then on, compared with the task
  * documents written under version 1. The version 1 database is made the
- * way version 1 left it: the current schema minus what migration 1 -> 2
- * adds (the events table and its indexes), user_version 1. */
+ * way version 1 left it: the current schema minus what migrations 1 -> 2
+ * and 2 -> 3 add (the events table and its indexes, the secrets table),
+ * user_version 1. */
 static int cluster_exists(struct store *s, const char *name);
 
 static void test_open_migrates_v1_keeps_data(void **state)
@@ -260,7 +261,8 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	store_close(s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; PRAGMA user_version=1", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; DROP TABLE secrets; "
+				      "PRAGMA user_version=1", NULL, NULL,
 				      NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
 					    "name LIKE 'events%'", -1, &q, NULL), SQLITE_OK);
@@ -301,6 +303,59 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	assert_string_equal(docstr(evs, 0, "summary"), "task STOPPED");
 	assert_string_equal(docstr(evs, 0, "previous"), "RUNNING");
 	assert_int_equal(last, 1);
+}
+
+/* A version 2 database (before secrets) migrates to 3 keeping its data,
+ * with an empty secrets table that the store_secret_* functions use. */
+static void test_open_migrates_v2_secrets(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = fx_open(f);
+	struct store_secret sec = { .name = "db", .arn = "arn:aws:secretsmanager:us-east-1:"
+				    "123456789012:secret:db-AbCdEf", .created = 1, .updated = 1 };
+	struct store_secret got;
+	uint8_t ct[20] = { 1, 2, 3 };
+	cleanup_json json_t *l = NULL;
+	sqlite3 *db = NULL;
+	int64_t ver = 0;
+	bool more = true;
+	int r;
+
+	put_cluster(s, "old", "ACTIVE");
+	store_close(s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE secrets; PRAGMA user_version=2", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = fx_open(f);
+	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+	assert_int_equal(cluster_exists(s, "old"), 1);
+	OK(store_secret_list(s, NULL, &l, &more, err));
+	assert_int_equal(json_array_size(l), 0);
+	assert_false(more);
+	sec.ct = ct;
+	sec.ct_len = sizeof(ct);
+	OK(store_secret_put(s, &sec, &ver, err));
+	assert_int_equal(ver, 1);
+	sec.updated = 2;
+	sec.arn = "arn:ignored-on-update";
+	OK(store_secret_put(s, &sec, &ver, err));
+	assert_int_equal(ver, 2);
+	OK(r = store_secret_get(s, "db", &got, err));
+	assert_int_equal(r, 1);
+	assert_string_equal(got.arn, "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf");
+	assert_int_equal(got.ct_len, sizeof(ct));
+	assert_memory_equal(got.ct, ct, sizeof(ct));
+	assert_true(got.created == 1 && got.updated == 2);
+	assert_int_equal(got.version, 2);
+	store_secret_clear(&got);
+	OK(r = store_secret_delete(s, "db", err));
+	assert_int_equal(r, 1);
+	OK(r = store_secret_delete(s, "db", err));
+	assert_int_equal(r, 0);
+	OK(r = store_secret_get(s, "db", &got, err));
+	assert_int_equal(r, 0);
 }
 
 static void test_open_newer_version_refused(void **state)
@@ -1156,6 +1211,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_empty_file_migrates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_migrates_v1_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_migrates_v2_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors_name_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),

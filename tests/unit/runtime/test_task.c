@@ -119,7 +119,7 @@ static void test_web_with_sidecar(void **state)
 		"  'name':'http','appProtocol':'http'}],"
 		"  'environment':[{'name':'MODE','value':'prod'},{'name':'EMPTY'}],"
 		"  'logConfiguration':{'logDriver':'awslogs','options':{'awslogs-group':'/ecs/web'}},"
-		"  'secrets':[{'name':'DB','valueFrom':'arn:aws:ssm:eu-west-1:1:parameter/db'}],"
+		"  'secrets':[{'name':'DB','valueFrom':'arn:aws:ssm:eu-west-1:123456789012:parameter/db'}],"
 		"  'dockerLabels':{'com.example.team':'shop'}},"
 		" {'name':'log-router','image':'amazon/aws-for-fluent-bit:stable','cpu':256,"
 		"  'memoryReservation':50,'essential':false,"
@@ -144,6 +144,11 @@ static void test_web_with_sidecar(void **state)
 	assert_string_equal(td->containers[0].environment[1].value, "");
 	assert_int_equal(td->containers[0].n_docker_labels, 1);
 	assert_string_equal(td->containers[0].docker_labels[0].name, "com.example.team");
+	assert_int_equal(td->containers[0].n_secrets, 1);
+	assert_string_equal(td->containers[0].secrets[0].name, "DB");
+	assert_string_equal(td->containers[0].secrets[0].value_from,
+			    "arn:aws:ssm:eu-west-1:123456789012:parameter/db");
+	assert_null(td->containers[0].secrets[0].value);
 	assert_false(td->containers[1].essential);
 	assert_int_equal(td->containers[1].memory, TASK_UNSET);
 	assert_int_equal(td->containers[1].memory_reservation, 50);
@@ -1035,6 +1040,87 @@ static void test_ovr_warnings(void **state)
 	(void)state;
 }
 
+
+/* containerDefinitions[].secrets: names are environment variable names,
+ * unique in the container and not in its environment; valueFrom's syntax
+ * is checked (what it names only when berthd starts the task). */
+static void test_secrets(void **state)
+{
+	struct task_def *td = fg_ok("", "{'name':'app','image':'x','secrets':["
+		"{'name':'A','valueFrom':'db-pass'},"
+		"{'name':'B','valueFrom':'/prod/db/pass'},"
+		"{'name':'C','valueFrom':'arn:aws:ssm:us-east-1:123456789012:parameter/prod/x'},"
+		"{'name':'D','valueFrom':'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf'},"
+		"{'name':'E','valueFrom':'arn:aws:secretsmanager:us-east-1:123456789012:secret:db:user::'},"
+		"{'name':'F','valueFrom':'arn:aws:secretsmanager:us-east-1:123456789012:secret:db::AWSCURRENT:'}],"
+		"'environment':[{'name':'G','value':'1'}]}");
+
+	assert_int_equal(td->containers[0].n_secrets, 6);
+	assert_string_equal(td->containers[0].secrets[1].name, "B");
+	assert_string_equal(td->containers[0].secrets[1].value_from, "/prod/db/pass");
+	assert_string_equal(td->containers[0].secrets[5].name, "F");
+	assert_int_equal(td->n_warnings, 0);
+	task_def_free(td);
+
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A=B','valueFrom':'x'}]}",
+	       "containerDefinitions[0].secrets[0].name: \"A=B\" is not an environment variable name "
+	       "(1-255 bytes, no '=', spaces or control characters)");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'','valueFrom':'x'}]}",
+	       "containerDefinitions[0].secrets[0].name: must not be empty");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A'}]}",
+	       "containerDefinitions[0].secrets[0].valueFrom: required");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A','valueFrom':'x'},"
+	       "{'name':'A','valueFrom':'y'}]}",
+	       "containerDefinitions[0].secrets[1].name: \"A\" is already the name of secrets[0]");
+	fg_err("", "{'name':'app','image':'x','environment':[{'name':'A','value':'v'}],"
+	       "'secrets':[{'name':'A','valueFrom':'y'}]}",
+	       "containerDefinitions[0].secrets[0].name: \"A\" is also in environment[0]: a variable "
+	       "comes from one of them");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A','valueFrom':'arn:aws:s3:::b'}]}",
+	       "containerDefinitions[0].secrets[0].valueFrom: \"arn:aws:s3:::b\" is not a Secrets "
+	       "Manager or SSM Parameter Store ARN (expected arn:aws:secretsmanager:REGION:ACCOUNT:"
+	       "secret:NAME[:JSON_KEY:VERSION_STAGE:VERSION_ID], arn:aws:ssm:REGION:ACCOUNT:"
+	       "parameter/NAME, or a Parameter Store name)");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A','valueFrom':"
+	       "'arn:aws:secretsmanager:us-east-1:123456789012:secret:db::AWSPREVIOUS:'}]}",
+	       "containerDefinitions[0].secrets[0].valueFrom: version stage \"AWSPREVIOUS\": version "
+	       "stages other than AWSCURRENT are not supported yet (berth keeps only the current "
+	       "value of a secret)");
+	fg_err("", "{'name':'app','image':'x','secrets':[{'name':'A','valueFrom':'a b'}]}",
+	       "containerDefinitions[0].secrets[0].valueFrom: \"a b\" is not a Parameter Store name "
+	       "(only letters, digits and /_+=.@- are allowed); expected arn:aws:secretsmanager:"
+	       "REGION:ACCOUNT:secret:NAME[:JSON_KEY:VERSION_STAGE:VERSION_ID], arn:aws:ssm:REGION:"
+	       "ACCOUNT:parameter/NAME, or a Parameter Store name");
+	fg_err("", "{'name':'app','image':'x','secrets':{'A':'x'}}",
+	       "containerDefinitions[0].secrets: expected array, got object");
+	/* unknown keys of a secret are warnings, as elsewhere */
+	td = ec2_ok("", "{'name':'app','image':'x','memory':64,'secrets':[{'name':'A',"
+		    "'valueFrom':'x','extra':1}]}");
+	assert_int_equal(td->n_warnings, 1);
+	assert_non_null(strstr(td->warnings[0], "containerDefinitions[0].secrets[0].extra"));
+	task_def_free(td);
+	(void)state;
+}
+
+/* An override's environment may not take a secret's name either. */
+static void test_ovr_secret_env(void **state)
+{
+	cleanup_free char *d = fg("", "{'name':'app','image':'x','secrets':[{'name':'S',"
+				  "'valueFrom':'x'}]}");
+	cleanup_free char *j = jq(d);
+	cleanup_free char *o = jq("{'containerOverrides':[{'name':'app','environment':"
+				  "[{'name':'S','value':'v'}]}]}");
+	struct task_def *td = NULL;
+	struct berr *err = NULL;
+
+	assert_true(task_def_parse_with_overrides(j, strlen(j), "task.json", o, strlen(o),
+						  "overrides.json", FG, &td, &err) < 0);
+	assert_null(td);
+	assert_non_null(strstr(berr_msg(err), "secrets[0].name: \"S\" is also in environment[0]"));
+	berr_clear(&err);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1149,6 +1235,8 @@ int main(void)
 		cmocka_unit_test(test_ovr_errors),
 		cmocka_unit_test(test_ovr_warnings),
 		cmocka_unit_test(test_log_configuration),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_ovr_secret_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
