@@ -47,6 +47,7 @@ JSON
 app creds-app awsvpc "$ROLE"
 app creds-other awsvpc
 app creds-host host "$ROLE"
+app creds-bridge bridge
 
 # a role berthd does not define: refused before anything starts
 app creds-norole awsvpc arn:aws:iam::000000000000:role/undefined
@@ -60,6 +61,7 @@ say "a task whose role berthd does not define is refused"
 A=$("$B" run --detach --wait "$S/creds-app.json" 2> "$S/run.err") || die "run creds-app: $(cat "$S/run.err")"
 O=$("$B" run --detach --wait "$S/creds-other.json" 2> "$S/run.err") || die "run creds-other: $(cat "$S/run.err")"
 H=$("$B" run --detach --wait "$S/creds-host.json" 2> "$S/run.err") || die "run creds-host: $(cat "$S/run.err")"
+BR=$("$B" run --detach --wait "$S/creds-bridge.json" 2> "$S/run.err") || die "run creds-bridge: $(cat "$S/run.err")"
 A_ARN=$("$B" describe --json "$A" | sed -n 's/.*"taskArn": *"\([^"]*\)".*/\1/p' | head -n 1)
 A_IP=$("$B" describe --json "$A" | sed -n 's/.*"privateIpv4Address": *"\([^"]*\)".*/\1/p' | head -n 1)
 [ -n "$A_ARN" ] && [ -n "$A_IP" ] || die "describe $A: no taskArn or address: $("$B" describe --json "$A")"
@@ -147,6 +149,12 @@ route bridge-51679 "$O" "http://10.79.0.1:51679$URI"
 route host-mode-task "$H" "http://169.254.170.2$URI"
 route host-mode-loopback "$H" "http://127.0.0.1:51679$URI"
 route other-metadata-id "$O" "$META/task"
+route bridge-mode-task "$BR" "http://169.254.170.2$URI"
+route bridge-mode-to-task-ip "$BR" "http://$A_IP:51679$URI"
+GUEST_IP=$(ip -4 addr | awk '/inet / && $NF != "bt9" && $NF != "lo" {sub("/.*", "", $2); print $2; exit}')
+[ -n "$GUEST_IP" ] || die "no global address on the host: $(ip -4 -o addr)"
+route host-address-80 "$O" "http://$GUEST_IP:80$URI"
+route host-address-51679 "$O" "http://$GUEST_IP:51679$URI"
 route host-endpoint-no-token "$H" "$H_URI"
 route host-endpoint-other-id "$H" "${H_URI%/v2/*}$URI"
 # and from the host itself
@@ -210,5 +218,5 @@ rc=0
 hostcall creds_expired "$AKID" "$SAK" "$TOK" || rc=$?
 [ "$rc" = 0 ] || die "an expired set (rc $rc); berthd said: $(tail -n 5 "$S/berthd.log")"
 
-for t in "$A" "$O" "$H"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
+for t in "$A" "$O" "$H" "$BR"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
 say "the task endpoint serves each task only its own credentials"
