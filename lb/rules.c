@@ -11,45 +11,18 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/glob.h"
 #include "common/xalloc.h"
 
 #define MAX_PATTERN 128
 #define MAX_HEADER_NAME 40
 #define MAX_BODY 1024
 
-static inline unsigned char fold(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
-/* Greedy match that remembers only the last '*': on a mismatch that star
- * takes one more byte and matching resumes after it. An earlier star never
- * needs to grow, because whatever it could swallow the later one can too;
- * so the text position only moves forward per star restart and the work is
- * bounded by plen * slen, never exponential. */
+/* common/glob.h's matcher, the one IAM policies use: greedy with one
+ * backtrack point, bounded by (plen + 1) * (slen + 2) steps. */
 bool lb_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool icase)
 {
-	size_t p = 0, t = 0, star = SIZE_MAX, mark = 0;
-
-	while (t < slen) {
-		if (p < plen && pat[p] == '*') {
-			star = p++;
-			mark = t;
-		} else if (p < plen &&
-			   (pat[p] == '?' || pat[p] == s[t] ||
-			    (icase && fold((unsigned char)pat[p]) == fold((unsigned char)s[t])))) {
-			p++;
-			t++;
-		} else if (star != SIZE_MAX) {
-			p = star + 1;
-			t = ++mark;
-		} else {
-			return false;
-		}
-	}
-	while (p < plen && pat[p] == '*')
-		p++;
-	return p == plen;
+	return glob_match(pat, plen, s, slen, icase, NULL);
 }
 
 /* ------------------------------------------------------------------ free */
