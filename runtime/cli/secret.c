@@ -204,18 +204,13 @@ static int cmd_put(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_ls(int argc, char **argv)
+/* the options of ls and rm: --json, --help. -1 to go on, else the exit code */
+static int json_help_opts(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	static const char *const hdr[] = { "NAME", "VERSION", "UPDATED", "ARN" };
-	cleanup_json json_t *all = json_array();
-	cleanup_free char *token = NULL;
-	struct cli_table *t;
-	json_t *v;
-	size_t i;
-	int c, r;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'j') {
@@ -228,6 +223,21 @@ static int cmd_ls(int argc, char **argv)
 		}
 		return CLI_EXIT_USAGE;
 	}
+	return -1;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+	static const char *const hdr[] = { "NAME", "VERSION", "UPDATED", "ARN" };
+	cleanup_json json_t *all = json_array();
+	cleanup_free char *token = NULL;
+	struct cli_table *t;
+	json_t *v;
+	size_t i;
+	int c, r;
+
+	if ((c = json_help_opts(argc, argv)) >= 0)
+		return c;
 	if (optind != argc) {
 		log_error("secret ls: takes no arguments");
 		return CLI_EXIT_USAGE;
@@ -278,23 +288,11 @@ static int cmd_ls(int argc, char **argv)
 
 static int cmd_rm(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	cleanup_json json_t *out = json_array();
 	int c, r, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j') {
-			cli.json = true;
-			continue;
-		}
-		if (c == 'h') {
-			secret_usage(stdout);
-			return 0;
-		}
-		return CLI_EXIT_USAGE;
-	}
+	if ((c = json_help_opts(argc, argv)) >= 0)
+		return c;
 	if (optind >= argc) {
 		log_error("secret rm: which secret? (berth secret rm NAME...)");
 		return CLI_EXIT_USAGE;
