@@ -608,6 +608,94 @@ static void test_resume_range_ignored(void **state)
 	resume_case(true);
 }
 
+/* The registry itself killed (SIGKILL) a third into a blob, and started
+ * again on the same port and storage: the pull retries, resumes from the
+ * bytes it kept with a Range request, and stores the registry's blob byte
+ * for byte; each byte is downloaded once. The blob is a 24 MiB random layer
+ * (tests/registry/mkbig.py): larger than loopback's socket buffers, so the
+ * registry is still sending it when it dies (a small blob would already sit
+ * whole in the client's receive buffer). */
+struct kill_ctx {
+	struct reg *r;
+	char hex[ROOTFS_SHA256_HEX + 1];   /* the blob that was cut (skopeo may compress the layer) */
+	uint64_t size;
+	int kills;
+};
+
+static void on_kill_event(const struct rootfs_pull_event *ev, void *data)
+{
+	struct kill_ctx *k = data;
+
+	if (k->kills || ev->phase != ROOTFS_PULL_PHASE_DOWNLOAD || !ev->blob || ev->total < (16u << 20) ||
+	    ev->done < ev->total / 3)
+		return;
+	k->kills++;
+	snprintf(k->hex, sizeof(k->hex), "%s", ev->blob->hex);
+	k->size = ev->total;
+	reg_kill(k->r);
+	reg_start(k->r);
+}
+
+static void test_resume_registry_killed(void **state)
+{
+	struct reg r;
+	struct rootfs_store *s;
+	struct rootfs_pull_opts o = { 0 };
+	struct rootfs_pull_result res;
+	struct rootfs_image img = { 0 };
+	struct berr *err = NULL;
+	cleanup_free char *src = NULL;
+	char hex[ROOTFS_SHA256_HEX + 1], cmd[1200];
+	struct kill_ctx k = { 0 };
+	uint64_t total = 0;
+	long long size = 0;
+	FILE *p;
+
+	(void)state;
+	NEED_TOOLS();
+	reg_setup(&r, NULL);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/registry/mkbig.py %s/big 24", src_dir, r.dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%64s %lld", hex, &size), 2);
+	assert_int_equal(pclose(p), 0);
+	assert_true(size > (16 << 20));
+	src = xasprintf("oci:%s/big:big", r.dir);
+	push(&r, src, "berth-test/big:latest", NULL, false);
+	k.r = &r;
+	/* slow enough (about 2 s for the blob) that the kill lands mid-blob */
+	o.max_recv_speed = size / 2;
+	o.retries = 5;
+	o.progress = on_kill_event;
+	o.progress_data = &k;
+	s = new_store(&r, "store");
+	if (pull(&r, s, "berth-test/big", &o, &res, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	assert_int_equal(k.kills, 1);
+	assert_true(res.resumed >= 1);
+	assert_int_equal(rootfs_store_get_image(s, &res.manifest, &img, &err), 0);
+	for (size_t i = 0; i < img.n_layers; i++)
+		total += (uint64_t)img.layers[i].size;
+	assert_int_equal(res.bytes_downloaded, total);
+	{
+		cleanup_free char *d = xasprintf("sha256:%s", k.hex);
+		cleanup_free char *buf = NULL;
+		struct rootfs_digest want, got;
+		size_t len = 0;
+
+		assert_int_equal(rootfs_digest_parse(d, "test", &want, &err), 0);
+		assert_int_equal(rootfs_store_read_blob(s, &want, 64u << 20, &buf, &len, &err), 0);
+		assert_int_equal(len, (size_t)k.size);
+		rootfs_sha256_buf(buf, len, &got);
+		assert_true(rootfs_digest_eq(&got, &want));
+	}
+	assert_int_equal(count_dir(s, "incoming"), 0);
+	rootfs_image_free(&img);
+	rootfs_pull_result_free(&res);
+	rootfs_store_close(s);
+	reg_teardown(&r);
+}
+
 /* ------------------------------------------------------------ auth */
 
 static void auth_case(const char *mode)
@@ -951,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_bad_blob),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_resume_range_ignored),
+		cmocka_unit_test(test_resume_registry_killed),
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_token_auth),
 		cmocka_unit_test(test_concurrent_pulls_download_once),
