@@ -15,7 +15,7 @@ out=$build/vm
 
 case $mode in
 boot)
-	"$HERE/run.sh" -b "$build" -o "$out" -t 1500
+	"$HERE/run.sh" -b "$build" -o "$out" -t 2400
 	rc=$?
 	# failed cases are reported by their own tests; only a broken run fails here
 	if grep -q '^VMTEST-RESULT ' "$out/result.txt" 2>/dev/null; then exit 0; fi

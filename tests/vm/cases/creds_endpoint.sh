@@ -132,8 +132,8 @@ grep -q "StopTask by $ROLE .*explicitly denied" "$S/berthd.log" || die "berthd d
 # ------------------------------------------------ a second task cannot have them
 # every route must fail: a refused or unreachable connection (exit 7) or an
 # endpoint answer that is not the credentials
-route() {   # NAME TASK URL
-	_out=$(get "$2" "$3" 2>/dev/null)
+route() {   # NAME TASK URL (a refused or silent route fails within 2 s)
+	_out=$("$B" exec "$2" -- berth-testhelper http-get "$3" --timeout 2 2>/dev/null)
 	_rc=$?
 	if echo "$_out" | grep -q "$AKID\|SecretAccessKey"; then
 		die "route $1 ($3 from $2) gave the credentials away: $_out"
