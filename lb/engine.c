@@ -1,4 +1,5 @@
-/* lb/engine.c - berth-lb's first engine: one epoll worker (lb/engine.h).
+/* lb/engine.c - berth-lb's engine: one epoll worker per engine, more
+ * workers following a first one (lb/engine.h, docs/lb.md "Engine").
  *
  * Every socket is an object that starts with struct ev (kind, fd, the epoll
  * interest it has, a deadline). Level-triggered epoll; after handling an
@@ -8,19 +9,19 @@
  * is closed is taken out of epoll at once and freed at the end of the loop
  * iteration, so later events of the same batch never touch freed memory.
  * Deadlines are checked by a sweep over all objects every SWEEP_MS. */
-#include "lb/engine.h"
+#include "lb/engine_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,129 +36,8 @@
 #include "lb/rules.h"
 #include "lb/target.h"
 
-#define HIGH (256 * 1024)     /* a buffer this full stops the side that fills it */
-#define READ_CHUNK 16384
-#define CLIENT_IN_MAX (96 * 1024) /* > the 64 KiB head limit */
-#define SWEEP_MS 50
-#define CLIENT_IDLE_MS 60000
-#define LINGER_MS 2000
-#define POOL_IDLE_MS 15000
-#define POOL_MAX_PER_TARGET 8
-#define MAX_PROBES_PER_CALL 32
-
-enum kind { K_LISTENER, K_CLIENT, K_UPSTREAM, K_TCP, K_PROBE };
-
-struct ev {
-	enum kind kind;
-	int fd;
-	uint32_t events;  /* current epoll interest */
-	bool dead;
-	uint64_t deadline; /* 0: none */
-	struct ev *next, *prev; /* all live objects (for the sweep) */
-	struct ev *dead_next;
-};
-
-struct buf {
-	char *d;
-	size_t r, len, cap; /* data is d[r..len) */
-};
-
-struct tgrp {
-	char *name;
-	struct lb_target_group tg;
-	bool hc;
-	uint64_t *fkeys; /* flowhash keys of tg.t[] */
-	struct upstream *pool; /* idle connections to targets */
-};
-
-struct listener {
-	struct ev ev;
-	uint16_t port;
-	bool http;
-	struct lb_ruleset *rules; /* HTTP */
-	struct tgrp *tcp_group;   /* TCP */
-};
-
-enum cstate { C_HEAD, C_BODY, C_WAIT, C_CLOSING, C_LINGER };
-
-struct upstream;
-
-struct client {
-	struct ev ev;
-	struct listener *l;
-	int family;
-	uint8_t addr[16];
-	char ip[INET6_ADDRSTRLEN];
-	struct buf in, out;
-	enum cstate state;
-	struct lb_http_parser p;
-	struct lb_http_head h;
-	enum lb_http_body body;
-	uint64_t body_left;
-	struct lb_http_chunked ch;
-	bool body_done, keep_alive, http10;
-	struct upstream *up;
-};
-
-struct upstream {
-	struct ev ev;
-	struct tgrp *g;
-	size_t tidx;
-	bool counted; /* holds one of the target's outstanding requests */
-	bool connecting;
-	struct buf in, out;
-	struct client *c;       /* NULL: idle in the pool */
-	struct upstream *pool_next;
-	struct lb_http_parser p;
-	struct lb_http_head h;
-	bool head_done, sent_to_client;
-	bool eof; /* the target closed its side */
-	enum lb_http_body body;
-	uint64_t body_left;
-	struct lb_http_chunked ch;
-};
-
-struct tcpconn {
-	struct ev ev;
-	struct tcpconn *peer;
-	struct buf out;  /* bytes to write to this fd */
-	bool connecting, eof_in, shut_out;
-};
-
-struct probe {
-	struct ev ev;
-	struct tgrp *g;
-	size_t tidx;
-	uint32_t seq;
-	bool connecting;
-	struct buf in, out;
-	struct lb_http_parser p;
-	struct lb_http_head h;
-};
-
-struct lb_engine {
-	int epfd;
-	volatile sig_atomic_t stop;
-	uint64_t response_timeout_ms;
-	struct tgrp *groups;
-	size_t n_groups;
-	struct listener **listeners;
-	size_t n_listeners;
-	struct ev live; /* list head */
-	struct ev *dead;
-	uint64_t rnd;
-	uint64_t flow_seed;
-};
-
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint64_t rnd64(struct lb_engine *e)
 {
@@ -168,166 +48,47 @@ static uint64_t rnd64(struct lb_engine *e)
 	return e->rnd * 0x2545F4914F6CDD1Dull;
 }
 
-static size_t buf_avail(const struct buf *b)
-{
-	return b->len - b->r;
-}
 
-static char *buf_data(const struct buf *b)
-{
-	return b->d + b->r;
-}
 
-static void buf_reserve(struct buf *b, size_t n)
-{
-	if (b->r > 0 && b->len + n > b->cap) {
-		memmove(b->d, b->d + b->r, b->len - b->r);
-		b->len -= b->r;
-		b->r = 0;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
 
-		while (cap < b->len + n)
-			cap *= 2;
-		b->d = xrealloc(b->d, cap);
-		b->cap = cap;
-	}
-}
 
-static void buf_add(struct buf *b, const void *p, size_t n)
-{
-	buf_reserve(b, n);
-	memcpy(b->d + b->len, p, n);
-	b->len += n;
-}
 
-static void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_addf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	cleanup_free char *s = NULL;
 
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_consume(struct buf *b, size_t n)
-{
-	b->r += n;
-	if (b->r == b->len)
-		b->r = b->len = 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->d);
-	memset(b, 0, sizeof(*b));
-}
 
 /* read what there is into b (at most max bytes held): >0 bytes, 0 EOF,
  * -EAGAIN nothing now, other negative errno */
-static ssize_t buf_read(int fd, struct buf *b, size_t max)
-{
-	size_t room = max > buf_avail(b) ? max - buf_avail(b) : 0;
-	ssize_t n;
 
-	if (room == 0)
-		return -EAGAIN;
-	if (room > READ_CHUNK)
-		room = READ_CHUNK;
-	buf_reserve(b, room);
-	n = read(fd, b->d + b->len, room);
-	if (n < 0)
-		return -errno;
-	b->len += (size_t)n;
-	return n;
+/* write what b holds: bytes written (all, or until it would block),
+ * negative errno */
+
+
+/* a request ended with status (answered by a target or by the engine) */
+static void count_request(struct lb_engine *e, int status, uint64_t t_start)
+{
+	uint64_t us = t_start ? now_us() - t_start : 0;
+	double s = (double)us / 1e6;
+	size_t i = 0;
+
+	if (status >= 100 && status < 600)
+		ST_ADD(e, by_code[status], 1);
+	while (i < LAT_BUCKETS && s > lat_bounds[i])
+		i++;
+	ST_ADD(e, lat[i], 1);
+	ST_ADD(e, lat_sum_us, us);
+	ST_ADD(e, lat_count, 1);
 }
 
-/* write what b holds: 0 all written or would block, negative errno */
-static int buf_flush(int fd, struct buf *b)
-{
-	while (buf_avail(b) > 0) {
-		ssize_t n = send(fd, buf_data(b), buf_avail(b), MSG_NOSIGNAL);
+static void grp_unref(struct lb_engine *e, struct tgrp *g);
 
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		buf_consume(b, (size_t)n);
-	}
-	return 0;
-}
 
-static void ev_link(struct lb_engine *e, struct ev *v, enum kind k, int fd)
-{
-	v->kind = k;
-	v->fd = fd;
-	v->next = e->live.next;
-	v->prev = &e->live;
-	e->live.next->prev = v;
-	e->live.next = v;
-}
 
-static void ev_set(struct lb_engine *e, struct ev *v, uint32_t want)
-{
-	struct epoll_event ee = { .events = want, .data.ptr = v };
 
-	if (v->dead || v->events == want)
-		return;
-	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, v->fd, &ee) < 0 && errno == ENOENT)
-		epoll_ctl(e->epfd, EPOLL_CTL_ADD, v->fd, &ee);
-	v->events = want;
-}
-
-static void ev_add(struct lb_engine *e, struct ev *v, uint32_t want)
-{
-	struct epoll_event ee = { .events = want, .data.ptr = v };
-
-	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, v->fd, &ee) == 0)
-		v->events = want;
-}
-
-static void ev_kill(struct lb_engine *e, struct ev *v)
-{
-	if (v->dead)
-		return;
-	v->dead = true;
-	if (v->fd >= 0) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, v->fd, NULL);
-		close(v->fd);
-		v->fd = -1;
-	}
-	v->prev->next = v->next;
-	v->next->prev = v->prev;
-	v->dead_next = e->dead;
-	e->dead = v;
-}
 
 static int nb_socket(int family)
 {
 	return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
-static socklen_t make_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t addr[16],
-			       uint16_t port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		memcpy(&s4->sin_addr, addr, 4);
-		return sizeof(*s4);
-	}
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	s6->sin6_family = AF_INET6;
-	s6->sin6_port = htons(port);
-	memcpy(&s6->sin6_addr, addr, 16);
-	return sizeof(*s6);
-}
 
 /* non-blocking connect to target t: fd (connecting), or negative errno */
 static int connect_target(const struct lb_target *t)
@@ -436,6 +197,8 @@ static void client_reply(struct lb_engine *e, struct client *c, int status, cons
 {
 	size_t blen = body ? strlen(body) : 0;
 
+	count_request(e, status, c->t_start);
+	c->t_start = 0;
 	buf_addf(&c->out, "HTTP/1.1 %d %s\r\nServer: berth-lb\r\nContent-Length: %zu\r\n", status,
 		 reason(status), blen);
 	if (ctype)
@@ -473,15 +236,15 @@ static void client_next(struct lb_engine *e, struct client *c)
 	c->state = C_HEAD;
 	c->up = NULL;
 	lb_http_request_parser_init(&c->p, NULL);
-	c->ev.deadline = now_ms() + CLIENT_IDLE_MS;
+	c->ev.deadline = now_ms() + c->l->idle_ms;
 	client_process(e, c);
 }
 
-static struct tgrp *group_by_name(struct lb_engine *e, const char *name)
+struct tgrp *lb_eng_group_by_name(struct lb_engine *e, const char *name)
 {
 	for (size_t i = 0; i < e->n_groups; i++)
-		if (strcmp(e->groups[i].name, name) == 0)
-			return &e->groups[i];
+		if (strcmp(e->groups[i]->name, name) == 0)
+			return e->groups[i];
 	return NULL;
 }
 
@@ -501,10 +264,16 @@ static struct upstream *pool_take(struct lb_engine *e, struct tgrp *g, size_t id
 		}
 		*pp = u->pool_next;
 		u->pool_next = NULL;
+		if (u->tgen != g->tg.t[idx].gen) { /* the slot holds another target now */
+			ev_kill(e, &u->ev);
+			continue;
+		}
 		/* closed by the target while idle? (data or EOF: not reusable) */
 		n = recv(u->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			u->reused = true;
 			return u;
+		}
 		ev_kill(e, &u->ev);
 	}
 	return NULL;
@@ -519,10 +288,33 @@ static void pool_remove(struct tgrp *g, struct upstream *u)
 		}
 }
 
+/* close the idle connections to target idx of g (deregistered) */
+void lb_eng_pool_drop_target(struct lb_engine *e, struct tgrp *g, size_t idx)
+{
+	struct upstream **pp = &g->pool;
+
+	while (*pp) {
+		struct upstream *u = *pp;
+
+		if (u->tidx == idx) {
+			*pp = u->pool_next;
+			ev_kill(e, &u->ev);
+		} else {
+			pp = &u->pool_next;
+		}
+	}
+}
+
 static void pool_put(struct lb_engine *e, struct upstream *u)
 {
+	const struct lb_target *t = &u->g->tg.t[u->tidx];
 	size_t n = 0;
 
+	if (u->g->deleted || t->gen != u->tgen || t->state == LB_TARGET_DRAINING ||
+	    t->state == LB_TARGET_UNUSED) {
+		ev_kill(e, &u->ev);
+		return;
+	}
 	for (struct upstream *p = u->g->pool; p; p = p->pool_next)
 		if (p->tidx == u->tidx)
 			n++;
@@ -534,8 +326,8 @@ static void pool_put(struct lb_engine *e, struct upstream *u)
 	u->pool_next = u->g->pool;
 	u->g->pool = u;
 	u->ev.deadline = now_ms() + POOL_IDLE_MS;
-	buf_free(&u->in);
-	buf_free(&u->out);
+	buf_keep_small(&u->in); /* the next request reuses them: no malloc per request */
+	buf_keep_small(&u->out);
 	upstream_update(e, u);
 }
 
@@ -545,7 +337,7 @@ static void write_request_head(struct client *c, struct buf *o)
 {
 	const char *b = buf_data(&c->in);
 	const struct lb_http_head *h = &c->h;
-	struct buf xff = { 0 };
+	bool xff = false;
 
 	buf_add(o, b + h->method_s.off, h->method_s.len);
 	buf_add(o, " ", 1);
@@ -558,8 +350,7 @@ static void write_request_head(struct client *c, struct buf *o)
 		    lb_http_span_caseeq(b, n, "x-forwarded-port"))
 			continue;
 		if (lb_http_span_caseeq(b, n, "x-forwarded-for")) {
-			buf_add(&xff, b + v.off, v.len);
-			buf_add(&xff, ", ", 2);
+			xff = true;
 			continue;
 		}
 		buf_add(o, b + n.off, n.len);
@@ -567,20 +358,104 @@ static void write_request_head(struct client *c, struct buf *o)
 		buf_add(o, b + v.off, v.len);
 		buf_add(o, "\r\n", 2);
 	}
+	if (c->h.upgrade) { /* the one hop-by-hop pair that is passed on (RFC 9110 7.8) */
+		buf_add(o, "Connection: Upgrade\r\nUpgrade: ", 30);
+		buf_add(o, b + h->upgrade_proto.off, h->upgrade_proto.len);
+		buf_add(o, "\r\n", 2);
+	}
 	buf_add(o, "X-Forwarded-For: ", 17);
-	if (buf_avail(&xff))
-		buf_add(o, buf_data(&xff), buf_avail(&xff));
+	for (uint32_t i = 0; xff && i < h->n_headers; i++) { /* the client's values, in order */
+		struct lb_http_span n = h->headers[i].name, v = h->headers[i].value;
+
+		if (lb_http_span_caseeq(b, n, "x-forwarded-for")) {
+			buf_add(o, b + v.off, v.len);
+			buf_add(o, ", ", 2);
+		}
+	}
 	buf_addf(o, "%s\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: %u\r\n\r\n", c->ip,
 		 (unsigned)c->l->port);
-	buf_free(&xff);
+}
+
+#define CONNECT_TRIES 3
+
+static struct upstream *upstream_new(struct lb_engine *e, struct tgrp *g, size_t idx, int fd)
+{
+	struct upstream *u = xzalloc(sizeof(*u));
+
+	ev_link(e, &u->ev, K_UPSTREAM, fd);
+	u->g = g;
+	g->refs++;
+	u->tidx = idx;
+	u->tgen = g->tg.t[idx].gen;
+	u->connecting = true;
+	ev_add(e, &u->ev, EPOLLOUT);
+	return u;
+}
+
+/* A connection to a target of g for a request: an idle pooled one or a new
+ * one, its target's outstanding count taken. A target that refuses at once
+ * is skipped (up to CONNECT_TRIES picks; refused picks stay counted until
+ * the end so that least-outstanding moves on too); avoid: a target that
+ * just failed. NULL with *status 503 (nothing to route to) or 502. */
+static struct upstream *upstream_open(struct lb_engine *e, struct tgrp *g, int avoid,
+				      int *status)
+{
+	size_t held[CONNECT_TRIES + 1], n_held = 0;
+	struct upstream *u = NULL;
+
+	*status = 503;
+	for (int tries = 0; tries < CONNECT_TRIES && !u;) {
+		int idx = lb_tg_pick(&g->tg), fd;
+
+		if (idx < 0)
+			break;
+		if (idx == avoid) { /* it just failed: move the picker on, once */
+			held[n_held++] = (size_t)idx;
+			avoid = -1;
+			continue;
+		}
+		tries++;
+		*status = 502;
+		u = pool_take(e, g, (size_t)idx);
+		if (u)
+			break;
+		fd = connect_target(&g->tg.t[idx]);
+		if (fd < 0) {
+			log_debug("connect to target %d of %s: %s", idx, g->name, strerror(-fd));
+			held[n_held++] = (size_t)idx;
+			ST_ADD(e, retries, 1);
+			continue;
+		}
+		u = upstream_new(e, g, (size_t)idx, fd);
+	}
+	if (u)
+		u->counted = true;
+	for (size_t i = 0; i < n_held; i++)
+		lb_tg_release(&g->tg, held[i]);
+	return u;
+}
+
+static void upstream_attach(struct lb_engine *e, struct client *c, struct upstream *u)
+{
+	u->c = c;
+	c->up = u;
+	u->head_done = u->sent_to_client = false;
+	lb_http_response_parser_init(&u->p, NULL, c->h.method);
+	u->ev.deadline = now_ms() + e->response_timeout_ms;
+}
+
+static bool idempotent(enum lb_http_method m)
+{
+	return m == LB_HTTP_GET || m == LB_HTTP_HEAD || m == LB_HTTP_OPTIONS ||
+	       m == LB_HTTP_TRACE || m == LB_HTTP_PUT || m == LB_HTTP_DELETE;
 }
 
 static void client_forward(struct lb_engine *e, struct client *c, const struct lb_action *a)
 {
 	struct tgrp *g;
 	struct upstream *u;
-	int idx, fd;
 	size_t gi = 0;
+	int status;
 
 	if (a->n_groups > 1) {
 		uint32_t w[LB_RULE_MAX_FORWARD_GROUPS];
@@ -595,36 +470,20 @@ static void client_forward(struct lb_engine *e, struct client *c, const struct l
 		}
 		gi = (size_t)pick;
 	}
-	g = group_by_name(e, a->groups[gi].arn);
-	if (!g || (idx = lb_tg_pick(&g->tg)) < 0) {
-		client_error(e, c, 503);
+	g = a->groups[gi].ctx; /* resolved when the rules were installed */
+	if (!g || !(u = upstream_open(e, g, -1, &status))) {
+		client_error(e, c, g ? status : 503);
 		return;
 	}
-	u = pool_take(e, g, (size_t)idx);
-	if (!u) {
-		fd = connect_target(&g->tg.t[idx]);
-		if (fd < 0) {
-			lb_tg_release(&g->tg, (size_t)idx);
-			log_debug("connect to target %zu of %s: %s", (size_t)idx, g->name,
-				  strerror(-fd));
-			client_error(e, c, 502);
-			return;
-		}
-		u = xzalloc(sizeof(*u));
-		ev_link(e, &u->ev, K_UPSTREAM, fd);
-		u->g = g;
-		u->tidx = (size_t)idx;
-		u->connecting = true;
-		ev_add(e, &u->ev, EPOLLOUT);
-	}
-	u->counted = true;
-	u->c = c;
-	c->up = u;
-	u->head_done = u->sent_to_client = false;
-	lb_http_response_parser_init(&u->p, NULL, c->h.method);
-	u->ev.deadline = now_ms() + e->response_timeout_ms;
-
+	u->tries = 1;
+	upstream_attach(e, c, u);
 	write_request_head(c, &u->out);
+	c->replay_ok = false;
+	if (u->reused && c->h.body == LB_HTTP_BODY_NONE && idempotent(c->h.method)) {
+		c->replay.r = c->replay.len = 0;
+		buf_add(&c->replay, buf_data(&u->out), buf_avail(&u->out));
+		c->replay_ok = true;
+	}
 	c->body = c->h.body;
 	c->body_left = c->h.content_length;
 	c->body_done = c->body == LB_HTTP_BODY_NONE;
@@ -632,6 +491,57 @@ static void client_forward(struct lb_engine *e, struct client *c, const struct l
 		lb_http_chunked_init(&c->ch, NULL, false);
 	buf_consume(&c->in, c->h.head_len);
 	c->state = c->body_done ? C_WAIT : C_BODY;
+}
+
+/* u was a pooled connection and the target closed it before a byte of an
+ * answer (it timed the connection out as we sent): the request goes again,
+ * once, on another connection (c->replay_ok: idempotent, no body). */
+static void upstream_replay(struct lb_engine *e, struct upstream *u)
+{
+	struct client *c = u->c;
+	struct tgrp *g = u->g;
+	struct upstream *n;
+	int status;
+
+	c->replay_ok = false;
+	upstream_close(e, u); /* g stays alive: u is freed at the end of the iteration */
+	ST_ADD(e, retries, 1);
+	n = upstream_open(e, g, -1, &status);
+	if (!n) {
+		client_error(e, c, status == 503 ? 502 : status);
+		return;
+	}
+	n->tries = 1;
+	upstream_attach(e, c, n);
+	buf_add(&n->out, buf_data(&c->replay), buf_avail(&c->replay));
+	upstream_update(e, n);
+}
+
+/* The connect to u's target failed before a byte was sent: the request
+ * (all of it still in u->out) goes to another pick of the same group. */
+static void upstream_retry(struct lb_engine *e, struct upstream *u)
+{
+	struct client *c = u->c;
+	struct tgrp *g = u->g;
+	struct buf out = u->out;
+	unsigned tries = u->tries;
+	int avoid = (int)u->tidx, status;
+	struct upstream *n;
+
+	memset(&u->out, 0, sizeof(u->out));
+	upstream_close(e, u); /* g stays alive: u is freed at the end of the iteration */
+	ST_ADD(e, retries, 1);
+	n = upstream_open(e, g, avoid, &status);
+	if (!n) {
+		buf_free(&out);
+		client_error(e, c, status == 503 ? 502 : status);
+		return;
+	}
+	upstream_attach(e, c, n);
+	buf_free(&n->out);
+	n->out = out;
+	n->tries = tries + 1;
+	upstream_update(e, n);
 }
 
 static void client_request(struct lb_engine *e, struct client *c)
@@ -644,11 +554,13 @@ static void client_request(struct lb_engine *e, struct client *c)
 	c->keep_alive = c->h.keep_alive;
 	c->http10 = c->h.version == 10;
 	nobody = c->h.body == LB_HTTP_BODY_NONE;
-	if (c->h.method == LB_HTTP_CONNECT || c->h.upgrade) {
-		/* tunnels are not built yet (docs/lb.md) */
+	c->t_start = now_us();
+	if (c->h.method == LB_HTTP_CONNECT) {
+		/* CONNECT tunnels are not built (docs/lb.md); Upgrade is */
 		client_error(e, c, 501);
 		return;
 	}
+	c->upgrade = c->h.upgrade;
 	lb_rule_req_from_http(&rq, buf_data(&c->in), &c->h);
 	rq.family = c->family;
 	memcpy(rq.addr, c->addr, 16);
@@ -725,8 +637,14 @@ static void client_process(struct lb_engine *e, struct client *c)
 	if (!c->ev.dead && c->state == C_BODY && c->up)
 		client_body(e, c);
 	if (c->up && !c->up->ev.dead) {
-		if (!c->up->connecting && buf_flush(c->up->ev.fd, &c->up->out) < 0) {
-			client_error(e, c, 502);
+		struct upstream *u = c->up;
+
+		if (!u->connecting && buf_flush(u->ev.fd, &u->out) < 0) {
+			/* a pooled connection the target reset: replay, or 502 */
+			if (u->reused && c->replay_ok && !u->head_done && buf_avail(&u->in) == 0)
+				upstream_replay(e, u);
+			else
+				client_error(e, c, 502);
 		} else {
 			upstream_update(e, c->up);
 		}
@@ -739,12 +657,15 @@ static void client_update(struct lb_engine *e, struct client *c)
 {
 	uint32_t want = 0;
 
+	ssize_t w;
+
 	if (c->ev.dead)
 		return;
-	if (buf_flush(c->ev.fd, &c->out) < 0) {
+	if ((w = buf_flush(c->ev.fd, &c->out)) < 0) {
 		client_close(e, c);
 		return;
 	}
+	ST_ADD(e, bytes_out, (uint64_t)w);
 	if (c->state == C_CLOSING && buf_avail(&c->out) == 0) {
 		shutdown(c->ev.fd, SHUT_WR);
 		c->state = C_LINGER;
@@ -783,6 +704,8 @@ static void client_event(struct lb_engine *e, struct client *c, uint32_t events)
 			return;
 		}
 		n = buf_read(c->ev.fd, &c->in, CLIENT_IN_MAX);
+		if (n > 0)
+			ST_ADD(e, bytes_in, (uint64_t)n);
 		if (n == 0 || (n < 0 && n != -EAGAIN)) {
 			/* EOF: between requests normal; inside one, abort */
 			client_close(e, c);
@@ -815,11 +738,70 @@ static void write_response_head(struct client *c, struct upstream *u)
 		buf_add(o, b + v.off, v.len);
 		buf_add(o, "\r\n", 2);
 	}
-	if (!c->keep_alive)
+	if (h->status == 101) {
+		const struct lb_http_header *up = lb_http_find(h, b, "upgrade");
+
+		buf_add(o, "Connection: Upgrade\r\n", 21);
+		if (up) {
+			buf_add(o, "Upgrade: ", 9);
+			buf_add(o, b + up->value.off, up->value.len);
+			buf_add(o, "\r\n", 2);
+		}
+	} else if (!c->keep_alive) {
 		buf_add(o, "Connection: close\r\n", 19);
-	else if (c->http10)
+	} else if (c->http10) {
 		buf_add(o, "Connection: keep-alive\r\n", 24);
+	}
 	buf_add(o, "\r\n", 2);
+}
+
+static void tcp_update(struct lb_engine *e, struct tcpconn *t);
+
+/* re-point fd's epoll entry at a new object */
+static void ev_adopt(struct lb_engine *e, struct ev *from, struct ev *to, enum kind k)
+{
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT, .data.ptr = to };
+
+	ev_link(e, to, k, from->fd);
+	epoll_ctl(e->epfd, EPOLL_CTL_MOD, to->fd, &ee);
+	to->events = ee.events;
+	from->fd = -1; /* ev_kill must not close it */
+	ev_kill(e, from);
+}
+
+/* 101 Switching Protocols: client and target become a byte tunnel. What
+ * the target sent after its head and what the client sent after its
+ * request go along; the objects become a struct tcpconn pair, as an L4
+ * relay. The target's outstanding request ends here (docs/lb.md). */
+static void tunnel_start(struct lb_engine *e, struct client *c, struct upstream *u)
+{
+	struct tcpconn *a = xzalloc(sizeof(*a)), *b = xzalloc(sizeof(*b));
+
+	a->out = c->out;
+	memset(&c->out, 0, sizeof(c->out));
+	if (buf_avail(&u->in))
+		buf_add(&a->out, buf_data(&u->in), buf_avail(&u->in));
+	b->out = u->out;
+	memset(&u->out, 0, sizeof(u->out));
+	if (buf_avail(&c->in))
+		buf_add(&b->out, buf_data(&c->in), buf_avail(&c->in));
+	a->peer = b;
+	b->peer = a;
+	a->client_side = true;
+	a->tunnel = true;
+	a->idle_ms = c->l->idle_ms;
+	a->ev.deadline = now_ms() + a->idle_ms;
+	if (u->counted) {
+		lb_tg_release(&u->g->tg, u->tidx);
+		u->counted = false;
+	}
+	u->c = NULL;
+	c->up = NULL;
+	ev_adopt(e, &c->ev, &a->ev, K_TCP);
+	ev_adopt(e, &u->ev, &b->ev, K_TCP);
+	ST_ADD(e, active_tunnels, 1);
+	tcp_update(e, a);
+	tcp_update(e, b);
 }
 
 /* the response ended: pool or close the upstream, next request or close */
@@ -879,11 +861,19 @@ static void upstream_process(struct lb_engine *e, struct upstream *u, bool eof)
 			continue;
 		}
 		if (u->h.body == LB_HTTP_BODY_TUNNEL) {
-			client_error(e, c, 502); /* we never asked for an upgrade */
+			if (!c->upgrade || u->h.status != 101 || !c->body_done) {
+				client_error(e, c, 502); /* we never asked for an upgrade */
+				return;
+			}
+			count_request(e, 101, c->t_start);
+			write_response_head(c, u);
+			buf_consume(&u->in, u->h.head_len);
+			tunnel_start(e, c, u);
 			return;
 		}
 		u->head_done = true;
 		u->sent_to_client = true;
+		count_request(e, u->h.status, c->t_start);
 		u->body = u->h.body;
 		u->body_left = u->h.content_length;
 		if (u->body == LB_HTTP_BODY_CLOSE)
@@ -963,7 +953,10 @@ static void upstream_event(struct lb_engine *e, struct upstream *u, uint32_t eve
 		if (r < 0 || (events & (EPOLLERR | EPOLLHUP))) {
 			log_debug("connect to target %zu of %s: %s", u->tidx, u->g->name,
 				  strerror(r < 0 ? -r : ECONNREFUSED));
-			client_error(e, c, 502);
+			if (u->tries < CONNECT_TRIES)
+				upstream_retry(e, u); /* nothing was sent yet */
+			else
+				client_error(e, c, 502);
 			return;
 		}
 		if (!(events & EPOLLOUT))
@@ -976,8 +969,15 @@ static void upstream_event(struct lb_engine *e, struct upstream *u, uint32_t eve
 		if (n == 0 || (n < 0 && n != -EAGAIN))
 			eof = u->eof = true;
 	}
+	if (eof && u->reused && c->replay_ok && !u->head_done && buf_avail(&u->in) == 0) {
+		upstream_replay(e, u);
+		return;
+	}
 	if (buf_flush(u->ev.fd, &u->out) < 0 && !u->head_done) {
-		client_error(e, c, 502);
+		if (u->reused && c->replay_ok && buf_avail(&u->in) == 0)
+			upstream_replay(e, u);
+		else
+			client_error(e, c, 502);
 		return;
 	}
 	upstream_process(e, u, eof);
@@ -1045,6 +1045,14 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ssize_t n = buf_read(t->ev.fd, &p->out, HIGH);
 
+		if (n > 0) {
+			struct tcpconn *cs = t->client_side ? t : p;
+
+			if (t->client_side)
+				ST_ADD(e, bytes_in, (uint64_t)n);
+			/* idle: no byte either way for the listener's idle timeout */
+			cs->ev.deadline = now_ms() + cs->idle_ms;
+		}
 		if (n == 0)
 			t->eof_in = true;
 		else if (n < 0 && n != -EAGAIN) {
@@ -1055,12 +1063,16 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 	for (int i = 0; i < 2; i++) {
 		struct tcpconn *x = i ? p : t, *y = i ? t : p;
 
+		ssize_t w;
+
 		if (x->connecting)
 			continue;
-		if (buf_flush(x->ev.fd, &x->out) < 0) {
+		if ((w = buf_flush(x->ev.fd, &x->out)) < 0) {
 			tcp_close(e, t);
 			return;
 		}
+		if (x->client_side)
+			ST_ADD(e, bytes_out, (uint64_t)w);
 		/* y sent EOF and all of it reached x: pass the half-close on */
 		if (y->eof_in && !x->shut_out && buf_avail(&x->out) == 0) {
 			shutdown(x->ev.fd, SHUT_WR);
@@ -1075,49 +1087,83 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 	tcp_update(e, p);
 }
 
+/* The flow's 5-tuple, from the peer's and our own address. */
+static void flow_of(struct lb_flow *f, uint8_t proto, const struct sockaddr_storage *peer,
+		    const uint8_t local[16], uint16_t lport)
+{
+	memset(f, 0, sizeof(*f));
+	f->proto = proto;
+	f->family = peer->ss_family;
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)peer;
+
+		memcpy(f->src, &s4->sin_addr, 4);
+		memcpy(f->dst, local, 4);
+		f->sport = ntohs(s4->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)peer;
+
+		memcpy(f->src, &s6->sin6_addr, 16);
+		memcpy(f->dst, local, 16);
+		f->sport = ntohs(s6->sin6_port);
+	}
+	f->dport = lport;
+}
+
+/* L4 target choice: rendezvous hash of the flow over the healthy targets;
+ * none healthy: over initial and unhealthy ones (fail open). -1: none. */
+static int l4_pick(struct tgrp *g, uint64_t flow_hash)
+{
+	struct lb_target_group *tg = &g->tg;
+	uint64_t best = 0;
+	int pick = -1;
+
+	for (int pass = 0; pass < 2 && pick < 0; pass++)
+		for (size_t i = 0; i < tg->n; i++) {
+			enum lb_target_state st = tg->t[i].state;
+			uint64_t score;
+
+			if (pass == 0 ? st != LB_TARGET_HEALTHY
+				      : (st != LB_TARGET_INITIAL && st != LB_TARGET_UNHEALTHY))
+				continue;
+			/* as lb_flowhash_pick, over the routable targets only */
+			score = lb_flowhash_score(flow_hash, g->fkeys[i]);
+			if (pick < 0 || score > best ||
+			    (score == best && g->fkeys[i] > g->fkeys[pick])) {
+				best = score;
+				pick = (int)i;
+			}
+		}
+	return pick;
+}
+
+static void local_addr(int fd, uint8_t out[16])
+{
+	struct sockaddr_storage me;
+	socklen_t ml = sizeof(me);
+
+	memset(out, 0, 16);
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
+		return;
+	if (me.ss_family == AF_INET)
+		memcpy(out, &((struct sockaddr_in *)&me)->sin_addr, 4);
+	else
+		memcpy(out, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
+}
+
 static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 		       const struct sockaddr_storage *ss)
 {
 	struct tgrp *g = l->tcp_group;
-	struct lb_target_group *tg = &g->tg;
-	struct lb_flow f = { .proto = IPPROTO_TCP };
-	struct sockaddr_storage me;
-	socklen_t ml = sizeof(me);
-	uint64_t keys[64];
-	size_t idx[64], n = 0;
+	struct lb_flow f;
+	uint8_t me[16];
 	struct tcpconn *a, *b;
 	int pick, tfd;
 
-	/* routable: healthy targets; none healthy: fail open to initial and unhealthy */
-	for (int pass = 0; pass < 2 && n == 0; pass++)
-		for (size_t i = 0; i < tg->n && n < 64; i++) {
-			enum lb_target_state s = tg->t[i].state;
-
-			if (pass == 0 ? s == LB_TARGET_HEALTHY
-				      : (s == LB_TARGET_INITIAL || s == LB_TARGET_UNHEALTHY)) {
-				keys[n] = g->fkeys[i];
-				idx[n++] = i;
-			}
-		}
-	f.family = ss->ss_family;
-	getsockname(fd, (struct sockaddr *)&me, &ml);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-		memcpy(f.src, &s4->sin_addr, 4);
-		memcpy(f.dst, &((struct sockaddr_in *)&me)->sin_addr, 4);
-		f.sport = ntohs(s4->sin_port);
-		f.dport = l->port;
-	} else {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		memcpy(f.src, &s6->sin6_addr, 16);
-		memcpy(f.dst, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
-		f.sport = ntohs(s6->sin6_port);
-		f.dport = l->port;
-	}
-	pick = lb_flowhash_pick(lb_flow_hash(&f, e->flow_seed), keys, n);
-	if (pick < 0 || (tfd = connect_target(&tg->t[idx[pick]])) < 0) {
+	local_addr(fd, me);
+	flow_of(&f, IPPROTO_TCP, ss, me, l->port);
+	pick = l4_pick(g, lb_flow_hash(&f, e->flow_seed));
+	if (pick < 0 || (tfd = connect_target(&g->tg.t[pick])) < 0) {
 		close(fd);
 		return;
 	}
@@ -1127,9 +1173,253 @@ static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 	ev_link(e, &b->ev, K_TCP, tfd);
 	a->peer = b;
 	b->peer = a;
+	a->client_side = true;
+	a->idle_ms = l->idle_ms;
+	a->ev.deadline = now_ms() + a->idle_ms;
 	b->connecting = true;
+	ST_ADD(e, active_tcp, 1);
 	ev_add(e, &a->ev, EPOLLIN);
 	ev_add(e, &b->ev, EPOLLOUT);
+}
+
+/* ------------------------------------------------------------ UDP */
+
+#define UDP_BATCH 64
+
+static bool flow_match(const struct udpflow *fl, const struct sockaddr_storage *peer,
+		       const uint8_t local[16])
+{
+	if (fl->peer.ss_family != peer->ss_family || memcmp(fl->local, local, 16) != 0)
+		return false;
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&fl->peer,
+					 *b = (const struct sockaddr_in *)peer;
+
+		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&fl->peer,
+				  *b = (const struct sockaddr_in6 *)peer;
+
+	return a->sin6_port == b->sin6_port &&
+	       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
+static void flow_table_grow(struct listener *l)
+{
+	size_t nb = l->n_buckets ? l->n_buckets * 2 : 64;
+	struct udpflow **t = xcalloc(nb, sizeof(*t));
+
+	for (size_t i = 0; i < l->n_buckets; i++)
+		while (l->flows[i]) {
+			struct udpflow *f = l->flows[i];
+
+			l->flows[i] = f->hnext;
+			f->hnext = t[f->hash & (nb - 1)];
+			t[f->hash & (nb - 1)] = f;
+		}
+	free(l->flows);
+	l->flows = t;
+	l->n_buckets = nb;
+}
+
+static void flow_unlink(struct listener *l, struct udpflow *fl)
+{
+	if (!l->n_buckets)
+		return;
+	for (struct udpflow **pp = &l->flows[fl->hash & (l->n_buckets - 1)]; *pp;
+	     pp = &(*pp)->hnext)
+		if (*pp == fl) {
+			*pp = fl->hnext;
+			l->n_flows--;
+			return;
+		}
+}
+
+static void flow_close(struct lb_engine *e, struct udpflow *fl)
+{
+	if (fl->ev.dead)
+		return;
+	flow_unlink(fl->l, fl);
+	ev_kill(e, &fl->ev);
+}
+
+static struct udpflow *flow_new(struct lb_engine *e, struct listener *l,
+				const struct sockaddr_storage *peer, socklen_t plen,
+				const uint8_t local[16], uint64_t hash)
+{
+	struct tgrp *g = l->tcp_group;
+	struct sockaddr_storage ss;
+	struct udpflow *fl;
+	socklen_t sl;
+	int pick = l4_pick(g, hash), fd;
+
+	if (pick < 0)
+		return NULL;
+	const struct lb_target *t = &g->tg.t[pick];
+
+	fd = socket(t->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	sl = make_sockaddr(&ss, t->family, t->addr, t->port);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+		close(fd);
+		return NULL;
+	}
+	fl = xzalloc(sizeof(*fl));
+	ev_link(e, &fl->ev, K_UDPFLOW, fd);
+	fl->l = l;
+	l->refs++;
+	fl->g = g;
+	g->refs++;
+	fl->tidx = (size_t)pick;
+	fl->tgen = t->gen;
+	fl->hash = hash;
+	memcpy(&fl->peer, peer, plen);
+	fl->peer_len = plen;
+	memcpy(fl->local, local, 16);
+	if (l->n_flows + 1 > l->n_buckets)
+		flow_table_grow(l);
+	fl->hnext = l->flows[hash & (l->n_buckets - 1)];
+	l->flows[hash & (l->n_buckets - 1)] = fl;
+	l->n_flows++;
+	ST_ADD(e, active_udp, 1);
+	ev_add(e, &fl->ev, EPOLLIN);
+	return fl;
+}
+
+/* the flow's target still takes it: registered in the same slot, not unhealthy
+ * while others are healthy (then new datagrams go to a new pick) */
+static bool flow_target_ok(const struct udpflow *fl)
+{
+	const struct lb_target *t = &fl->g->tg.t[fl->tidx];
+
+	if (fl->g->deleted || t->gen != fl->tgen || t->state == LB_TARGET_UNUSED)
+		return false;
+	return true;
+}
+
+static void udp_listener_event(struct lb_engine *e, struct listener *l)
+{
+	char *data = e->udp_buf;
+
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct sockaddr_storage peer;
+		union {
+			char b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			struct cmsghdr align;
+		} cb;
+		struct iovec iov = { .iov_base = data, .iov_len = UDP_MAX };
+		struct msghdr mh = { .msg_name = &peer, .msg_namelen = sizeof(peer),
+				     .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cb.b, .msg_controllen = sizeof(cb.b) };
+		uint8_t local[16] = { 0 };
+		struct udpflow *fl = NULL;
+		struct lb_flow f;
+		uint64_t h;
+		ssize_t n = recvmsg(l->ev.fd, &mh, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_debug("udp port %u: %s", (unsigned)l->port, strerror(errno));
+			return;
+		}
+		ST_ADD(e, udp_in, 1);
+		ST_ADD(e, bytes_in, (uint64_t)n);
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				memcpy(local, &pi.ipi_addr, 4);
+			} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+				struct in6_pktinfo pi;
+
+				memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+				memcpy(local, &pi.ipi6_addr, 16);
+			}
+		}
+		flow_of(&f, IPPROTO_UDP, &peer, local, l->port);
+		h = lb_flow_hash(&f, e->flow_seed);
+		if (l->n_buckets)
+			for (fl = l->flows[h & (l->n_buckets - 1)]; fl; fl = fl->hnext)
+				if (fl->hash == h && flow_match(fl, &peer, local))
+					break;
+		if (fl && !flow_target_ok(fl)) {
+			flow_close(e, fl);
+			fl = NULL;
+		}
+		if (!fl)
+			fl = flow_new(e, l, &peer, mh.msg_namelen, local, h);
+		if (!fl) {
+			ST_ADD(e, udp_dropped, 1);
+			continue;
+		}
+		fl->ev.deadline = now_ms() + l->idle_ms;
+		if (send(fl->ev.fd, data, (size_t)n, MSG_DONTWAIT) < 0)
+			ST_ADD(e, udp_dropped, 1); /* UDP: a full buffer or an ICMP error drops it */
+	}
+}
+
+/* datagrams from the flow's target: back to the client, from the address
+ * the client wrote to */
+static void udp_flow_event(struct lb_engine *e, struct udpflow *fl)
+{
+	char *data = e->udp_buf;
+	struct listener *l = fl->l;
+
+	if (l->deleted) {
+		flow_close(e, fl);
+		return;
+	}
+	for (int i = 0; i < UDP_BATCH; i++) {
+		union {
+			char b[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			struct cmsghdr align;
+		} cb;
+		struct iovec iov = { .iov_base = data };
+		struct msghdr mh = { .msg_name = &fl->peer, .msg_namelen = fl->peer_len,
+				     .msg_iov = &iov, .msg_iovlen = 1 };
+		struct cmsghdr *cm;
+		ssize_t n = recv(fl->ev.fd, data, UDP_MAX, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				ST_ADD(e, udp_dropped, 1); /* ECONNREFUSED: ICMP from the target */
+			if (errno == EAGAIN)
+				return;
+			continue;
+		}
+		iov.iov_len = (size_t)n;
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.b;
+		cm = (struct cmsghdr *)cb.b;
+		if (fl->peer.ss_family == AF_INET) {
+			struct in_pktinfo pi = { 0 };
+
+			memcpy(&pi.ipi_spec_dst, fl->local, 4);
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		} else {
+			struct in6_pktinfo pi = { 0 };
+
+			memcpy(&pi.ipi6_addr, fl->local, 16);
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		}
+		if (sendmsg(l->ev.fd, &mh, MSG_DONTWAIT) < 0) {
+			ST_ADD(e, udp_dropped, 1);
+			continue;
+		}
+		ST_ADD(e, udp_out, 1);
+		ST_ADD(e, bytes_out, (uint64_t)n);
+		fl->ev.deadline = now_ms() + l->idle_ms;
+	}
 }
 
 /* ------------------------------------------------------------ health checks */
@@ -1137,6 +1427,8 @@ static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 static void probe_result(struct lb_engine *e, struct probe *p, int outcome)
 {
 	lb_tg_probe_result(&p->g->tg, p->tidx, p->seq, now_ms(), outcome);
+	if (!p->g->deleted)
+		lb_eng_publish_health(e, p->g, p->tidx);
 	ev_kill(e, &p->ev);
 }
 
@@ -1202,11 +1494,13 @@ static void run_health_checks(struct lb_engine *e, uint64_t now)
 	struct lb_probe pr[MAX_PROBES_PER_CALL];
 
 	for (size_t gi = 0; gi < e->n_groups; gi++) {
-		struct tgrp *g = &e->groups[gi];
+		struct tgrp *g = e->groups[gi];
 		size_t n;
 
-		if (!g->hc)
+		if (!g->hc) {
+			lb_tg_expire_drains(&g->tg, now);
 			continue;
+		}
 		do {
 			n = lb_tg_due(&g->tg, now, pr, MAX_PROBES_PER_CALL);
 			for (size_t i = 0; i < n; i++) {
@@ -1221,6 +1515,7 @@ static void run_health_checks(struct lb_engine *e, uint64_t now)
 				p = xzalloc(sizeof(*p));
 				ev_link(e, &p->ev, K_PROBE, fd);
 				p->g = g;
+				g->refs++;
 				p->tidx = pr[i].target;
 				p->seq = pr[i].seq;
 				p->connecting = true;
@@ -1229,13 +1524,71 @@ static void run_health_checks(struct lb_engine *e, uint64_t now)
 				ev_add(e, &p->ev, EPOLLOUT);
 			}
 		} while (n == MAX_PROBES_PER_CALL);
+		/* probe timeouts settled by lb_tg_due may have changed states */
+		for (size_t i = 0; i < g->tg.n; i++)
+			lb_eng_publish_health(e, g, i);
 	}
+}
+
+/* ------------------------------------------------------------ lifetimes */
+
+static void listener_free(struct listener *l)
+{
+	lb_rules_free(l->rules);
+	free(l->flows);
+	free(l->addr);
+	free(l);
+}
+
+/* freed at the end of the loop iteration (events of the batch may point here) */
+static void listener_queue_free(struct lb_engine *e, struct listener *l)
+{
+	l->ev.dead_next = e->dead;
+	e->dead = &l->ev;
+}
+
+static void listener_unref(struct lb_engine *e, struct listener *l)
+{
+	if (--l->refs == 0 && l->deleted)
+		listener_queue_free(e, l);
+}
+
+static void grp_free(struct tgrp *g)
+{
+	free(g->pub);
+	free(g->name);
+	free(g->fkeys);
+	lb_tg_destroy(&g->tg);
+	free(g);
+}
+
+static void grp_unref(struct lb_engine *e, struct tgrp *g)
+{
+	(void)e;
+	if (--g->refs == 0 && g->deleted)
+		grp_free(g);
+}
+
+/* flowhash keys for every slot of g (after registrations) */
+void lb_eng_grp_sync_keys(struct lb_engine *e, struct tgrp *g)
+{
+	if (g->n_fkeys < g->tg.n) {
+		g->n_fkeys = g->tg.cap;
+		g->fkeys = xreallocarray(g->fkeys, g->n_fkeys, sizeof(uint64_t));
+	}
+	for (size_t i = 0; i < g->tg.n; i++)
+		g->fkeys[i] = lb_flowhash_target_key(g->tg.t[i].family, g->tg.t[i].addr,
+						     g->tg.t[i].port, e->flow_seed);
 }
 
 /* ------------------------------------------------------------ the loop */
 
 static void listener_event(struct lb_engine *e, struct listener *l)
 {
+	if (l->udp) {
+		udp_listener_event(e, l);
+		return;
+	}
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -1247,6 +1600,7 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 				log_warn("accept on port %u: %s", (unsigned)l->port, strerror(errno));
 			return;
 		}
+		ST_ADD(e, conns_total, 1);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (!l->http) {
 			tcp_accept(e, l, fd, &ss);
@@ -1256,6 +1610,8 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 
 		ev_link(e, &c->ev, K_CLIENT, fd);
 		c->l = l;
+		l->refs++;
+		ST_ADD(e, active_http, 1);
 		c->family = ss.ss_family;
 		if (ss.ss_family == AF_INET)
 			memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
@@ -1263,10 +1619,11 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 			memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
 		inet_ntop(c->family, c->addr, c->ip, sizeof(c->ip));
 		lb_http_request_parser_init(&c->p, NULL);
-		c->ev.deadline = now_ms() + CLIENT_IDLE_MS;
+		c->ev.deadline = now_ms() + l->idle_ms;
 		ev_add(e, &c->ev, EPOLLIN);
 	}
 }
+
 
 static void sweep(struct lb_engine *e, uint64_t now)
 {
@@ -1274,7 +1631,21 @@ static void sweep(struct lb_engine *e, uint64_t now)
 
 	for (v = e->live.next; v != &e->live; v = next) {
 		next = v->next;
-		if (v->dead || v->deadline == 0 || now < v->deadline)
+		if (v->dead)
+			continue;
+		if (v->kind == K_UPSTREAM) {
+			struct upstream *u = (struct upstream *)v;
+			const struct lb_target *t = &u->g->tg.t[u->tidx];
+
+			/* the deregistration delay passed with this request in flight */
+			if (u->c && u->counted && (t->state == LB_TARGET_UNUSED || t->gen != u->tgen)) {
+				log_debug("target %zu of %s: deregistration delay over, cutting",
+					  u->tidx, u->g->name);
+				client_error(e, u->c, 502);
+				goto again;
+			}
+		}
+		if (v->deadline == 0 || now < v->deadline)
 			continue;
 		v->deadline = 0;
 		switch (v->kind) {
@@ -1284,19 +1655,28 @@ static void sweep(struct lb_engine *e, uint64_t now)
 		case K_UPSTREAM:
 			upstream_timeout(e, (struct upstream *)v);
 			break;
+		case K_UDPFLOW:
+			flow_close(e, (struct udpflow *)v);
+			break;
+		case K_TCP:
+			tcp_close(e, (struct tcpconn *)v);
+			break;
 		case K_PROBE:
+		case K_CTL:
+		case K_METRICS:
 			ev_kill(e, v);
 			break;
 		default:
 			break;
 		}
+again:
 		/* closing may have killed next too: start over is simplest */
 		if (next->dead)
 			next = e->live.next;
 	}
 }
 
-static void free_obj(struct ev *v)
+static void free_obj(struct lb_engine *e, struct ev *v)
 {
 	switch (v->kind) {
 	case K_CLIENT: {
@@ -1304,6 +1684,9 @@ static void free_obj(struct ev *v)
 
 		buf_free(&c->in);
 		buf_free(&c->out);
+		buf_free(&c->replay);
+		ST_ADD(e, active_http, -1);
+		listener_unref(e, c->l);
 		break;
 	}
 	case K_UPSTREAM: {
@@ -1311,17 +1694,44 @@ static void free_obj(struct ev *v)
 
 		buf_free(&u->in);
 		buf_free(&u->out);
+		grp_unref(e, u->g);
 		break;
 	}
-	case K_TCP:
-		buf_free(&((struct tcpconn *)v)->out);
+	case K_TCP: {
+		struct tcpconn *t = (struct tcpconn *)v;
+
+		buf_free(&t->out);
+		if (t->client_side && t->tunnel)
+			ST_ADD(e, active_tunnels, -1);
+		else if (t->client_side)
+			ST_ADD(e, active_tcp, -1);
 		break;
+	}
 	case K_PROBE:
 		buf_free(&((struct probe *)v)->in);
 		buf_free(&((struct probe *)v)->out);
+		grp_unref(e, ((struct probe *)v)->g);
 		break;
-	case K_LISTENER:
-		return; /* owned by the engine */
+	case K_UDPFLOW: {
+		struct udpflow *fl = (struct udpflow *)v;
+
+		ST_ADD(e, active_udp, -1);
+		grp_unref(e, fl->g);
+		listener_unref(e, fl->l);
+		break;
+	}
+	case K_CTL:
+	case K_METRICS:
+		buf_free(&((struct ctl *)v)->in);
+		buf_free(&((struct ctl *)v)->out);
+		break;
+	case K_LISTENER: /* queued only when deleted and unreferenced */
+		listener_free((struct listener *)v);
+		return;
+	case K_CTL_LISTEN:
+	case K_METRICS_LISTEN:
+	case K_MQ:
+		return; /* part of the engine */
 	}
 	free(v);
 }
@@ -1332,7 +1742,7 @@ static void reap(struct lb_engine *e)
 		struct ev *v = e->dead;
 
 		e->dead = v->dead_next;
-		free_obj(v);
+		free_obj(e, v);
 	}
 }
 
@@ -1341,17 +1751,28 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 	struct epoll_event evs[64];
 	uint64_t last_sweep = 0;
 
-	while (!e->stop) {
+	/* a follower serves until its leader is done too: the leader may wait
+	 * for it to apply a request (replicate) up to its last iteration */
+	while (!__atomic_load_n(&e->stop, __ATOMIC_RELAXED) ||
+	       (e->leader && !__atomic_load_n(&e->leader->done, __ATOMIC_ACQUIRE))) {
 		uint64_t now = now_ms(), next = now + SWEEP_MS;
 		int n, timeout;
 
-		run_health_checks(e, now);
-		for (size_t i = 0; i < e->n_groups; i++) {
-			uint64_t t = e->groups[i].hc ? lb_tg_next_event(&e->groups[i].tg) : UINT64_MAX;
+		if (now >= e->hc_due) {
+			/* probes, their timeouts and drains: O(targets), only when due */
+			run_health_checks(e, now);
+			e->hc_due = UINT64_MAX;
+			for (size_t i = 0; i < e->n_groups; i++) {
+				struct tgrp *g = e->groups[i];
+				uint64_t t = g->hc ? lb_tg_next_event(&g->tg)
+						   : lb_tg_expire_drains(&g->tg, now);
 
-			if (t < next)
-				next = t;
+				if (t < e->hc_due)
+					e->hc_due = t;
+			}
 		}
+		if (e->hc_due < next)
+			next = e->hc_due;
 		timeout = next > now ? (int)(next - now) : 0;
 		n = epoll_wait(e->epfd, evs, 64, timeout);
 		if (n < 0) {
@@ -1380,6 +1801,20 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 			case K_PROBE:
 				probe_event(e, (struct probe *)v, evs[i].events);
 				break;
+			case K_UDPFLOW:
+				udp_flow_event(e, (struct udpflow *)v);
+				break;
+			case K_CTL_LISTEN:
+			case K_METRICS_LISTEN:
+				lb_eng_ctl_accept(e, v, v->kind == K_CTL_LISTEN ? K_CTL : K_METRICS);
+				break;
+			case K_CTL:
+			case K_METRICS:
+				lb_eng_ctl_event(e, (struct ctl *)v, evs[i].events);
+				break;
+			case K_MQ:
+				lb_eng_mq_process(e);
+				break;
 			}
 		}
 		now = now_ms();
@@ -1389,48 +1824,45 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 		}
 		reap(e);
 	}
+	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 void lb_engine_stop(struct lb_engine *e)
 {
-	e->stop = 1;
+	__atomic_store_n(&e->stop, 1, __ATOMIC_RELAXED); /* lock-free: async-signal-safe */
+}
+
+void lb_engine_mark_done(struct lb_engine *e)
+{
+	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
 }
 
 /* ------------------------------------------------------------ configuration */
 
-static int parse_group(struct lb_engine *e, const json_t *o, const char *path, struct tgrp *g,
-		       struct berr **err)
+/* The attributes of a target group present in o, over *cfg. */
+int lb_eng_parse_group_attrs(const json_t *o, const char *path, struct lb_tg_config *cfg,
+			     bool *enabled, struct berr **err)
 {
-	struct lb_tg_config cfg;
-	const char *name, *proto = "HTTP", *s;
-	json_t *targets, *m;
+	const char *s;
+	json_t *m;
 	int64_t v;
-	bool enabled = true;
 	int r;
 
-	if ((r = bjson_expect_object(o, path, err)) < 0 ||
-	    (r = bjson_get_string(o, path, "Name", true, &name, err)) < 0 ||
-	    (r = bjson_get_string(o, path, "HealthCheckProtocol", false, &proto, err)) < 0 ||
-	    (r = bjson_get_bool(o, path, "HealthCheckEnabled", false, &enabled, err)) < 0 ||
-	    (r = bjson_get_array(o, path, "Targets", true, &targets, err)) < 0)
-		return r;
-	if (strcmp(proto, "HTTP") != 0 && strcmp(proto, "TCP") != 0)
-		return berr_set(err, EINVAL, "%s.HealthCheckProtocol: HTTP or TCP, not %s", path, proto);
-	lb_tg_config_default(&cfg, proto[0] == 'H' ? LB_HC_HTTP : LB_HC_TCP);
-	if ((r = bjson_get_string(o, path, "HealthCheckPath", false, &s, err)) < 0)
+	if ((r = bjson_get_bool(o, path, "HealthCheckEnabled", false, enabled, err)) < 0 ||
+	    (r = bjson_get_string(o, path, "HealthCheckPath", false, &s, err)) < 0)
 		return r;
 	if (r == 1) {
-		if (s[0] != '/' || strlen(s) >= sizeof(cfg.hc.path) || strpbrk(s, " \r\n"))
+		if (s[0] != '/' || strlen(s) >= sizeof(cfg->hc.path) || strpbrk(s, " \r\n"))
 			return berr_set(err, EINVAL, "%s.HealthCheckPath: a path starting with /",
 					path);
-		snprintf(cfg.hc.path, sizeof(cfg.hc.path), "%s", s);
+		snprintf(cfg->hc.path, sizeof(cfg->hc.path), "%s", s);
 	}
 #define SECONDS(key, field)                                                               \
 	if ((r = bjson_get_int_range(o, path, key, false, 0, 3600, &v, err)) < 0)         \
 		return r;                                                                 \
 	if (r == 1)                                                                       \
-		cfg.field = (uint32_t)v * 1000u;
+		cfg->field = (uint32_t)v * 1000u;
 	SECONDS("HealthCheckIntervalSeconds", hc.interval_ms)
 	SECONDS("HealthCheckTimeoutSeconds", hc.timeout_ms)
 	SECONDS("DeregistrationDelaySeconds", deregistration_delay_ms)
@@ -1438,12 +1870,12 @@ static int parse_group(struct lb_engine *e, const json_t *o, const char *path, s
 	if ((r = bjson_get_int_range(o, path, "HealthyThresholdCount", false, 0, 100, &v, err)) < 0)
 		return r;
 	if (r == 1)
-		cfg.hc.healthy_threshold = (uint32_t)v;
+		cfg->hc.healthy_threshold = (uint32_t)v;
 	if ((r = bjson_get_int_range(o, path, "UnhealthyThresholdCount", false, 0, 100, &v, err)) <
 	    0)
 		return r;
 	if (r == 1)
-		cfg.hc.unhealthy_threshold = (uint32_t)v;
+		cfg->hc.unhealthy_threshold = (uint32_t)v;
 	if ((r = bjson_get_object(o, path, "Matcher", false, &m, err)) < 0)
 		return r;
 	if (r == 1) {
@@ -1451,25 +1883,51 @@ static int parse_group(struct lb_engine *e, const json_t *o, const char *path, s
 
 		if ((r = bjson_get_string(m, mp, "HttpCode", true, &s, err)) < 0)
 			return r;
-		if ((r = lb_hc_matcher_parse(s, &cfg.hc.matcher, err)) < 0)
+		if ((r = lb_hc_matcher_parse(s, &cfg->hc.matcher, err)) < 0)
 			return berr_wrap(err, "%s.HttpCode", mp);
 	}
 	if ((r = bjson_get_string(o, path, "Algorithm", false, &s, err)) < 0)
 		return r;
 	if (r == 1) {
 		if (strcmp(s, "round_robin") == 0)
-			cfg.algorithm = LB_ROUND_ROBIN;
+			cfg->algorithm = LB_ROUND_ROBIN;
 		else if (strcmp(s, "least_outstanding_requests") == 0)
-			cfg.algorithm = LB_LEAST_OUTSTANDING;
+			cfg->algorithm = LB_LEAST_OUTSTANDING;
 		else
 			return berr_set(err, EINVAL,
 					"%s.Algorithm: round_robin or least_outstanding_requests",
 					path);
 	}
+	if ((r = lb_tg_config_check(cfg, err)) < 0)
+		return berr_wrap(err, "%s", path);
+	return 0;
+}
+
+static int parse_group(struct lb_engine *e, const json_t *o, const char *path, struct tgrp *g,
+		       struct berr **err)
+{
+	struct lb_tg_config cfg;
+	const char *name, *proto = "HTTP";
+	json_t *targets;
+	bool enabled = true;
+	int r;
+
+	if ((r = bjson_expect_object(o, path, err)) < 0 ||
+	    (r = bjson_get_string(o, path, "Name", true, &name, err)) < 0 ||
+	    (r = bjson_get_string(o, path, "HealthCheckProtocol", false, &proto, err)) < 0 ||
+	    (r = bjson_get_array(o, path, "Targets", false, &targets, err)) < 0)
+		return r;
+	if (strcmp(proto, "HTTP") != 0 && strcmp(proto, "TCP") != 0)
+		return berr_set(err, EINVAL, "%s.HealthCheckProtocol: HTTP or TCP, not %s", path, proto);
+	if (!name[0] || strlen(name) > 255)
+		return berr_set(err, EINVAL, "%s.Name: 1 to 255 characters", path);
+	lb_tg_config_default(&cfg, proto[0] == 'H' ? LB_HC_HTTP : LB_HC_TCP);
+	if ((r = lb_eng_parse_group_attrs(o, path, &cfg, &enabled, err)) < 0)
+		return r;
 	if ((r = lb_tg_init(&g->tg, &cfg, err)) < 0)
 		return berr_wrap(err, "%s", path);
 	g->name = xstrdup(name);
-	g->hc = enabled;
+	g->hc = enabled && !e->follower; /* followers take states from the leader */
 	uint64_t now = now_ms();
 
 	for (size_t i = 0; i < json_array_size(targets); i++) {
@@ -1481,10 +1939,7 @@ static int parse_group(struct lb_engine *e, const json_t *o, const char *path, s
 		if ((r = lb_tg_register(&g->tg, json_string_value(t), now, err)) < 0)
 			return berr_wrap(err, "%s.Targets[%zu]", path, i);
 	}
-	g->fkeys = xcalloc(g->tg.n ? g->tg.n : 1, sizeof(uint64_t));
-	for (size_t i = 0; i < g->tg.n; i++)
-		g->fkeys[i] = lb_flowhash_target_key(g->tg.t[i].family, g->tg.t[i].addr,
-						     g->tg.t[i].port, e->flow_seed);
+	lb_eng_grp_sync_keys(e, g);
 	return 0;
 }
 
@@ -1498,30 +1953,97 @@ static int bind_listener(struct listener *l, const char *addr, struct berr **err
 	if (inet_pton(family, addr, a) != 1)
 		return berr_set(err, EINVAL, "Address %s: not an IP address", addr);
 	sl = make_sockaddr(&ss, family, a, l->port);
-	fd = nb_socket(family);
+	fd = socket(family, (l->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return berr_set(err, errno, "socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+	if (l->udp) {
+		/* the address each datagram was sent to: replies leave from it */
+		if (family == AF_INET)
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		else
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (!l->udp && listen(fd, 4096) < 0)) {
 		int r = berr_set(err, errno, "listen on %s port %u", addr, (unsigned)l->port);
 
 		close(fd);
 		return r;
 	}
+	l->family = family;
 	l->ev.fd = fd;
 	return 0;
 }
 
-static int check_forward_groups(struct lb_engine *e, const struct lb_action *a, const char *path,
-				struct berr **err)
+/* resolve the forward groups of a to the engine's groups */
+static int resolve_forward_groups(struct lb_engine *e, struct lb_action *a, const char *path,
+				  struct berr **err)
 {
 	if (a->type != LB_ACTION_FORWARD)
 		return 0;
 	for (size_t i = 0; i < a->n_groups; i++)
-		if (!group_by_name(e, a->groups[i].arn))
+		if (!(a->groups[i].ctx = lb_eng_group_by_name(e, a->groups[i].arn)))
 			return berr_set(err, EINVAL, "%s: no target group named %s", path,
 					a->groups[i].arn);
+	return 0;
+}
+
+static bool action_uses(const struct lb_action *a, const struct tgrp *g)
+{
+	if (a->type != LB_ACTION_FORWARD)
+		return false;
+	for (size_t i = 0; i < a->n_groups; i++)
+		if (a->groups[i].ctx == g)
+			return true;
+	return false;
+}
+
+bool lb_eng_listener_uses(const struct listener *l, const struct tgrp *g)
+{
+	if (l->tcp_group == g)
+		return true;
+	if (!l->rules)
+		return false;
+	for (size_t i = 0; i < l->rules->n; i++)
+		if (action_uses(&l->rules->rules[i].action, g))
+			return true;
+	return action_uses(&l->rules->default_action, g);
+}
+
+/* An HTTP listener's rules from Rules + DefaultActions, or TargetGroup. */
+int lb_eng_compile_rules(struct lb_engine *e, const json_t *o, const char *path,
+			 struct lb_ruleset **out, struct berr **err)
+{
+	json_auto_t *doc = json_object();
+	json_t *rules = json_object_get(o, "Rules"), *defaults = json_object_get(o, "DefaultActions");
+	const char *tgname = NULL;
+	struct lb_ruleset *rs = NULL;
+	int r;
+
+	if ((r = bjson_get_string(o, path, "TargetGroup", false, &tgname, err)) < 0)
+		return r;
+	if (tgname && defaults)
+		return berr_set(err, EINVAL, "%s: TargetGroup or DefaultActions, not both", path);
+	if (rules)
+		json_object_set(doc, "Rules", rules);
+	if (defaults)
+		json_object_set(doc, "DefaultActions", defaults);
+	else if (tgname)
+		json_object_set_new(doc, "DefaultActions",
+				    json_pack("[{s:s, s:s}]", "Type", "forward", "TargetGroupArn",
+					      tgname));
+	if ((r = lb_rules_compile(doc, &rs, err)) < 0)
+		return berr_wrap(err, "%s", path);
+	for (size_t i = 0; i < rs->n && r >= 0; i++)
+		r = resolve_forward_groups(e, &rs->rules[i].action, path, err);
+	if (r >= 0)
+		r = resolve_forward_groups(e, &rs->default_action, path, err);
+	if (r < 0) {
+		lb_rules_free(rs);
+		return r;
+	}
+	*out = rs;
 	return 0;
 }
 
@@ -1530,77 +2052,173 @@ static int parse_listener(struct lb_engine *e, const json_t *o, const char *path
 {
 	const char *proto, *addr = "0.0.0.0", *tgname = NULL;
 	json_t *rules = NULL, *defaults = NULL;
+	double idle = 0;
 	int64_t port;
-	int r;
+	int r, has_idle;
 
 	if ((r = bjson_expect_object(o, path, err)) < 0 ||
 	    (r = bjson_get_int_range(o, path, "Port", true, 1, 65535, &port, err)) < 0 ||
 	    (r = bjson_get_string(o, path, "Protocol", true, &proto, err)) < 0 ||
 	    (r = bjson_get_string(o, path, "Address", false, &addr, err)) < 0 ||
 	    (r = bjson_get_string(o, path, "TargetGroup", false, &tgname, err)) < 0 ||
-	    (r = bjson_get_array(o, path, "Rules", false, &rules, err)) < 0)
+	    (r = bjson_get_array(o, path, "Rules", false, &rules, err)) < 0 ||
+	    (r = has_idle = bjson_get_number(o, path, "IdleTimeoutSeconds", false, &idle, err)) < 0)
 		return r;
+	/* ALB's idle timeout 60 s, NLB's 350 s for TCP and 120 s for UDP */
+	if (!has_idle)
+		idle = strcmp(proto, "HTTP") == 0 ? 60 : strcmp(proto, "UDP") == 0 ? 120 : 350;
 	defaults = json_object_get(o, "DefaultActions");
 	l->port = (uint16_t)port;
 	l->ev.kind = K_LISTENER;
 	l->ev.fd = -1;
-	if (strcmp(proto, "TCP") == 0) {
+	l->addr = xstrdup(addr);
+	if (!(idle >= 0.05 && idle <= 6000))
+		return berr_set(err, EINVAL, "%s.IdleTimeoutSeconds: 0.05 to 6000", path);
+	l->idle_ms = (uint64_t)(idle * 1000);
+	if (strcmp(proto, "TCP") == 0 || strcmp(proto, "UDP") == 0) {
+		l->udp = proto[0] == 'U';
 		if (!tgname)
-			return berr_set(err, EINVAL, "%s.TargetGroup: required for TCP", path);
+			return berr_set(err, EINVAL, "%s.TargetGroup: required for %s", path, proto);
 		if (rules || defaults)
-			return berr_set(err, EINVAL, "%s: TCP listeners have no rules", path);
-		if (!(l->tcp_group = group_by_name(e, tgname)))
+			return berr_set(err, EINVAL, "%s: %s listeners have no rules", path, proto);
+		if (!(l->tcp_group = lb_eng_group_by_name(e, tgname)))
 			return berr_set(err, EINVAL, "%s.TargetGroup: no target group named %s",
 					path, tgname);
 	} else if (strcmp(proto, "HTTP") == 0) {
-		json_auto_t *doc = json_object();
-
 		l->http = true;
-		if (tgname && defaults)
-			return berr_set(err, EINVAL, "%s: TargetGroup or DefaultActions, not both",
-					path);
-		if (rules)
-			json_object_set(doc, "Rules", rules);
-		if (defaults)
-			json_object_set(doc, "DefaultActions", defaults);
-		else if (tgname)
-			json_object_set_new(doc, "DefaultActions",
-					    json_pack("[{s:s, s:s}]", "Type", "forward",
-						      "TargetGroupArn", tgname));
-		if ((r = lb_rules_compile(doc, &l->rules, err)) < 0)
-			return berr_wrap(err, "%s", path);
-		for (size_t i = 0; i < l->rules->n; i++)
-			if ((r = check_forward_groups(e, &l->rules->rules[i].action, path, err)) < 0)
-				return r;
-		if ((r = check_forward_groups(e, &l->rules->default_action, path, err)) < 0)
+		if ((r = lb_eng_compile_rules(e, o, path, &l->rules, err)) < 0)
 			return r;
 	} else {
-		return berr_set(err, EINVAL, "%s.Protocol: HTTP or TCP, not %s", path, proto);
+		return berr_set(err, EINVAL, "%s.Protocol: HTTP, TCP or UDP, not %s", path, proto);
 	}
 	if ((r = bind_listener(l, addr, err)) < 0)
 		return berr_wrap(err, "%s", path);
 	return 0;
 }
 
-int lb_engine_new(const json_t *cfg, struct lb_engine **out, struct berr **err)
+struct listener *lb_eng_find_listener(struct lb_engine *e, uint16_t port, bool udp, size_t *pos)
+{
+	for (size_t i = 0; i < e->n_listeners; i++)
+		if (e->listeners[i]->port == port && e->listeners[i]->udp == udp) {
+			if (pos)
+				*pos = i;
+			return e->listeners[i];
+		}
+	return NULL;
+}
+
+int lb_eng_add_listener(struct lb_engine *e, const json_t *o, const char *path, struct berr **err)
+{
+	struct listener *l = xzalloc(sizeof(*l));
+	const char *proto = NULL;
+	json_int_t port = json_integer_value(json_object_get(o, "Port"));
+	int r;
+
+	json_unpack((json_t *)o, "{s?s}", "Protocol", &proto);
+	if (port > 0 && port < 65536 && proto &&
+	    lb_eng_find_listener(e, (uint16_t)port, strcmp(proto, "UDP") == 0, NULL)) {
+		free(l);
+		return berr_set(err, EEXIST, "%s: a %s listener on port %d exists", path,
+				strcmp(proto, "UDP") == 0 ? "UDP" : "TCP", (int)port);
+	}
+	if ((r = parse_listener(e, o, path, l, err)) < 0) {
+		if (l->ev.fd >= 0)
+			close(l->ev.fd);
+		listener_free(l);
+		return r;
+	}
+	e->listeners = xreallocarray(e->listeners, e->n_listeners + 1, sizeof(*e->listeners));
+	e->listeners[e->n_listeners++] = l;
+	ev_add(e, &l->ev, EPOLLIN);
+	return 0;
+}
+
+/* Stop listening; connections accepted on it go on until they end (UDP
+ * flows end now: their replies left from its socket). */
+void lb_eng_delete_listener(struct lb_engine *e, size_t pos)
+{
+	struct listener *l = e->listeners[pos];
+
+	memmove(&e->listeners[pos], &e->listeners[pos + 1],
+		(e->n_listeners - pos - 1) * sizeof(*e->listeners));
+	e->n_listeners--;
+	for (size_t i = 0; i < l->n_buckets; i++)
+		while (l->flows[i])
+			flow_close(e, l->flows[i]);
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, l->ev.fd, NULL);
+	close(l->ev.fd);
+	l->ev.fd = -1;
+	l->ev.dead = true;
+	l->deleted = true;
+	if (l->refs == 0)
+		listener_queue_free(e, l);
+}
+
+int lb_eng_add_group(struct lb_engine *e, const json_t *o, const char *path, struct berr **err)
+{
+	struct tgrp *g = xzalloc(sizeof(*g));
+	const char *name = json_string_value(json_object_get(o, "Name"));
+	int r;
+
+	if (name && lb_eng_group_by_name(e, name)) {
+		free(g);
+		return berr_set(err, EEXIST, "%s.Name: %s used twice", path, name);
+	}
+	if ((r = parse_group(e, o, path, g, err)) < 0) {
+		grp_free(g);
+		return r;
+	}
+	e->groups = xreallocarray(e->groups, e->n_groups + 1, sizeof(*e->groups));
+	e->groups[e->n_groups++] = g;
+	return 0;
+}
+
+void lb_eng_delete_group(struct lb_engine *e, size_t pos)
+{
+	struct tgrp *g = e->groups[pos];
+
+	memmove(&e->groups[pos], &e->groups[pos + 1], (e->n_groups - pos - 1) * sizeof(*e->groups));
+	e->n_groups--;
+	g->deleted = true;
+	while (g->pool) {
+		struct upstream *u = g->pool;
+
+		g->pool = u->pool_next;
+		ev_kill(e, &u->ev);
+	}
+	if (g->refs == 0)
+		grp_free(g);
+}
+
+static int engine_create(const json_t *cfg, struct lb_engine *leader, struct lb_engine **out,
+			 struct berr **err)
 {
 	struct lb_engine *e = xzalloc(sizeof(*e));
-	json_t *groups, *listeners;
+	json_t *groups = NULL, *listeners = NULL;
 	double timeout = 60;
 	int r;
 
 	e->epfd = -1;
+	e->ctl_listen.fd = e->metrics_listen.fd = e->mq_ev.fd = -1;
 	e->live.next = e->live.prev = &e->live;
+	e->udp_buf = xmalloc(UDP_MAX);
+	pthread_mutex_init(&e->mq_mu, NULL);
 	if (getrandom(&e->rnd, sizeof(e->rnd), 0) != sizeof(e->rnd) ||
 	    getrandom(&e->flow_seed, sizeof(e->flow_seed), 0) != sizeof(e->flow_seed)) {
 		r = berr_set(err, errno ? errno : EIO, "getrandom");
 		goto fail;
 	}
 	e->rnd |= 1;
+	if (leader) {
+		/* the same flow hashes to the same target in every worker */
+		e->follower = true;
+		e->leader = leader;
+		e->flow_seed = leader->flow_seed;
+	}
 	if ((r = bjson_expect_object(cfg, "", err)) < 0 ||
 	    (r = bjson_get_number(cfg, "", "TargetResponseTimeoutSeconds", false, &timeout, err)) < 0 ||
 	    (r = bjson_get_array(cfg, "", "TargetGroups", false, &groups, err)) < 0 ||
-	    (r = bjson_get_array(cfg, "", "Listeners", true, &listeners, err)) < 0)
+	    (r = bjson_get_array(cfg, "", "Listeners", false, &listeners, err)) < 0)
 		goto fail;
 	if (!(timeout >= 0.001 && timeout <= 4000)) {
 		r = berr_set(err, EINVAL, "TargetResponseTimeoutSeconds: 0.001 to 4000");
@@ -1614,35 +2232,50 @@ int lb_engine_new(const json_t *cfg, struct lb_engine **out, struct berr **err)
 		r = berr_set(err, errno, "epoll_create1");
 		goto fail;
 	}
-	e->groups = xcalloc(json_array_size(groups) + 1, sizeof(*e->groups));
+	if (leader) {
+		e->mq_ev.kind = K_MQ;
+		e->mq_ev.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (e->mq_ev.fd < 0) {
+			r = berr_set(err, errno, "eventfd");
+			goto fail;
+		}
+		ev_add(e, &e->mq_ev, EPOLLIN);
+	}
 	for (size_t i = 0; i < json_array_size(groups); i++) {
 		cleanup_free char *p = bjson_path_index("TargetGroups", i);
 
-		e->n_groups++; /* lb_engine_free cleans up a half-parsed one */
-		if ((r = parse_group(e, json_array_get(groups, i), p, &e->groups[i], err)) < 0)
+		if ((r = lb_eng_add_group(e, json_array_get(groups, i), p, err)) < 0)
 			goto fail;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(e->groups[j].name, e->groups[i].name) == 0) {
-				r = berr_set(err, EINVAL, "%s.Name: %s used twice", p,
-					     e->groups[i].name);
-				goto fail;
-			}
 	}
-	e->listeners = xcalloc(json_array_size(listeners) + 1, sizeof(*e->listeners));
 	for (size_t i = 0; i < json_array_size(listeners); i++) {
 		cleanup_free char *p = bjson_path_index("Listeners", i);
-		struct listener *l = xzalloc(sizeof(*l));
 
-		e->listeners[e->n_listeners++] = l;
-		if ((r = parse_listener(e, json_array_get(listeners, i), p, l, err)) < 0)
+		if ((r = lb_eng_add_listener(e, json_array_get(listeners, i), p, err)) < 0)
 			goto fail;
-		ev_add(e, &l->ev, EPOLLIN);
+	}
+	if (leader) {
+		leader->peers = xreallocarray(leader->peers, leader->n_peers + 1,
+					      sizeof(*leader->peers));
+		leader->peers[leader->n_peers++] = e;
 	}
 	*out = e;
 	return 0;
 fail:
 	lb_engine_free(e);
 	return r;
+}
+
+int lb_engine_new(const json_t *cfg, struct lb_engine **out, struct berr **err)
+{
+	return engine_create(cfg, NULL, out, err);
+}
+
+int lb_engine_new_worker(const json_t *cfg, struct lb_engine *leader, struct lb_engine **out,
+			 struct berr **err)
+{
+	if (leader->follower)
+		return berr_set(err, EINVAL, "a worker's leader must be a first engine");
+	return engine_create(cfg, leader, out, err);
 }
 
 int lb_engine_load_file(const char *path, struct lb_engine **out, struct berr **err)
@@ -1669,17 +2302,33 @@ void lb_engine_free(struct lb_engine *e)
 
 		if (l->ev.fd >= 0)
 			close(l->ev.fd);
-		lb_rules_free(l->rules);
-		free(l);
+		listener_free(l);
 	}
 	free(e->listeners);
-	for (size_t i = 0; i < e->n_groups; i++) {
-		free(e->groups[i].name);
-		free(e->groups[i].fkeys);
-		lb_tg_destroy(&e->groups[i].tg);
-	}
+	for (size_t i = 0; i < e->n_groups; i++)
+		grp_free(e->groups[i]);
 	free(e->groups);
+	if (e->ctl_listen.fd >= 0) {
+		close(e->ctl_listen.fd);
+		unlink(e->ctl_path);
+	}
+	free(e->ctl_path);
+	if (e->metrics_listen.fd >= 0)
+		close(e->metrics_listen.fd);
+	if (e->mq_ev.fd >= 0)
+		close(e->mq_ev.fd);
+	while (e->mq_head) { /* nobody waits: the leader's loop is done */
+		struct mq_msg *m = e->mq_head;
+
+		e->mq_head = m->next;
+		free(m->req);
+		free(m);
+	}
+	pthread_mutex_destroy(&e->mq_mu);
+	free(e->peers);
+	free(e->udp_buf);
 	if (e->epfd >= 0)
 		close(e->epfd);
 	free(e);
 }
+

@@ -66,13 +66,18 @@ uint64_t lb_flowhash_target_key(int family, const uint8_t addr[16], uint16_t por
 	return h;
 }
 
+uint64_t lb_flowhash_score(uint64_t flow_hash, uint64_t key)
+{
+	return mix(flow_hash ^ key);
+}
+
 int lb_flowhash_pick(uint64_t flow_hash, const uint64_t *keys, size_t n)
 {
 	int best = -1;
 	uint64_t best_score = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t s = mix(flow_hash ^ keys[i]);
+		uint64_t s = lb_flowhash_score(flow_hash, keys[i]);
 
 		if (best < 0 || s > best_score || (s == best_score && keys[i] > keys[best])) {
 			best = (int)i;

@@ -32,5 +32,8 @@ uint64_t lb_flowhash_target_key(int family, const uint8_t addr[16], uint16_t por
 /* The index in keys[0..n) of the target flow_hash goes to; -1 when n == 0.
  * Ties (equal scores, practically never) go to the larger key. */
 int lb_flowhash_pick(uint64_t flow_hash, const uint64_t *keys, size_t n);
+/* The score target key gets for a flow (lb_flowhash_pick takes the highest;
+ * for callers that filter targets while they scan). */
+uint64_t lb_flowhash_score(uint64_t flow_hash, uint64_t key);
 
 #endif

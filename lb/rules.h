@@ -79,6 +79,7 @@ enum lb_action_type {
 struct lb_forward_group {
 	char *arn;
 	uint32_t weight; /* 0-999 */
+	void *ctx;       /* the caller's resolution of arn (the engine: its group) */
 };
 
 struct lb_action {

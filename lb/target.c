@@ -240,10 +240,11 @@ int lb_tg_register(struct lb_target_group *tg, const char *ipport, uint64_t now,
 		memset(t, 0, sizeof(*t));
 	}
 	{
-		uint32_t seq = t->probe_seq;
+		uint32_t seq = t->probe_seq, gen = t->gen;
 
 		memset(t, 0, sizeof(*t));
 		t->probe_seq = seq;
+		t->gen = gen + 1;
 	}
 	t->family = family;
 	memcpy(t->addr, addr, 16);
@@ -368,6 +369,41 @@ void lb_tg_probe_result(struct lb_target_group *tg, size_t idx, uint32_t seq, ui
 		ok = false;
 	}
 	record(tg, t, ok, why);
+}
+
+uint64_t lb_tg_expire_drains(struct lb_target_group *tg, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < tg->n; i++) {
+		struct lb_target *t = &tg->t[i];
+
+		if (t->state != LB_TARGET_DRAINING)
+			continue;
+		if (now >= t->drain_until)
+			unuse(tg, t);
+		else if (t->drain_until < next)
+			next = t->drain_until;
+	}
+	return next;
+}
+
+int lb_tg_set_health(struct lb_target_group *tg, size_t idx, enum lb_target_state state,
+		     enum lb_target_reason reason)
+{
+	struct lb_target *t;
+
+	if (idx >= tg->n)
+		return -ENOENT;
+	t = &tg->t[idx];
+	if (!probed(t) || (state != LB_TARGET_INITIAL && state != LB_TARGET_HEALTHY &&
+			   state != LB_TARGET_UNHEALTHY))
+		return -EINVAL;
+	if (t->state != state)
+		tg->dirty = true;
+	t->state = state;
+	t->reason = reason;
+	return 0;
 }
 
 uint64_t lb_tg_next_event(const struct lb_target_group *tg)

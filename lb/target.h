@@ -100,6 +100,8 @@ struct lb_target {
 	uint64_t probe_deadline;      /* probing: when it times out */
 	uint64_t drain_until;
 	uint32_t probe_seq;
+	uint32_t gen;                 /* bumped when the slot takes a new registration,
+				       * so holders of an index can tell it was reused */
 	bool probing;
 	size_t heap_pos;
 };
@@ -142,8 +144,17 @@ size_t lb_tg_due(struct lb_target_group *tg, uint64_t now, struct lb_probe *out,
  * started, or this one timed out) are ignored. */
 void lb_tg_probe_result(struct lb_target_group *tg, size_t idx, uint32_t seq, uint64_t now,
 			int outcome);
+/* Set the health of a target that is probed elsewhere (the engine's
+ * followers take the states their leader's probes found): initial, healthy
+ * or unhealthy, for a target in one of those states; -EINVAL otherwise. */
+int lb_tg_set_health(struct lb_target_group *tg, size_t idx, enum lb_target_state state,
+		     enum lb_target_reason reason);
 /* The earliest time lb_tg_due has something to do; UINT64_MAX: nothing. */
 uint64_t lb_tg_next_event(const struct lb_target_group *tg);
+/* For a group whose health checks are off (lb_tg_due is not called): drains
+ * whose deregistration delay passed at now end (the targets become unused);
+ * returns the next such time, UINT64_MAX: none. */
+uint64_t lb_tg_expire_drains(struct lb_target_group *tg, uint64_t now);
 
 /* A target for a new request (its outstanding count goes up), -1 when the
  * group has no target to route to. Round robin: O(1); least outstanding

@@ -29,12 +29,20 @@ PORTS = {}
 CONNS = {}  # backend name -> set of client ports seen (connections)
 
 
+GIVEN = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port nothing listens on now, never one handed out before (the
+    kernel may give a just-closed port again before its user binds it)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in GIVEN:
+            GIVEN.add(p)
+            return p
 
 
 def make_handler(name):
@@ -298,11 +306,15 @@ class Engine(unittest.TestCase):
             self.assertTrue(out.startswith(b"HTTP/1.1 400 "), (bad, out))
             self.assertIn(b"Connection: close", out)
 
-    def test_tunnels_not_built(self):
-        out = raw(b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        self.assertTrue(out.startswith(b"HTTP/1.1 501 "), out)
+    def test_connect_501_upgrade_refused_stays_http(self):
         out = raw(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
         self.assertTrue(out.startswith(b"HTTP/1.1 501 "), out)
+        # an Upgrade request reaches the target; a target that answers 200
+        # instead of 101 keeps the connection HTTP (the next request works)
+        out = raw(b"GET /api/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                  b"GET /api/after-upgrade HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(out.count(b"HTTP/1.1 200"), 2, out)
+        self.assertIn(b'"/api/after-upgrade"', out)
 
     def test_dead_and_empty(self):
         c = self.conn()
@@ -358,7 +370,8 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(config(), f)
         path = f.name
-    PROC = subprocess.Popen([lb, "--config", path])
+    # one worker: the strict round-robin checks assume a single picker
+    PROC = subprocess.Popen([lb, "--config", path, "--workers", "1"])
     try:
         for _ in range(100):
             try:

@@ -289,6 +289,82 @@ static void draining(void **state)
 	lb_tg_destroy(&tg);
 }
 
+/* Health checks off: lb_tg_expire_drains ends drains by the delay alone,
+ * and a slot that takes a new registration gets a new generation. */
+static void drains_without_health_checks(void **state)
+{
+	struct lb_target_group tg;
+	uint64_t now = 1000;
+	uint32_t gen;
+	int a, b, p;
+
+	(void)state;
+	tg_new(&tg, LB_HC_HTTP, LB_ROUND_ROBIN);
+	tg.cfg.deregistration_delay_ms = 10 * S;
+	a = lb_tg_register(&tg, "10.0.0.1:80", now, NULL);
+	b = lb_tg_register(&tg, "10.0.0.2:80", now, NULL);
+	assert_int_equal(lb_tg_expire_drains(&tg, now), UINT64_MAX);
+	do
+		p = lb_tg_pick(&tg);
+	while (p != a);
+	lb_tg_deregister(&tg, (size_t)a, now);
+	assert_int_equal(tg.t[a].state, LB_TARGET_DRAINING);
+	assert_int_equal(lb_tg_expire_drains(&tg, now + 10 * S - 1), now + 10 * S);
+	assert_int_equal(tg.t[a].state, LB_TARGET_DRAINING);
+	assert_int_equal(lb_tg_expire_drains(&tg, now + 10 * S), UINT64_MAX);
+	assert_int_equal(tg.t[a].state, LB_TARGET_UNUSED);
+	assert_int_equal(tg.t[b].state, LB_TARGET_INITIAL);
+	/* the request still counted keeps the slot; released, it is reused
+	 * with a new generation (so pooled connections to the old target die) */
+	gen = tg.t[a].gen;
+	lb_tg_release(&tg, (size_t)a);
+	assert_int_equal(lb_tg_register(&tg, "10.0.0.9:80", now, NULL), a);
+	assert_int_equal(tg.t[a].gen, gen + 1);
+	/* a draining target registered again keeps its slot and generation */
+	gen = tg.t[b].gen;
+	do
+		p = lb_tg_pick(&tg);
+	while (p != b);
+	lb_tg_deregister(&tg, (size_t)b, now);
+	assert_int_equal(lb_tg_register(&tg, "10.0.0.2:80", now, NULL), b);
+	assert_int_equal(tg.t[b].gen, gen);
+	lb_tg_destroy(&tg);
+}
+
+/* Health found elsewhere (the engine's leader) set on a follower's copy:
+ * only probed states, and routing follows it. */
+static void set_health(void **state)
+{
+	struct lb_target_group tg;
+	uint64_t now = 0;
+	int a, b;
+
+	(void)state;
+	tg_new(&tg, LB_HC_HTTP, LB_ROUND_ROBIN);
+	a = lb_tg_register(&tg, "10.0.0.1:80", now, NULL);
+	b = lb_tg_register(&tg, "10.0.0.2:80", now, NULL);
+	/* both initial: fail open to both */
+	assert_int_not_equal(lb_tg_pick(&tg), lb_tg_pick(&tg));
+	assert_int_equal(lb_tg_set_health(&tg, (size_t)a, LB_TARGET_HEALTHY, LB_REASON_NONE), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(lb_tg_pick(&tg), a);
+	assert_int_equal(lb_tg_set_health(&tg, (size_t)b, LB_TARGET_HEALTHY, LB_REASON_NONE), 0);
+	assert_int_equal(lb_tg_set_health(&tg, (size_t)a, LB_TARGET_UNHEALTHY,
+					  LB_REASON_TIMEOUT), 0);
+	assert_string_equal(lb_target_reason_name(tg.t[a].reason), "Target.Timeout");
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(lb_tg_pick(&tg), b);
+	/* not a health state; not for a draining or unknown target */
+	assert_int_equal(lb_tg_set_health(&tg, (size_t)a, LB_TARGET_DRAINING, LB_REASON_NONE),
+			 -EINVAL);
+	lb_tg_deregister(&tg, (size_t)b, now);
+	assert_int_equal(lb_tg_set_health(&tg, (size_t)b, LB_TARGET_HEALTHY, LB_REASON_NONE),
+			 -EINVAL);
+	assert_int_equal(tg.t[b].state, LB_TARGET_DRAINING);
+	assert_int_equal(lb_tg_set_health(&tg, 99, LB_TARGET_HEALTHY, LB_REASON_NONE), -ENOENT);
+	lb_tg_destroy(&tg);
+}
+
 static void round_robin_and_fail_open(void **state)
 {
 	struct lb_target_group tg;
@@ -436,6 +512,8 @@ int main(void)
 		cmocka_unit_test(health_timeouts),
 		cmocka_unit_test(health_tcp),
 		cmocka_unit_test(draining),
+		cmocka_unit_test(drains_without_health_checks),
+		cmocka_unit_test(set_health),
 		cmocka_unit_test(round_robin_and_fail_open),
 		cmocka_unit_test(least_outstanding),
 		cmocka_unit_test(weighted),
