@@ -538,6 +538,103 @@ int sched_svc_new(const struct sched_svc_spec *spec, int64_t now, struct sched_s
 	return 0;
 }
 
+static void dep_copy(struct sched_svc_deployment *dst, const struct sched_svc_deployment *src)
+{
+	*dst = *src;
+	dst->task_definition = xstrdup(src->task_definition ? src->task_definition : "");
+	dst->rollout_reason = src->rollout_reason ? xstrdup(src->rollout_reason) : NULL;
+	dst->tcp_ports = src->ntcp ? xmemdup(src->tcp_ports, src->ntcp * sizeof(*src->tcp_ports)) : NULL;
+	dst->udp_ports = src->nudp ? xmemdup(src->udp_ports, src->nudp * sizeof(*src->udp_ports)) : NULL;
+}
+
+static bool dep_id_ok(const char *id)
+{
+	size_t n = strnlen(id, SCHED_SVC_DEPLOYMENT_ID_MAX);
+
+	return n < SCHED_SVC_DEPLOYMENT_ID_MAX && n > 8 && strncmp(id, "ecs-svc/", 8) == 0 &&
+	       strspn(id + 8, "0123456789") == n - 8;
+}
+
+void sched_svc_state(const struct sched_svc *svc, struct sched_svc_state *out)
+{
+	*out = (struct sched_svc_state){
+		.deployments = svc->deps, .ndeployments = svc->ndeps,
+		.events = svc->events, .nevents = svc->nevents,
+		.seq = svc->seq, .steady = svc->steady, .steady_said = svc->steady_said,
+	};
+	if (svc->have_completed) {
+		memcpy(out->completed.id, svc->completed_id, sizeof(out->completed.id));
+		out->completed.task_definition = svc->completed.task_definition;
+		out->completed.cpu = svc->completed.cpu;
+		out->completed.memory = svc->completed.memory;
+		out->completed.tcp_ports = svc->completed.tcp;
+		out->completed.ntcp = svc->completed.ntcp;
+		out->completed.udp_ports = svc->completed.udp;
+		out->completed.nudp = svc->completed.nudp;
+	}
+}
+
+int sched_svc_restore(const struct sched_svc_spec *spec, const struct sched_svc_state *state,
+                      struct sched_svc **out, struct berr **err)
+{
+	const struct sched_svc_deployment *p;
+	struct sched_svc *svc;
+	int r;
+
+	*out = NULL;
+	if (!state->ndeployments)
+		return berr_set(err, EINVAL, "service %s: saved state: no deployment", spec->name);
+	if (state->nevents > SCHED_SVC_MAX_EVENTS)
+		return berr_set(err, EINVAL, "service %s: saved state: %zu events (at most %d)", spec->name,
+		                state->nevents, SCHED_SVC_MAX_EVENTS);
+	for (size_t i = 0; i < state->ndeployments; i++) {
+		const struct sched_svc_deployment *d = &state->deployments[i];
+
+		if (!dep_id_ok(d->id) || !d->task_definition || !*d->task_definition)
+			return berr_set(err, EINVAL, "service %s: saved state: deployments[%zu]: bad id or no "
+			                "task definition", spec->name, i);
+		if ((i == 0) != (d->status == SCHED_SVC_PRIMARY) || d->status == SCHED_SVC_INACTIVE)
+			return berr_set(err, EINVAL, "service %s: saved state: deployments[%zu]: status %s "
+			                "(the first and only the first is PRIMARY)", spec->name, i,
+			                sched_svc_dstatus_str(d->status));
+	}
+	if (state->completed.id[0] && (!dep_id_ok(state->completed.id) || !state->completed.task_definition))
+		return berr_set(err, EINVAL, "service %s: saved state: bad completed deployment", spec->name);
+	r = sched_svc_new(spec, 0, &svc, err);
+	if (r < 0)
+		return r;
+	/* the deployment sched_svc_new made goes: the saved ones replace it */
+	for (size_t i = 0; i < svc->ndeps; i++)
+		dep_free(&svc->deps[i]);
+	svc->ndeps = 0;
+	if (svc->capdeps < state->ndeployments) {
+		svc->capdeps = state->ndeployments;
+		svc->deps = xreallocarray(svc->deps, svc->capdeps, sizeof(*svc->deps));
+	}
+	for (size_t i = 0; i < state->ndeployments; i++)
+		dep_copy(&svc->deps[svc->ndeps++], &state->deployments[i]);
+	p = &svc->deps[0];
+	dep_tmpl(p, &svc->tpl);
+	for (size_t i = 0; i < svc->nevents; i++)
+		free(svc->events[i].message);
+	svc->nevents = 0;
+	for (size_t i = 0; i < state->nevents; i++) {
+		svc->events[i] = state->events[i];
+		svc->events[i].message = xstrdup(state->events[i].message ? state->events[i].message : "");
+		svc->nevents++;
+	}
+	if (state->completed.id[0]) {
+		svc->have_completed = true;
+		memcpy(svc->completed_id, state->completed.id, sizeof(svc->completed_id));
+		dep_tmpl(&state->completed, &svc->completed);
+	}
+	svc->seq = state->seq;
+	svc->steady = state->steady;
+	svc->steady_said = state->steady_said;
+	*out = svc;
+	return 0;
+}
+
 void sched_svc_free(struct sched_svc *svc)
 {
 	if (!svc)

@@ -221,6 +221,32 @@ int32_t sched_svc_max_percent(const struct sched_svc *svc);
  * min(max(3, ceil(0.5 * desired)), 200) */
 int32_t sched_svc_cb_threshold(int32_t desired);
 
+/* What a service must keep across a restart of its driver (berthd), besides
+ * its spec: deployments[] (PRIMARY first), events (oldest first), the last
+ * COMPLETED deployment (what a circuit breaker rolls back to; id "" when
+ * none), the id sequence and the steady-state memory. sched_svc_state
+ * borrows from svc (valid until the next call that changes it). */
+struct sched_svc_state {
+	const struct sched_svc_deployment *deployments;
+	size_t ndeployments;
+	const struct sched_svc_event *events;
+	size_t nevents;
+	struct sched_svc_deployment completed;   /* id[0] == 0: none */
+	uint64_t seq;
+	bool steady;
+	int64_t steady_said;
+};
+void sched_svc_state(const struct sched_svc *svc, struct sched_svc_state *out);
+/* A service as saved: the spec as last given (CreateService or
+ * UpdateService) and its state. The PRIMARY deployment's task definition
+ * and needs become the service's (after a rollback they differ from the
+ * spec's). Checked: at least one deployment, the first PRIMARY and no other,
+ * ids of the "ecs-svc/" form, at most SCHED_SVC_MAX_EVENTS events. Task
+ * records start empty: tasks that stopped before the restore are not
+ * counted again. */
+int sched_svc_restore(const struct sched_svc_spec *spec, const struct sched_svc_state *state,
+                      struct sched_svc **out, struct berr **err);
+
 const char *sched_svc_dstatus_str(enum sched_svc_dstatus s);
 const char *sched_svc_rollout_str(enum sched_svc_rollout r);
 

@@ -158,6 +158,33 @@ json_t *api_start_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_describe_tasks(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_list_tasks(struct berthd *d, json_t *in, struct api_error *e);
+/* for services.c: RunTask of one task whose id the caller chose (32 hex
+ * digits; an INACTIVE task definition revision is allowed, as ECS lets a
+ * service keep using one), and a stop with the caller's stopCode */
+json_t *api_run_task_as(struct berthd *d, json_t *in, const char *id, struct api_error *e);
+int api_task_stop_as(struct berthd *d, const char *cluster, const char *id, const char *stop_code,
+		     const char *reason, struct api_error *e);
+/* What a task of a task definition (family, family:rev or ARN) needs on
+ * an instance: its reservation and its static host ports (none in awsvpc,
+ * none for dynamic ones) */
+struct api_task_needs {
+	char *td_arn;
+	bool active;          /* the revision is ACTIVE */
+	bool awsvpc;
+	bool health_check;    /* an essential container has a health check */
+	int64_t cpu, memory;
+	uint16_t *tcp, *udp;
+	size_t ntcp, nudp;
+};
+int api_task_needs(struct berthd *d, const char *ref, const char *launch_type, struct api_task_needs *out,
+		   struct api_error *e);
+void api_task_needs_free(struct api_task_needs *n);
+/* api_service.c: services (docs/berthd.md, "Services") */
+json_t *api_create_service(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_delete_service(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_describe_services(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_list_services(struct berthd *d, json_t *in, struct api_error *e);
 /* api_berth.c: berth's own operations (BerthV1.*, docs/berthd.md) */
 json_t *api_berth_list_events(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_berth_get_task_stats(struct berthd *d, json_t *in, struct api_error *e);

@@ -473,6 +473,17 @@ json_t *api_delete_cluster(struct berthd *d, json_t *in, struct api_error *e)
 		if (store_task_list(d->st, &f, NULL, &tasks, &more, &err) < 0)
 			goto fail;
 	}
+	{
+		int64_t nsvc = 0;
+
+		if (store_service_count(d->st, name, &nsvc, &err) < 0)
+			goto fail;
+		if (nsvc > 0) {
+			api_fail(e, "ClusterContainsServicesException", "The Cluster cannot be deleted "
+				 "while Services are active.");
+			goto out_rollback;
+		}
+	}
 	json_array_foreach(tasks, i, x) {
 		const char *last = json_string_value(json_object_get(x, "lastStatus"));
 

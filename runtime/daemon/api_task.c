@@ -295,7 +295,7 @@ static void req_free(struct run_req *q)
 
 /* Everything RunTask/StartTask check before anything exists. */
 static json_t *prepare(struct berthd *d, json_t *in, struct run_req *q, char *cluster,
-		       size_t cluster_len, struct api_error *e)
+		       size_t cluster_len, bool allow_inactive, struct api_error *e)
 {
 	cleanup_berr struct berr *err = NULL;
 	cleanup_json json_t *cdoc = NULL;
@@ -315,7 +315,7 @@ static json_t *prepare(struct berthd *d, json_t *in, struct run_req *q, char *cl
 		return NULL;
 	if (!(q->taskdef = find_taskdef(d, ref, e)))
 		return NULL;
-	if (strcmp(json_string_value(json_object_get(q->taskdef, "status")) ?: "", "ACTIVE"))
+	if (!allow_inactive && strcmp(json_string_value(json_object_get(q->taskdef, "status")) ?: "", "ACTIVE"))
 		return api_fail(e, "ClientException",
 				"TaskDefinition is inactive: register a new revision to run it");
 
@@ -449,7 +449,10 @@ static void fail_task(struct berthd *d, json_t *doc, const char *why)
 		log_error("record failed task: %s", berr_msg(err));
 }
 
-static json_t *run(struct berthd *d, json_t *in, int64_t count, struct api_error *e)
+/* fixed_id: the one task's id (count 1), chosen by the caller (a service's
+ * controller names the tasks it starts); NULL: random ids. */
+static json_t *run(struct berthd *d, json_t *in, int64_t count, const char *fixed_id,
+		   struct api_error *e)
 {
 	cleanup_berr struct berr *err = NULL;
 	struct run_req q = { 0 };
@@ -458,7 +461,7 @@ static json_t *run(struct berthd *d, json_t *in, int64_t count, struct api_error
 	int64_t res_cpu = 0, res_mem = 0;
 	double now = api_now();
 
-	ok = prepare(d, in, &q, cluster, sizeof(cluster), e);
+	ok = prepare(d, in, &q, cluster, sizeof(cluster), fixed_id != NULL, e);
 	if (!ok)
 		goto out;
 	/* clientToken: the same request again returns what the first made */
@@ -503,7 +506,10 @@ static json_t *run(struct berthd *d, json_t *in, int64_t count, struct api_error
 		char id[33];
 		json_t *doc;
 
-		hex_id(id, 16);
+		if (fixed_id)
+			snprintf(id, sizeof(id), "%s", fixed_id);
+		else
+			hex_id(id, 16);
 		doc = task_doc(d, &q, id, now);
 		if (store_task_put(d->st, doc, q.client_token, &err) < 0 ||
 		    (q.tags && json_array_size(q.tags) &&
@@ -551,7 +557,7 @@ json_t *api_run_task(struct berthd *d, json_t *in, struct api_error *e)
 
 	if (api_get_int(in, "count", false, 1, RUN_TASK_MAX_COUNT, &count, e) < 0)
 		return NULL;
-	return run(d, in, count, e);
+	return run(d, in, count, NULL, e);
 }
 
 json_t *api_start_task(struct berthd *d, json_t *in, struct api_error *e)
@@ -573,7 +579,7 @@ json_t *api_start_task(struct berthd *d, json_t *in, struct api_error *e)
 	if (json_object_get(in, "launchType"))
 		return api_fail(e, "InvalidParameterException",
 				"launchType: StartTask takes no launch type");
-	return run(d, in, (int64_t)json_array_size(ci), e);
+	return run(d, in, (int64_t)json_array_size(ci), NULL, e);
 }
 
 /* The task a request names in `cluster`; NULL with *e set. */
@@ -614,14 +620,43 @@ static json_t *cluster_checked(struct berthd *d, json_t *in, char *cluster, size
 	return cdoc;
 }
 
-json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e)
+/* Ask a task to stop (desiredStatus STOPPED, stopCode, stoppedReason, then
+ * its shim); a task already stopped or stopping is left as it is. doc is
+ * updated in place. */
+static int stop_doc(struct berthd *d, json_t *doc, const char *stop_code, const char *reason,
+		    struct api_error *e)
 {
 	cleanup_berr struct berr *err = NULL;
+	const char *status = json_string_value(json_object_get(doc, "lastStatus")) ?: "";
+	const char *id = api_arn_tail(json_string_value(json_object_get(doc, "taskArn")) ?: "");
+	int r;
+
+	if (!strcmp(status, "STOPPED") ||
+	    !strcmp(json_string_value(json_object_get(doc, "desiredStatus")) ?: "", "STOPPED"))
+		return 0;
+	json_object_set_new(doc, "desiredStatus", json_string("STOPPED"));
+	json_object_set_new(doc, "stopCode", json_string(stop_code));
+	json_object_set_new(doc, "stoppedReason", json_string(reason));
+	json_object_set_new(doc, "stoppingAt", json_real(api_now()));
+	json_object_set_new(doc, "version",
+			    json_integer(json_integer_value(json_object_get(doc, "version")) + 1));
+	if (store_task_put(d->st, doc, NULL, &err) < 0) {
+		api_fail_berr(e, &err, "record stop");
+		return -1;
+	}
+	r = d->shims ? shimmgr_stop(d->shims, id, reason, &err) : -ENOENT;
+	if (r < 0 && r != -ENOENT)
+		log_warn("stop task %s: %s", id, berr_msg(err));
+	return 0;
+}
+
+json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e)
+{
 	cleanup_json json_t *cdoc = NULL;
-	const char *ref = NULL, *reason = NULL, *status;
+	const char *ref = NULL, *reason = NULL;
 	char cluster[256];
 	json_t *doc;
-	int missing, r;
+	int missing;
 
 	if (!(cdoc = cluster_checked(d, in, cluster, sizeof(cluster), e)))
 		return NULL;
@@ -634,26 +669,99 @@ json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e)
 	if (!doc)
 		return missing ? api_fail(e, "InvalidParameterException", "The referenced task was "
 					  "not found.") : NULL;
-	status = json_string_value(json_object_get(doc, "lastStatus")) ?: "";
-	if (strcmp(status, "STOPPED") &&
-	    strcmp(json_string_value(json_object_get(doc, "desiredStatus")) ?: "", "STOPPED")) {
-		json_object_set_new(doc, "desiredStatus", json_string("STOPPED"));
-		json_object_set_new(doc, "stopCode", json_string("UserInitiated"));
-		json_object_set_new(doc, "stoppedReason",
-				    json_string(reason && *reason ? reason : "Task stopped by user"));
-		json_object_set_new(doc, "stoppingAt", json_real(api_now()));
-		json_object_set_new(doc, "version",
-				    json_integer(json_integer_value(json_object_get(doc, "version")) + 1));
-		if (store_task_put(d->st, doc, NULL, &err) < 0) {
-			json_decref(doc);
-			return api_fail_berr(e, &err, "record stop");
-		}
-		r = shimmgr_stop(d->shims, api_arn_tail(ref),
-				 reason && *reason ? reason : "Task stopped by user", &err);
-		if (r < 0 && r != -ENOENT)
-			log_warn("stop task %s: %s", api_arn_tail(ref), berr_msg(err));
+	if (stop_doc(d, doc, "UserInitiated", reason && *reason ? reason : "Task stopped by user",
+		     e) < 0) {
+		json_decref(doc);
+		return NULL;
 	}
 	return json_pack("{s:o}", "task", doc);
+}
+
+json_t *api_run_task_as(struct berthd *d, json_t *in, const char *id, struct api_error *e)
+{
+	if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+		return api_fail(e, "ServerException", "internal: task id \"%s\" is not 32 hex digits",
+				id ? id : "");
+	return run(d, in, 1, id, e);
+}
+
+int api_task_stop_as(struct berthd *d, const char *cluster, const char *id, const char *stop_code,
+		     const char *reason, struct api_error *e)
+{
+	json_t *doc;
+	int missing, r;
+
+	doc = find_task(d, cluster, id, &missing, e);
+	if (!doc) {
+		if (missing)
+			api_fail(e, "InvalidParameterException", "The referenced task was not found.");
+		return -1;
+	}
+	r = stop_doc(d, doc, stop_code, reason, e);
+	json_decref(doc);
+	return r;
+}
+
+int api_task_needs(struct berthd *d, const char *ref, const char *launch_type, struct api_task_needs *out,
+		   struct api_error *e)
+{
+	cleanup_berr struct berr *err = NULL;
+	cleanup_json json_t *doc = NULL, *body = NULL;
+	cleanup_free char *text = NULL;
+	struct task_def *td = NULL;
+	size_t ntcp = 0, nudp = 0;
+
+	*out = (struct api_task_needs){ 0 };
+	if (!(doc = find_taskdef(d, ref, e)))
+		return -1;
+	body = taskdef_body(doc);
+	text = bjson_dumps(body);
+	if (task_def_parse_with_overrides(text, strlen(text), "taskDefinition", NULL, 0, "overrides",
+					  launch_type && !strcmp(launch_type, "FARGATE") ? TASK_MODE_FARGATE
+											 : TASK_MODE_EC2,
+					  &td, &err) < 0) {
+		api_fail(e, launch_type && !strcmp(launch_type, "FARGATE")
+			 ? "PlatformTaskDefinitionIncompatibilityException" : "InvalidParameterException",
+			 "%s", berr_msg(err));
+		return -1;
+	}
+	out->td_arn = xstrdup(json_string_value(json_object_get(doc, "taskDefinitionArn")) ?: ref);
+	out->active = !strcmp(json_string_value(json_object_get(doc, "status")) ?: "", "ACTIVE");
+	out->cpu = reservation_cpu(td);
+	out->memory = reservation_memory(td);
+	out->awsvpc = td->network_mode == TASK_NET_AWSVPC;
+	for (size_t i = 0; i < td->n_containers; i++)
+		if (td->containers[i].essential && td->containers[i].health_check.set)
+			out->health_check = true;
+	for (size_t i = 0; i < td->n_containers; i++)
+		for (size_t j = 0; j < td->containers[i].n_port_mappings; j++) {
+			const struct task_port_mapping *pm = &td->containers[i].port_mappings[j];
+			bool udp = pm->protocol && !strcmp(pm->protocol, "udp");
+
+			/* host ports are the instance's only outside awsvpc; dynamic
+			 * ones (0) are not known before the task runs */
+			if (out->awsvpc || pm->host_port <= 0 || pm->host_port > 65535)
+				continue;
+			if (udp) {
+				out->udp = xreallocarray(out->udp, ++nudp, sizeof(*out->udp));
+				out->udp[nudp - 1] = (uint16_t)pm->host_port;
+			} else {
+				out->tcp = xreallocarray(out->tcp, ++ntcp, sizeof(*out->tcp));
+				out->tcp[ntcp - 1] = (uint16_t)pm->host_port;
+			}
+		}
+	out->ntcp = ntcp;
+	out->nudp = nudp;
+	task_def_free(td);
+	return 0;
+}
+
+void api_task_needs_free(struct api_task_needs *n)
+{
+	free(n->td_arn);
+	free(n->tcp);
+	free(n->udp);
+	*n = (struct api_task_needs){ 0 };
 }
 
 json_t *api_describe_tasks(struct berthd *d, json_t *in, struct api_error *e)

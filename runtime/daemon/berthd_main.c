@@ -2,6 +2,7 @@
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/server.h"
+#include "runtime/daemon/services.h"
 #include "runtime/daemon/shimmgr.h"
 #include "runtime/daemon/store.h"
 #include "runtime/container/launch.h"
@@ -163,12 +164,16 @@ int main(int argc, char **argv)
 		goto out;
 	log_info("container instance %s; %zu task%s running", d.instance_arn,
 		 shimmgr_count(d.shims), shimmgr_count(d.shims) == 1 ? "" : "s");
+	/* after the shims: the services find their tasks as they are */
+	if (svcctl_new(&d, &d.svcs, &err) < 0)
+		goto out;
 	if (server_run(&d, &err) < 0)
 		goto out;
 	rc = 0;
 out:
 	if (err)
 		log_error("%s", berr_msg(err));
+	svcctl_free(d.svcs);
 	shimmgr_free(d.shims);
 	server_fini(&d);
 	if (d.st)

@@ -28,6 +28,7 @@ void berthd_config_init(struct berthd_config *c)
 	c->region = xstrdup("us-east-1");
 	c->account_id = xstrdup("000000000000");
 	c->max_clock_skew = 300;
+	c->service_interval_ms = 1000;
 	c->storage = xstrdup("loop");
 	c->pull_policy = xstrdup("if-not-present");
 	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
@@ -195,7 +196,7 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
 		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
-		"roleCredentialsFile", "hostKeyFile", NULL,
+		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -229,7 +230,9 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	    (r = get_str(doc, "storage", false, &c->storage, err)) < 0 ||
 	    (r = bjson_get_bool(doc, "", "noLimits", false, &c->no_limits, err)) < 0 ||
 	    (r = bjson_get_int_range(doc, "", "maxClockSkewSeconds", false, 1, 86400,
-				     &c->max_clock_skew, err)) < 0)
+				     &c->max_clock_skew, err)) < 0 ||
+	    (r = bjson_get_int_range(doc, "", "serviceIntervalMilliseconds", false, 100, 60000,
+				     &c->service_interval_ms, err)) < 0)
 		goto fail;
 	n = 0;
 	if ((r = bjson_get_int_range(doc, "", "pidsMax", false, 16, INT64_C(1) << 22, &n, err)) < 0)

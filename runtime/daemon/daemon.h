@@ -59,6 +59,8 @@ struct berthd_config {
 	/* task roles (docs/credentials.md) */
 	struct creds_roles roles;  /* "roles", "roleCredentialsFile" */
 	char *host_key_file;       /* "hostKeyFile" (<root>/host.key) */
+	/* services (services.c): how often each service's controller steps */
+	int64_t service_interval_ms;   /* "serviceIntervalMilliseconds" (1000; 100-60000) */
 };
 
 void berthd_config_init(struct berthd_config *c);
@@ -70,6 +72,7 @@ int berthd_config_load(const char *path, struct berthd_config *c, struct berr **
 void berthd_config_free(struct berthd_config *c);
 
 struct shimmgr;
+struct svcctl;
 
 /* Anything in the epoll set: epoll_data.ptr points at one of these, the
  * first member of the object that owns the fd. */
@@ -83,6 +86,7 @@ struct berthd {
 	char instance_id[33];      /* 32 hex, stable across restarts (kept in the store) */
 	char *instance_arn;        /* container-instance/default/<id> */
 	struct shimmgr *shims;     /* running tasks' shims (shimmgr.c) */
+	struct svcctl *svcs;       /* services' controllers (services.c); NULL: none yet */
 	int init_fd;               /* sealed berth-init memfd, shared with every shim it
 				    * starts (their fd 3); -1: none, each makes its own */
 	int epfd;                  /* the event loop (server.c) */

@@ -19,6 +19,9 @@
  *               the new task document (store.h), never by anyone else
  *   secrets     name, arn, description, nonce, ciphertext (+ tag), created,
  *               updated, version: no document, and never a value
+ *   services    (cluster <- clusterArn, name <- serviceName), arn <-
+ *               serviceArn, status, launchType, schedulingStrategy; the
+ *               controller's state (runtime/daemon/services.c) beside the doc
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -158,6 +161,20 @@ static const char *const migrations[] = {
 	"  created REAL NOT NULL,"
 	"  updated REAL NOT NULL,"
 	"  version INTEGER NOT NULL) WITHOUT ROWID;",
+
+	/* 3 -> 4: services (store_service_*): the Service document as
+	 * DescribeServices shows it, and the controller's state beside it */
+	"CREATE TABLE services ("
+	"  cluster TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  arn TEXT NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  launch_type TEXT,"
+	"  scheduling TEXT,"
+	"  doc TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  PRIMARY KEY (cluster, name)) WITHOUT ROWID;"
+	"CREATE INDEX services_status ON services(status, cluster, name);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -1278,6 +1295,8 @@ int store_task_list(struct store *s, const struct store_task_filter *f, const st
 	q_cond(&q, "container_instance = ?",
 	       f->container_instance ? last_component(f->container_instance) : NULL);
 	q_cond(&q, "launch_type = ?", f->launch_type);
+	if (f->not_stopped)
+		q_add(&q, " AND last_status != 'STOPPED'");
 	q_cond(&q, "id > ?", page_after(pg));
 	q_add(&q, " ORDER BY id");
 	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
@@ -1812,4 +1831,152 @@ int store_secret_delete(struct store *s, const char *name, struct berr **err)
 	stmt_resetp(&st);
 	r = auto_end(s, own, r, err);
 	return r < 0 ? r : found;
+}
+
+/* -------------------------------------------------------------- services */
+
+int store_service_put(struct store *s, const json_t *doc, const json_t *state, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_free char *text = NULL, *stext = NULL;
+	const char *name, *arn, *status, *carn;
+	bool own;
+	int r;
+
+	if ((r = doc_need_str(s, doc, "service", "serviceName", &name, err)) < 0 ||
+	    (r = doc_need_str(s, doc, "service", "serviceArn", &arn, err)) < 0 ||
+	    (r = doc_need_str(s, doc, "service", "clusterArn", &carn, err)) < 0 ||
+	    (r = doc_need_str(s, doc, "service", "status", &status, err)) < 0)
+		return r;
+	if (!json_is_object(state))
+		return doc_err(s, err, "service", "state: expected object");
+	text = doc_text(doc);
+	stext = doc_text(state);
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "INSERT INTO services(cluster, name, arn, status, launch_type, scheduling, doc, state) "
+		 "VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(cluster, name) DO UPDATE SET "
+		 "arn = excluded.arn, status = excluded.status, launch_type = excluded.launch_type, "
+		 "scheduling = excluded.scheduling, doc = excluded.doc, state = excluded.state", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, last_component(arn_resource(carn)));
+		bind_text(st, 2, name);
+		bind_text(st, 3, arn);
+		bind_text(st, 4, status);
+		bind_text(st, 5, doc_str(doc, "launchType"));
+		bind_text(st, 6, doc_str(doc, "schedulingStrategy"));
+		bind_text(st, 7, text);
+		bind_text(st, 8, stext);
+		r = step(s, st, "store service", err);
+		if (r < 0)
+			berr_wrap(err, "service %s", name);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+/* Row columns doc (0) and state (1) into *doc and *state (either may be NULL). */
+static int service_row(struct store *s, sqlite3_stmt *st, json_t **doc, json_t **state,
+		       struct berr **err)
+{
+	cleanup_json json_t *d = NULL, *x = NULL;
+	int r;
+
+	if ((r = col_doc(s, st, 0, "service", &d, err)) < 0 ||
+	    (r = col_doc(s, st, 1, "service state", &x, err)) < 0)
+		return r;
+	if (doc)
+		*doc = steal_pointer(&d);
+	if (state)
+		*state = steal_pointer(&x);
+	return 0;
+}
+
+int store_service_get(struct store *s, const char *cluster, const char *name, json_t **doc,
+		      json_t **state, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	if (doc)
+		*doc = NULL;
+	if (state)
+		*state = NULL;
+	if ((r = prep(s, "SELECT doc, state FROM services WHERE cluster = ? AND name = ?", &st, err)) < 0)
+		return r;
+	bind_text(st, 1, cluster);
+	bind_text(st, 2, name);
+	r = step(s, st, "get service", err);
+	if (r > 0) {
+		int k = service_row(s, st, doc, state, err);
+
+		r = k < 0 ? k : 1;
+	}
+	stmt_resetp(&st);
+	return r;
+}
+
+int store_service_list(struct store *s, const struct store_service_filter *f,
+		       const struct store_page *pg, json_t **arns, bool *more, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct query q = { .len = 0 };
+	int r;
+
+	*arns = NULL;
+	*more = false;
+	q_add(&q, "SELECT arn FROM services WHERE status != 'INACTIVE'");
+	q_cond(&q, "cluster = ?", f->cluster);
+	q_cond(&q, "launch_type = ?", f->launch_type);
+	q_cond(&q, "scheduling = ?", f->scheduling);
+	q_cond(&q, "name > ?", page_after(pg));
+	q_add(&q, " ORDER BY name");
+	if ((r = q_prep(s, &q, page_fetch(pg), &st, err)) < 0)
+		return r;
+	return collect(s, st, "list services", false, pg, arns, more, err);
+}
+
+int store_service_live(struct store *s, json_t **docs, json_t **states, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_json json_t *d = json_array(), *x = json_array();
+	int r;
+
+	*docs = *states = NULL;
+	if ((r = prep(s, "SELECT doc, state FROM services WHERE status != 'INACTIVE' "
+		      "ORDER BY cluster, name", &st, err)) < 0)
+		return r;
+	while ((r = step(s, st, "list live services", err)) > 0) {
+		json_t *doc, *state;
+
+		if ((r = service_row(s, st, &doc, &state, err)) < 0)
+			break;
+		json_array_append_new(d, doc);
+		json_array_append_new(x, state);
+	}
+	stmt_resetp(&st);
+	if (r < 0)
+		return r;
+	*docs = steal_pointer(&d);
+	*states = steal_pointer(&x);
+	return 0;
+}
+
+int store_service_count(struct store *s, const char *cluster, int64_t *n, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	int r;
+
+	*n = 0;
+	if ((r = prep(s, "SELECT count(*) FROM services WHERE cluster = ? AND status != 'INACTIVE'",
+		      &st, err)) < 0)
+		return r;
+	bind_text(st, 1, cluster);
+	r = step(s, st, "count services", err);
+	if (r > 0) {
+		*n = sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	stmt_resetp(&st);
+	return r;
 }

@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -90,6 +90,7 @@ struct store_task_filter {
 	const char *last_status;        /* NULL: any */
 	const char *container_instance; /* ARN or id; NULL: any */
 	const char *launch_type;
+	bool not_stopped;               /* only tasks whose lastStatus is not STOPPED */
 };
 /* Docs (not ARNs) of the matching tasks, in id order. */
 int store_task_list(struct store *s, const struct store_task_filter *f, const struct store_page *pg,
@@ -195,5 +196,24 @@ int store_secret_list(struct store *s, const struct store_page *pg, json_t **ite
 		      struct berr **err);
 /* 1 when deleted, 0 when there was none. */
 int store_secret_delete(struct store *s, const char *name, struct berr **err);
+
+/* ---- services: key = (cluster name, serviceName); doc = Service, and
+ * beside it the controller's state (spec and deployments, services.c) ---- */
+int store_service_put(struct store *s, const json_t *doc, const json_t *state, struct berr **err);
+/* 1 with *doc and *state (either pointer may be NULL), 0 when there is none */
+int store_service_get(struct store *s, const char *cluster, const char *name, json_t **doc,
+		      json_t **state, struct berr **err);
+struct store_service_filter {
+	const char *cluster;            /* required */
+	const char *launch_type;        /* NULL: any */
+	const char *scheduling;         /* "REPLICA" | "DAEMON" | NULL */
+};
+/* ARNs of the services not INACTIVE, in name order (ListServices) */
+int store_service_list(struct store *s, const struct store_service_filter *f,
+		       const struct store_page *pg, json_t **arns, bool *more, struct berr **err);
+/* Every service not INACTIVE, of every cluster: docs[i] with states[i]. */
+int store_service_live(struct store *s, json_t **docs, json_t **states, struct berr **err);
+/* Services of cluster not INACTIVE (DeleteCluster refuses while any are). */
+int store_service_count(struct store *s, const char *cluster, int64_t *n, struct berr **err);
 
 #endif

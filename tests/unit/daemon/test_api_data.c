@@ -33,6 +33,7 @@
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/daemon.h"
+#include "runtime/daemon/services.h"
 #include "runtime/daemon/store.h"
 
 #define ACCOUNT "123456789012"
@@ -89,6 +90,8 @@ static void fx_start(struct fx *f)
 
 static void fx_stop(struct fx *f)
 {
+	svcctl_free(f->d.svcs);
+	f->d.svcs = NULL;
 	store_close(f->d.st);
 	f->d.st = NULL;
 }
@@ -105,6 +108,7 @@ static int setup(void **state)
 	f->d.cfg.instance_cpu = 2048;
 	f->d.cfg.instance_memory = 4096;
 	f->d.cfg.instance_attributes = json_pack("{s:s}", "stack", "prod");
+	f->d.epfd = -1;   /* no event loop: service steps are the test's */
 	fx_start(f);
 	*state = f;
 	return 0;
@@ -292,12 +296,13 @@ static void test_operation_table(void **state)
 	assert_ptr_equal(api_find("CreateCluster")->fn, api_create_cluster);
 	assert_ptr_equal(api_find("RunTask")->fn, api_run_task);
 	assert_ptr_equal(api_find("ListTasks")->fn, api_list_tasks);
-	assert_null(api_find("CreateService")->fn);
+	assert_ptr_equal(api_find("CreateService")->fn, api_create_service);
+	assert_null(api_find("CreateTaskSet")->fn);
 
 	fails(f, "NoSuchOperation", "{}", "UnknownOperationException", "NoSuchOperation");
 	assert_int_equal(f->e.status, 400);
-	fails(f, "CreateService", "{'serviceName': 'x'}", "UnsupportedFeatureException",
-	      "CreateService is not supported by berth yet");
+	fails(f, "CreateTaskSet", "{'service': 'x'}", "UnsupportedFeatureException",
+	      "CreateTaskSet is not supported by berth yet");
 	fails(f, "ListClusters", "[]", "SerializationException", "object");
 	fails(f, "ListClusters", "3", "SerializationException", "object");
 	fails(f, "RegisterContainerInstance", "{}", "UnsupportedFeatureException", NULL);
@@ -1260,6 +1265,241 @@ static void test_tags(void **state)
 /* --------------------------------------------------------- shape check */
 
 /* Runs last: every answer recorded above against botocore's model. */
+/* ------------------------------------------------------------ services */
+
+#define WEB_EC2                                                                           \
+	"{'family': 'svc', 'networkMode': 'bridge', 'containerDefinitions': [{'name': 'web', " \
+	"'image': 'nginx', 'memory': 128, 'portMappings': [{'containerPort': 80, 'hostPort': 8080}]}]}"
+
+static json_t *one_service(struct fx *f, const char *name)
+{
+	cleanup_free char *body = xasprintf("{'services': ['%s'], 'include': ['TAGS']}", name);
+	json_t *r = ok(f, "DescribeServices", body);
+	json_t *s = json_incref(at(r, "services", 0));
+
+	assert_int_equal(n_at(r, "services"), 1);
+	assert_int_equal(n_at(r, "failures"), 0);
+	json_decref(r);
+	return s;
+}
+
+/* A task of service web, stored directly (the controller's starts need
+ * shims, which this file has not). */
+static void put_svc_task(struct fx *f, int n, const char *dep, const char *last)
+{
+	cleanup_free char *arn = xasprintf(ARN "task/default/%032x", n);
+	cleanup_json json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:[]}",
+		"taskArn", arn, "clusterArn", ARN "cluster/default", "taskDefinitionArn",
+		ARN "task-definition/svc:1", "containerInstanceArn", f->d.instance_arn,
+		"desiredStatus", "RUNNING", "lastStatus", last, "launchType", "EC2",
+		"group", "service:web", "startedBy", dep, "createdAt", 1.0, "startedAt", 2.0,
+		"containers");
+
+	/* as a shim reports them: every container has a healthStatus, also
+	 * without a health check (the task definition says whether there is one) */
+	json_array_append_new(json_object_get(t, "containers"),
+			      json_pack("{s:s, s:s, s:s}", "name", "web", "lastStatus", last, "healthStatus",
+					"UNKNOWN"));
+	struct berr *err = NULL;
+
+	if (store_task_put(f->d.st, t, NULL, &err) < 0)
+		fail_msg("store_task_put: %s", berr_msg(err));
+}
+
+static void test_services(void **state)
+{
+	struct fx *f = *state;
+	json_t *r, *s, *dep;
+	cleanup_free char *dep_id = NULL, *dep2 = NULL;
+	struct berr *err = NULL;
+	cleanup_json json_t *task = NULL;
+
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_EC2));
+	/* what CreateService refuses, each naming the field */
+	fails(f, "CreateService", "{'serviceName': 'web'}", "InvalidParameterException", "taskDefinition");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc'}",
+	      "InvalidParameterException", "desiredCount: required");
+	fails(f, "CreateService", "{'serviceName': 'we b', 'taskDefinition': 'svc', 'desiredCount': 1}",
+	      "InvalidParameterException", "serviceName");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'nope', 'desiredCount': 1}",
+	      "ClientException", "TaskDefinition not found.");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'loadBalancers': [{'targetGroupArn': 'x', 'containerName': 'web', 'containerPort': 80}]}",
+	      "InvalidParameterException", "loadBalancers: not supported yet");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'deploymentConfiguration': {'deploymentCircuitBreaker': {'enable': true}}}",
+	      "InvalidParameterException", "enable and rollback are required");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'deploymentConfiguration': {'maximumPercent': 50}}",
+	      "InvalidParameterException", "maximumPercent 50: must be at least 100");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'placementConstraints': [{'type': 'memberOf', 'expression': 'attribute:stack =='}]}",
+	      "InvalidParameterException", "memberOf");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'networkConfiguration': {'awsvpcConfiguration': {'subnets': ['s']}}}",
+	      "InvalidParameterException", "networkMode");
+	fails(f, "CreateService", "{'cluster': 'nope', 'serviceName': 'web', 'taskDefinition': 'svc', "
+	      "'desiredCount': 1}", "ClusterNotFoundException", NULL);
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', "
+	      "'schedulingStrategy': 'DAEMON', 'desiredCount': 2}", "InvalidParameterException",
+	      "desiredCount");
+
+	r = ok(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 0, "
+	       "'clientToken': 'tok-1', 'tags': [{'key': 'team', 'value': 'a'}], "
+	       "'deploymentConfiguration': {'deploymentCircuitBreaker': {'enable': true, 'rollback': true}, "
+	       "'minimumHealthyPercent': 50}}");
+	s = json_object_get(r, "service");
+	assert_string_equal(s_at(s, "serviceArn"), ARN "service/default/web");
+	assert_string_equal(s_at(s, "status"), "ACTIVE");
+	assert_string_equal(s_at(s, "taskDefinition"), ARN "task-definition/svc:1");
+	assert_string_equal(s_at(s, "schedulingStrategy"), "REPLICA");
+	assert_string_equal(s_at(s, "launchType"), "EC2");
+	assert_int_equal(n_at(s, "deployments"), 1);
+	dep = at(s, "deployments", 0);
+	assert_string_equal(s_at(dep, "status"), "PRIMARY");
+	assert_string_equal(s_at(dep, "rolloutState"), "IN_PROGRESS");
+	assert_int_equal(i_at(json_object_get(s, "deploymentConfiguration"), "minimumHealthyPercent"), 50);
+	assert_int_equal(i_at(json_object_get(s, "deploymentConfiguration"), "maximumPercent"), 200);
+	dep_id = xstrdup(s_at(dep, "id"));
+	assert_true(strncmp(dep_id, "ecs-svc/", 8) == 0);
+	json_decref(r);
+	/* the same request again (same clientToken) is the same service; another is an error */
+	r = ok(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 0, "
+	       "'clientToken': 'tok-1'}");
+	assert_string_equal(s_at(at(json_object_get(r, "service"), "deployments", 0), "id"), dep_id);
+	json_decref(r);
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 0}",
+	      "InvalidParameterException", "Creation of service was not idempotent.");
+
+	/* a step with no task: steady at 0 */
+	svcctl_step_all(f->d.svcs);
+	s = one_service(f, "web");
+	assert_string_equal(s_at(at(s, "deployments", 0), "rolloutState"), "COMPLETED");
+	assert_int_equal(n_at(s, "tags"), 1);
+	assert_non_null(strstr(s_at(at(s, "events", 0), "message"), "(service web) has reached a steady state."));
+	json_decref(s);
+
+	r = ok(f, "ListServices", "{}");
+	assert_int_equal(n_at(r, "serviceArns"), 1);
+	json_decref(r);
+	r = ok(f, "ListServices", "{'schedulingStrategy': 'DAEMON'}");
+	assert_int_equal(n_at(r, "serviceArns"), 0);
+	json_decref(r);
+	r = ok(f, "DescribeServices", "{'services': ['nope', '" ARN "service/default/web']}");
+	assert_int_equal(n_at(r, "services"), 1);
+	assert_int_equal(n_at(r, "failures"), 1);
+	assert_string_equal(s_at(at(r, "failures", 0), "arn"), ARN "service/default/nope");
+	assert_string_equal(s_at(at(r, "failures", 0), "reason"), "MISSING");
+	json_decref(r);
+	fails(f, "DeleteCluster", "{'cluster': 'default'}", "ClusterContainsServicesException", NULL);
+
+	/* a new task definition: a new PRIMARY deployment */
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_EC2));
+	r = ok(f, "UpdateService", "{'service': 'web', 'taskDefinition': 'svc:2', 'desiredCount': 1}");
+	s = json_object_get(r, "service");
+	assert_string_equal(s_at(s, "taskDefinition"), ARN "task-definition/svc:2");
+	dep2 = xstrdup(s_at(at(s, "deployments", 0), "id"));
+	assert_string_not_equal(dep2, dep_id);
+	json_decref(r);
+	fails(f, "UpdateService", "{'service': 'nope', 'desiredCount': 1}", "ServiceNotFoundException",
+	      "Service not found.");
+	fails(f, "UpdateService", "{'service': 'web', 'launchType': 'FARGATE'}", "InvalidParameterException",
+	      "cannot be changed");
+
+	/* restart: the service comes back with its deployments and events */
+	fx_stop(f);
+	fx_start(f);
+	assert_int_equal(svcctl_new(&f->d, &f->d.svcs, &err), 0);
+	s = one_service(f, "web");
+	assert_string_equal(s_at(at(s, "deployments", 0), "id"), dep2);
+	assert_true(n_at(s, "events") >= 1);
+	json_decref(s);
+
+	/* scale back to 0; a task of it, stored, is stopped by the controller
+	 * with ECS's reason; delete drains, then INACTIVE */
+	fails(f, "DeleteService", "{'service': 'web'}", "InvalidParameterException",
+	      "The service cannot be stopped while it is scaled above 0.");
+	json_decref(ok(f, "UpdateService", "{'service': 'web', 'desiredCount': 0}"));
+	put_svc_task(f, 7, dep2, "RUNNING");
+	r = ok(f, "DeleteService", "{'service': 'web'}");
+	assert_string_equal(s_at(json_object_get(r, "service"), "status"), "DRAINING");
+	json_decref(r);
+	svcctl_step_all(f->d.svcs);
+	assert_int_equal(store_task_get(f->d.st, "00000000000000000000000000000007", &task, &err), 1);
+	assert_string_equal(s_at(task, "desiredStatus"), "STOPPED");
+	assert_string_equal(s_at(task, "stopCode"), "ServiceSchedulerInitiated");
+	assert_non_null(strstr(s_at(task, "stoppedReason"), "Scaling activity initiated by (deployment "));
+	s = one_service(f, "web");
+	assert_string_equal(s_at(s, "status"), "DRAINING");
+	json_decref(s);
+	json_object_set_new(task, "lastStatus", json_string("STOPPED"));
+	json_object_set_new(task, "stoppedAt", json_real(3.0));
+	assert_int_equal(store_task_put(f->d.st, task, NULL, &err), 0);
+	svcctl_step_all(f->d.svcs);
+	s = one_service(f, "web");
+	assert_string_equal(s_at(s, "status"), "INACTIVE");
+	json_decref(s);
+	r = ok(f, "ListServices", "{}");
+	assert_int_equal(n_at(r, "serviceArns"), 0);
+	json_decref(r);
+	fails(f, "UpdateService", "{'service': 'web', 'desiredCount': 1}", "ServiceNotActiveException", NULL);
+	/* the name can be used again */
+	json_decref(ok(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', "
+		       "'desiredCount': 0}"));
+}
+
+/* A restart in the middle of a deployment: the restored controller keeps
+ * stepping and completes it once its tasks count as healthy. */
+static void test_service_restore_steps(void **state)
+{
+	struct fx *f = *state;
+	struct berr *err = NULL;
+	cleanup_free char *dep = NULL;
+	json_t *r, *s, *t;
+	double now = api_now();
+
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_EC2));
+	r = ok(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 2}");
+	dep = xstrdup(s_at(at(json_object_get(r, "service"), "deployments", 0), "id"));
+	json_decref(r);
+	/* its two tasks, RUNNING for 10 s: not healthy yet (40 s rule) */
+	for (int i = 1; i <= 2; i++) {
+		put_svc_task(f, i, dep, "RUNNING");
+		{
+			cleanup_free char *id = xasprintf("%032x", i);
+			cleanup_json json_t *doc = NULL;
+
+			assert_int_equal(store_task_get(f->d.st, id, &doc, &err), 1);
+			json_object_set_new(doc, "startedAt", json_real(now - 10));
+			assert_int_equal(store_task_put(f->d.st, doc, NULL, &err), 0);
+		}
+	}
+	svcctl_step_all(f->d.svcs);
+	s = one_service(f, "web");
+	assert_string_equal(s_at(at(s, "deployments", 0), "rolloutState"), "IN_PROGRESS");
+	assert_int_equal(i_at(s, "runningCount"), 2);
+	json_decref(s);
+
+	fx_stop(f);
+	fx_start(f);
+	assert_int_equal(svcctl_new(&f->d, &f->d.svcs, &err), 0);
+	for (int i = 1; i <= 2; i++) {
+		cleanup_free char *id = xasprintf("%032x", i);
+		cleanup_json json_t *doc = NULL;
+
+		assert_int_equal(store_task_get(f->d.st, id, &doc, &err), 1);
+		json_object_set_new(doc, "startedAt", json_real(now - 100));
+		assert_int_equal(store_task_put(f->d.st, doc, NULL, &err), 0);
+	}
+	svcctl_step_all(f->d.svcs);
+	s = one_service(f, "web");
+	t = at(s, "deployments", 0);
+	if (strcmp(s_at(t, "rolloutState"), "COMPLETED"))
+		fail_msg("after the restore: %s", s_at(t, "rolloutStateReason"));
+	assert_string_equal(s_at(at(s, "events", 0), "message"), "(service web) has reached a steady state.");
+	json_decref(s);
+}
+
 static void test_shapes_match_botocore(void **state)
 {
 	const char *src = getenv("BERTH_SOURCE_DIR");
@@ -1320,6 +1560,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bootstrap_bad_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_services, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_restore_steps, setup, teardown),
 		cmocka_unit_test(test_shapes_match_botocore),
 	};
 

@@ -230,9 +230,9 @@ static void test_open_empty_file_migrates(void **state)
  * every table: opening it migrates it to the current version and keeps
  * everything; events are recorded from then on, compared with the task
  * documents written under version 1. The version 1 database is made the
- * way version 1 left it: the current schema minus what migrations 1 -> 2
- * and 2 -> 3 add (the events table and its indexes, the secrets table),
- * user_version 1. */
+ * way version 1 left it: the current schema minus what migrations 1 -> 2,
+ * 2 -> 3 and 3 -> 4 add (the events table and its indexes, the secrets
+ * table, the services table), user_version 1. */
 static int cluster_exists(struct store *s, const char *name);
 
 static void test_open_migrates_v1_keeps_data(void **state)
@@ -262,7 +262,7 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; DROP TABLE secrets; "
-				      "PRAGMA user_version=1", NULL, NULL,
+				      "DROP TABLE services; PRAGMA user_version=1", NULL, NULL,
 				      NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
 					    "name LIKE 'events%'", -1, &q, NULL), SQLITE_OK);
@@ -305,6 +305,75 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	assert_int_equal(last, 1);
 }
 
+/* A version 3 database (before services) migrates to 4 keeping its data;
+ * services are stored, listed by cluster and status, counted, and go with
+ * their cluster. */
+static void test_open_migrates_v3_services(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = fx_open(f);
+	cleanup_json json_t *l = NULL, *doc = NULL, *st = NULL, *live = NULL, *lst = NULL;
+	json_t *svc, *state_doc;
+	sqlite3 *db = NULL;
+	int64_t n = -1;
+	bool more = true;
+	int r;
+
+	put_cluster(s, "old", "ACTIVE");
+	store_close(s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE services; PRAGMA user_version=3", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = fx_open(f);
+	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+	assert_int_equal(cluster_exists(s, "old"), 1);
+
+	state_doc = json_pack("{s:{s:s}}", "spec", "serviceName", "web");
+	svc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "serviceName", "web", "serviceArn",
+			ARN "service/old/web", "clusterArn", ARN "cluster/old", "status", "ACTIVE",
+			"launchType", "EC2", "schedulingStrategy", "REPLICA");
+	OK(store_service_put(s, svc, state_doc, err));
+	json_object_set_new(svc, "serviceName", json_string("api"));
+	json_object_set_new(svc, "serviceArn", json_string(ARN "service/old/api"));
+	json_object_set_new(svc, "status", json_string("INACTIVE"));
+	OK(store_service_put(s, svc, state_doc, err));
+	/* a service needs its cluster */
+	json_object_set_new(svc, "clusterArn", json_string(ARN "cluster/nope"));
+	{
+		struct berr *e1 = NULL;
+
+		assert_true(store_service_put(s, svc, state_doc, &e1) < 0);
+		berr_clear(&e1);
+	}
+	json_decref(svc);
+	json_decref(state_doc);
+
+	OK(r = store_service_get(s, "old", "web", &doc, &st, err));
+	assert_int_equal(r, 1);
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "ACTIVE");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(st, "spec"), "serviceName")),
+			    "web");
+	OK(r = store_service_get(s, "old", "nope", NULL, NULL, err));
+	assert_int_equal(r, 0);
+	OK(store_service_list(s, &(struct store_service_filter){ .cluster = "old" }, NULL, &l, &more, err));
+	assert_int_equal(json_array_size(l), 1);   /* INACTIVE ones are not listed */
+	assert_false(more);
+	json_decref(l);
+	OK(store_service_list(s, &(struct store_service_filter){ .cluster = "old", .scheduling = "DAEMON" },
+			      NULL, &l, &more, err));
+	assert_int_equal(json_array_size(l), 0);
+	OK(store_service_count(s, "old", &n, err));
+	assert_int_equal(n, 1);
+	OK(store_service_live(s, &live, &lst, err));
+	assert_int_equal(json_array_size(live), 1);
+	assert_int_equal(json_array_size(lst), 1);
+	OK(store_cluster_delete(s, "old", err));
+	OK(store_service_count(s, "old", &n, err));
+	assert_int_equal(n, 0);
+}
+
 /* A version 2 database (before secrets) migrates to 3 keeping its data,
  * with an empty secrets table that the store_secret_* functions use. */
 static void test_open_migrates_v2_secrets(void **state)
@@ -325,7 +394,8 @@ static void test_open_migrates_v2_secrets(void **state)
 	store_close(s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE secrets; PRAGMA user_version=2", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE secrets; DROP TABLE services; "
+				      "PRAGMA user_version=2", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 	s = fx_open(f);
@@ -1212,6 +1282,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_empty_file_migrates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_migrates_v1_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_migrates_v2_secrets, setup, teardown),
+
+		cmocka_unit_test_setup_teardown(test_open_migrates_v3_services, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors_name_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clusters, setup, teardown),

@@ -816,6 +816,120 @@ static void test_circuit_breaker_rollback(void **state)
 	world_free(&w);
 }
 
+/* A driver restart in the middle of a rolling update: the saved state
+ * (deployments, events, completed deployment, id sequence) gives a service
+ * that carries on exactly where the old one was: same deployments, same
+ * events, min/max respected, new ids never repeat old ones, and a rollback
+ * after the restore goes to the deployment completed before it. */
+static void test_restore(void **state)
+{
+	struct world w = { .now = 1000, .sick_td = "web:3", .hc = true };
+	struct sched_svc_spec s = spec("web", 4, "web:1");
+	struct sched_svc *svc, *svc2 = NULL;
+	struct sched_svc_state st;
+	struct berr *err = NULL;
+	size_t nd, nd2, ne, ne2;
+	const struct sched_svc_deployment *d, *d2;
+	const struct sched_svc_event *e, *e2;
+	char first_id[SCHED_SVC_DEPLOYMENT_ID_MAX], second_id[SCHED_SVC_DEPLOYMENT_ID_MAX];
+	struct limits lim = { .check_abs = true, .min_h = 2, .max_t = 6, .low_healthy = INT32_MAX };
+	bool rolled = false;
+
+	(void)state;
+	s.circuit_breaker = true;
+	s.rollback = true;
+	s.min_healthy_percent = 50;
+	s.max_percent = 150;
+	svc = svc_new(&s, w.now);
+	assert_true(run_until_steady(&w, svc, 40, NULL));
+	memcpy(first_id, sched_svc_deployments(svc, &nd)[0].id, sizeof(first_id));
+	s.task_definition = "web:2";
+	svc_update(svc, &s, w.now);
+	memcpy(second_id, sched_svc_deployments(svc, &nd)[0].id, sizeof(second_id));
+	for (int i = 0; i < 3; i++)
+		w_step(&w, svc, &lim);
+	d = sched_svc_deployments(svc, &nd);
+	assert_int_equal(nd, 2);   /* mid-rollout */
+
+	sched_svc_state(svc, &st);
+	assert_string_equal(st.completed.id, first_id);
+	assert_int_equal(sched_svc_restore(&s, &st, &svc2, &err), 0);
+	d2 = sched_svc_deployments(svc2, &nd2);
+	assert_int_equal(nd2, nd);
+	for (size_t i = 0; i < nd; i++) {
+		assert_string_equal(d2[i].id, d[i].id);
+		assert_string_equal(d2[i].task_definition, d[i].task_definition);
+		assert_int_equal(d2[i].status, d[i].status);
+		assert_int_equal(d2[i].rollout, d[i].rollout);
+		assert_string_equal(d2[i].rollout_reason, d[i].rollout_reason);
+		assert_int_equal(d2[i].desired_count, d[i].desired_count);
+		assert_int_equal(d2[i].created_at, d[i].created_at);
+	}
+	e = sched_svc_events(svc, &ne);
+	e2 = sched_svc_events(svc2, &ne2);
+	assert_int_equal(ne2, ne);
+	for (size_t i = 0; i < ne; i++) {
+		assert_string_equal(e2[i].id, e[i].id);
+		assert_string_equal(e2[i].message, e[i].message);
+	}
+	assert_string_equal(sched_svc_task_definition(svc2), "web:2");
+	sched_svc_free(svc);
+
+	/* the restored one finishes the rollout within the limits */
+	assert_true(run_until_steady(&w, svc2, 100, &lim));
+	d2 = sched_svc_deployments(svc2, &nd2);
+	assert_int_equal(nd2, 1);
+	assert_string_equal(d2[0].id, second_id);
+	assert_int_equal(live_of_td(&w, "web:2"), 4);
+	/* then a failing update rolls back to web:2 (completed after the
+	 * restore), and no deployment id repeats */
+	s.task_definition = "web:3";
+	svc_update(svc2, &s, w.now);
+	d2 = sched_svc_deployments(svc2, &nd2);
+	assert_string_not_equal(d2[0].id, first_id);
+	assert_string_not_equal(d2[0].id, second_id);
+	for (int i = 0; i < 300 && !rolled; i++) {
+		w_step(&w, svc2, &lim);
+		d2 = sched_svc_deployments(svc2, &nd2);
+		rolled = strcmp(d2[0].task_definition, "web:2") == 0;
+	}
+	assert_true(rolled);
+	assert_string_not_equal(d2[0].id, first_id);
+	assert_string_not_equal(d2[0].id, second_id);
+	assert_true(run_until_steady(&w, svc2, 200, &lim));
+
+	/* what a restore refuses */
+	{
+		struct sched_svc_deployment bad[2];
+		struct sched_svc_state bs = { .deployments = bad, .ndeployments = 1 };
+
+		memset(bad, 0, sizeof(bad));
+		snprintf(bad[0].id, sizeof(bad[0].id), "ecs-svc/12345");
+		bad[0].task_definition = (char *)"web:1";
+		bad[0].status = SCHED_SVC_ACTIVE;
+		assert_true(sched_svc_restore(&s, &bs, &svc, &err) < 0);
+		assert_non_null(strstr(berr_msg(err), "deployments[0]: status ACTIVE"));
+		berr_clear(&err);
+		bad[0].status = SCHED_SVC_PRIMARY;
+		snprintf(bad[0].id, sizeof(bad[0].id), "svc/12345");
+		assert_true(sched_svc_restore(&s, &bs, &svc, &err) < 0);
+		assert_non_null(strstr(berr_msg(err), "deployments[0]: bad id"));
+		berr_clear(&err);
+		bs.ndeployments = 0;
+		assert_true(sched_svc_restore(&s, &bs, &svc, &err) < 0);
+		assert_non_null(strstr(berr_msg(err), "no deployment"));
+		berr_clear(&err);
+		snprintf(bad[0].id, sizeof(bad[0].id), "ecs-svc/12345");
+		bad[1] = bad[0];
+		bs.ndeployments = 2;
+		assert_true(sched_svc_restore(&s, &bs, &svc, &err) < 0);
+		assert_non_null(strstr(berr_msg(err), "deployments[1]: status PRIMARY"));
+		berr_clear(&err);
+	}
+	sched_svc_free(svc2);
+	world_free(&w);
+}
+
 static void test_grace_period(void **state)
 {
 	for (int g = 0; g < 2; g++) {
@@ -1239,6 +1353,7 @@ int main(void)
 		cmocka_unit_test(test_stuck_configuration),
 		cmocka_unit_test(test_circuit_breaker_fails),
 		cmocka_unit_test(test_circuit_breaker_rollback),
+		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_grace_period),
 		cmocka_unit_test(test_unhealthy_reasons),
 		cmocka_unit_test(test_placement_failure_events),
