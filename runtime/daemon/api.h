@@ -172,6 +172,7 @@ struct api_task_needs {
 	bool active;          /* the revision is ACTIVE */
 	bool awsvpc;
 	bool health_check;    /* an essential container has a health check */
+	json_t *taskdef;      /* the stored TaskDefinition document (a reference) */
 	int64_t cpu, memory;
 	uint16_t *tcp, *udp;
 	size_t ntcp, nudp;

@@ -727,6 +727,7 @@ int api_task_needs(struct berthd *d, const char *ref, const char *launch_type, s
 	}
 	out->td_arn = xstrdup(json_string_value(json_object_get(doc, "taskDefinitionArn")) ?: ref);
 	out->active = !strcmp(json_string_value(json_object_get(doc, "status")) ?: "", "ACTIVE");
+	out->taskdef = json_incref(doc);
 	out->cpu = reservation_cpu(td);
 	out->memory = reservation_memory(td);
 	out->awsvpc = td->network_mode == TASK_NET_AWSVPC;
@@ -759,6 +760,7 @@ int api_task_needs(struct berthd *d, const char *ref, const char *launch_type, s
 void api_task_needs_free(struct api_task_needs *n)
 {
 	free(n->td_arn);
+	json_decref(n->taskdef);
 	free(n->tcp);
 	free(n->udp);
 	*n = (struct api_task_needs){ 0 };

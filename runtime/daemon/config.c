@@ -56,6 +56,7 @@ void berthd_config_free(struct berthd_config *c)
 	free(c->keys);
 	free(c->shim_path);
 	free(c->storage);
+	free(c->lb_control);
 	creds_roles_free(&c->roles);
 	free(c->host_key_file);
 	if (c->have_net)
@@ -196,7 +197,7 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
 		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
-		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", NULL,
+		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -228,6 +229,7 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	    (r = get_str(doc, "accountId", false, &c->account_id, err)) < 0 ||
 	    (r = get_str(doc, "shimPath", true, &c->shim_path, err)) < 0 ||
 	    (r = get_str(doc, "storage", false, &c->storage, err)) < 0 ||
+	    (r = get_str(doc, "lbControlSocket", false, &c->lb_control, err)) < 0 ||
 	    (r = bjson_get_bool(doc, "", "noLimits", false, &c->no_limits, err)) < 0 ||
 	    (r = bjson_get_int_range(doc, "", "maxClockSkewSeconds", false, 1, 86400,
 				     &c->max_clock_skew, err)) < 0 ||

@@ -20,6 +20,7 @@
 #include "netns/tasknet.h"
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/daemon.h"
+#include "runtime/daemon/lbclient.h"
 #include "runtime/daemon/server.h"
 #include "runtime/daemon/shimmgr.h"
 #include "runtime/daemon/store.h"
@@ -29,6 +30,9 @@
 
 /* ECS: "Tasks per service" quota */
 #define SVC_MAX_DESIRED 5000
+/* a task whose targets do not drain is stopped after this anyway
+ * (ELBv2's largest deregistration delay is 3600 s) */
+#define SVC_DRAIN_MAX_SECONDS 3600
 
 /* One service being driven. */
 struct svc {
@@ -45,6 +49,11 @@ struct svc {
 	int32_t running, pending;   /* as of the last step */
 	char *saved;                /* doc + state text as last written */
 	bool broken;                /* a step failed: logged once */
+	/* tasks the controller stopped that are still registered in berth-lb:
+	 * deregistered, stopped once their targets have drained */
+	struct drain { char *id, *reason; int64_t until; } *drain;
+	size_t ndrain;
+	bool lb_broken;             /* berth-lb did not answer: logged once */
 };
 
 struct svcctl {
@@ -96,6 +105,11 @@ static void svc_free(struct svc *s)
 	sched_svc_free(s->ctl);
 	expect_clear(s);
 	free(s->saved);
+	for (size_t i = 0; i < s->ndrain; i++) {
+		free(s->drain[i].id);
+		free(s->drain[i].reason);
+	}
+	free(s->drain);
 	free(s);
 }
 
@@ -324,6 +338,20 @@ static int ctl_restore(struct berthd *d, struct svc *s, const json_t *state, str
 
 /* ----------------------------------------------------------- the document */
 
+/* loadBalancers as the API shows them (without berth's own keys) */
+static json_t *lbs_public(const json_t *lbs)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(lbs, i, v)
+		json_array_append_new(out, json_pack("{s:O, s:O, s:O}", "targetGroupArn",
+						     json_object_get(v, "targetGroupArn"), "containerName",
+						     json_object_get(v, "containerName"), "containerPort",
+						     json_object_get(v, "containerPort")));
+	return out;
+}
+
 static json_t *service_doc(const struct svc *s)
 {
 	const json_t *spec = s->spec;
@@ -346,10 +374,11 @@ static json_t *service_doc(const struct svc *s)
 	for (size_t i = n; i-- > 0;)
 		json_array_append_new(evs, json_pack("{s:s, s:f, s:s}", "id", ev[i].id, "createdAt",
 						     (double)ev[i].created_at, "message", ev[i].message));
-	o = json_pack("{s:s, s:s, s:s, s:[], s:[], s:s, s:I, s:i, s:i, s:s, s:s, s:o, s:o, s:o, s:f,"
+	o = json_pack("{s:s, s:s, s:s, s:o, s:[], s:s, s:I, s:i, s:i, s:s, s:s, s:o, s:o, s:o, s:f,"
 		      " s:O, s:O, s:s, s:{s:s}, s:b, s:s, s:b}",
 		      "serviceArn", s->arn, "serviceName", s->name, "clusterArn", s->cluster_arn,
-		      "loadBalancers", "serviceRegistries", "status", s->status,
+		      "loadBalancers", lbs_public(json_object_get(spec, "loadBalancers")),
+		      "serviceRegistries", "status", s->status,
 		      "desiredCount", json_integer_value(json_object_get(spec, "desiredCount")),
 		      "runningCount", s->running, "pendingCount", s->pending,
 		      "launchType", sget(spec, "launchType"),
@@ -581,12 +610,206 @@ static int drain_daemon(struct svcctl *c, struct svc *s, const json_t *live, str
 	return svc_save(c->d, s, false, err);
 }
 
+/* ---- berth-lb: service tasks as targets ---- */
+
+/* One step's view of berth-lb: per loadBalancers entry, {address: TargetHealth}. */
+struct lbview {
+	const json_t *lbs;      /* the spec's loadBalancers */
+	json_t *health;         /* array, one object per entry */
+	bool ok;                /* berth-lb answered for every entry */
+};
+
+static const char *task_ip(const json_t *doc, const char *container)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "containers"), i, c)
+		if (!strcmp(sget(c, "name") ?: "", container))
+			return sget(json_array_get(json_object_get(c, "networkInterfaces"), 0),
+				    "privateIpv4Address");
+	return NULL;
+}
+
+static void lb_fetch(struct berthd *d, struct svc *s, struct lbview *lv)
+{
+	json_t *v;
+	size_t i;
+
+	lv->lbs = json_object_get(s->spec, "loadBalancers");
+	lv->health = json_array();
+	lv->ok = true;
+	json_array_foreach(lv->lbs, i, v) {
+		cleanup_json json_t *req = json_pack("{s:s, s:s}", "Action", "DescribeTargetHealth",
+						     "TargetGroup", sget(v, "targetGroup") ?: "");
+		cleanup_json json_t *resp = NULL;
+		cleanup_berr struct berr *err = NULL;
+		json_t *m = json_object(), *t;
+		size_t k;
+
+		if (lbc_call(d->cfg.lb_control, req, &resp, &err) < 0) {
+			if (!s->lb_broken)
+				log_error("service %s: %s", s->name, berr_msg(err));
+			s->lb_broken = true;
+			lv->ok = false;
+		}
+		json_array_foreach(json_object_get(resp, "TargetHealthDescriptions"), k, t)
+			json_object_set(m, sget(json_object_get(t, "Target"), "Address") ?: "",
+					json_object_get(t, "TargetHealth"));
+		json_array_append_new(lv->health, m);
+	}
+	if (lv->ok)
+		s->lb_broken = false;
+}
+
+static void lb_targets(struct berthd *d, struct svc *s, const char *action, const char *tg, const char *addr)
+{
+	cleanup_json json_t *req = json_pack("{s:s, s:s, s:[s]}", "Action", action, "TargetGroup", tg,
+					     "Targets", addr);
+	cleanup_json json_t *resp = NULL;
+	cleanup_berr struct berr *err = NULL;
+
+	if (lbc_call(d->cfg.lb_control, req, &resp, &err) < 0)
+		log_warn("service %s: %s %s in %s: %s", s->name, action, addr, tg, berr_msg(err));
+	else
+		log_info("service %s: %s %s in target group %s", s->name,
+			 action[0] == 'R' ? "registered" : "deregistered (draining)", addr, tg);
+}
+
+static bool draining(const struct svc *s, const char *id)
+{
+	for (size_t i = 0; i < s->ndrain; i++)
+		if (!strcmp(s->drain[i].id, id))
+			return true;
+	return false;
+}
+
+/* Register a live task's targets while it runs and is wanted, deregister
+ * them otherwise; its load balancer health for the controller. doc NULL
+ * or t NULL: only the registration side. */
+static void lb_apply(struct berthd *d, struct svc *s, const struct lbview *lv, const json_t *doc,
+		     struct sched_svc_task *t)
+{
+	const char *id = api_arn_tail(sget(doc, "taskArn") ?: "");
+	bool stopped = !strcmp(sget(doc, "lastStatus") ?: "", "STOPPED");
+	bool want = !stopped && !strcmp(sget(doc, "lastStatus") ?: "", "RUNNING") &&
+		    strcmp(sget(doc, "desiredStatus") ?: "", "STOPPED") && !draining(s, id);
+	bool any_unhealthy = false, all_healthy = true;
+	json_t *v;
+	size_t i;
+
+	if (t && draining(s, id))
+		t->desired_stopped = true;
+	json_array_foreach(lv->lbs, i, v) {
+		const char *ip = task_ip(doc, sget(v, "containerName") ?: "");
+		const char *tg = sget(v, "targetGroup") ?: "";
+		json_t *th;
+		const char *state;
+		char addr[80];
+
+		all_healthy = all_healthy && ip;
+		if (!ip)
+			continue;
+		snprintf(addr, sizeof(addr), "%s:%lld", ip,
+			 (long long)json_integer_value(json_object_get(v, "containerPort")));
+		th = json_object_get(json_array_get(lv->health, i), addr);
+		state = sget(th, "State");
+		if (want && lv->ok && !state) {
+			lb_targets(d, s, "RegisterTargets", tg, addr);
+			state = "initial";
+		} else if (!want && lv->ok && state && strcmp(state, "draining")) {
+			lb_targets(d, s, "DeregisterTargets", tg, addr);
+			state = "draining";
+		}
+		if (!t)
+			continue;
+		t->lb_target_group = sget(v, "targetGroupArn");
+		t->lb_port = (int32_t)json_integer_value(json_object_get(v, "containerPort"));
+		if (state && !strcmp(state, "unhealthy")) {
+			any_unhealthy = true;
+			t->lb_reason = !strcmp(sget(th, "Reason") ?: "", "Target.Timeout") ? "Request timed out"
+												: "Health checks failed";
+		}
+		if (!state || strcmp(state, "healthy"))
+			all_healthy = false;
+	}
+	if (t && json_array_size(lv->lbs))
+		t->lb = any_unhealthy ? SCHED_SVC_LB_UNHEALTHY : all_healthy ? SCHED_SVC_LB_HEALTHY
+									   : SCHED_SVC_LB_INITIAL;
+}
+
+/* Whether any target of the task is still known to berth-lb */
+static bool lb_registered(const struct lbview *lv, const json_t *doc)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(lv->lbs, i, v) {
+		const char *ip = task_ip(doc, sget(v, "containerName") ?: "");
+		char addr[80];
+
+		if (!ip)
+			continue;
+		snprintf(addr, sizeof(addr), "%s:%lld", ip,
+			 (long long)json_integer_value(json_object_get(v, "containerPort")));
+		if (json_object_get(json_array_get(lv->health, i), addr))
+			return true;
+	}
+	return false;
+}
+
+static json_t *doc_by_id(const json_t *docs, const char *id)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(docs, i, v)
+		if (!strcmp(api_arn_tail(sget(v, "taskArn") ?: ""), id))
+			return v;
+	return NULL;
+}
+
+/* Tasks waiting for their targets to drain: stopped once berth-lb has let
+ * go of every target (after the group's deregistration delay), or at the
+ * latest at `until`. */
+static void drain_step(struct berthd *d, struct svc *s, const struct lbview *lv, const json_t *live)
+{
+	int64_t now = (int64_t)api_now();
+
+	for (size_t i = 0; i < s->ndrain;) {
+		struct drain *x = &s->drain[i];
+		json_t *doc = doc_by_id(live, x->id);
+		bool go = !doc || now >= x->until || (lv->ok && !lb_registered(lv, doc));
+
+		if (!go) {
+			i++;
+			continue;
+		}
+		if (doc) {
+			struct api_error e = { 0 };
+
+			log_info("service %s: task %s %s, stopping it", s->name, x->id,
+				 now >= x->until ? "did not drain in time" : "drained from berth-lb");
+			if (api_task_stop_as(d, s->cluster, x->id, "ServiceSchedulerInitiated", x->reason, &e) < 0) {
+				log_warn("service %s: stop task %s: %s: %s", s->name, x->id, e.type,
+					 e.message ?: "");
+				api_error_clear(&e);
+			}
+		}
+		free(x->id);
+		free(x->reason);
+		memmove(s->drain + i, s->drain + i + 1, (s->ndrain - i - 1) * sizeof(*s->drain));
+		s->ndrain--;
+	}
+}
+
 static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 {
 	struct berthd *d = c->d;
 	char group[300];
 	struct store_task_filter f = { .cluster = s->cluster, .group = group, .not_stopped = true };
 	cleanup_json json_t *live = NULL, *gone = json_array(), *hc_cache = json_object();
+	struct lbview lv = { 0 };
 	struct sched_svc_task *tv = NULL;
 	struct sched_cluster *cl = NULL;
 	struct sched_svc_actions a = { 0 };
@@ -622,18 +845,31 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	nt = json_array_size(live) + json_array_size(gone);
 	tv = xcalloc(nt ? nt : 1, sizeof(*tv));
 	nt = 0;
-	json_array_foreach(live, i, v)
+	if (json_array_size(json_object_get(s->spec, "loadBalancers"))) {
+		lb_fetch(d, s, &lv);
+		drain_step(d, s, &lv, live);
+	}
+	json_array_foreach(live, i, v) {
+		task_view(v, td_health_check(d, hc_cache, sget(v, "taskDefinitionArn")), &tv[nt]);
+		if (lv.lbs)
+			lb_apply(d, s, &lv, v, &tv[nt]);
+		nt++;
+	}
+	json_array_foreach(gone, i, v) {
 		task_view(v, td_health_check(d, hc_cache, sget(v, "taskDefinitionArn")), &tv[nt++]);
-	json_array_foreach(gone, i, v)
-		task_view(v, td_health_check(d, hc_cache, sget(v, "taskDefinitionArn")), &tv[nt++]);
+		if (lv.lbs)
+			lb_apply(d, s, &lv, v, NULL);
+	}
 	if (!(cl = build_cluster(d, s, live, err))) {
 		free(tv);
+		json_decref(lv.health);
 		return -EIO;
 	}
 	r = sched_svc_step(s->ctl, tv, nt, cl, (int64_t)api_now(), &a, err);
 	sched_cluster_free(cl);
 	if (r < 0) {
 		free(tv);
+		json_decref(lv.health);
 		return r;
 	}
 	s->running = a.running_count;
@@ -646,7 +882,18 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 
 	for (i = 0; i < a.nstop; i++) {
 		struct api_error e = { 0 };
+		json_t *doc = lv.lbs ? doc_by_id(live, a.stop[i].task_id) : NULL;
 
+		/* behind a load balancer: deregistered first, stopped once drained */
+		if (doc && lv.ok && lb_registered(&lv, doc)) {
+			s->drain = xreallocarray(s->drain, s->ndrain + 1, sizeof(*s->drain));
+			s->drain[s->ndrain++] = (struct drain){
+				.id = xstrdup(a.stop[i].task_id), .reason = xstrdup(a.stop[i].reason),
+				.until = (int64_t)api_now() + SVC_DRAIN_MAX_SECONDS,
+			};
+			lb_apply(d, s, &lv, doc, NULL);
+			continue;
+		}
 		if (api_task_stop_as(d, s->cluster, a.stop[i].task_id, "ServiceSchedulerInitiated",
 				     a.stop[i].reason, &e) < 0) {
 			log_warn("service %s: stop task %s: %s: %s", s->name, a.stop[i].task_id, e.type,
@@ -679,6 +926,7 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 			next[nnext++] = xstrdup(a.start[i].task_id);
 	}
 	sched_svc_actions_free(&a);
+	json_decref(lv.health);
 	expect_clear(s);
 	s->expect = next;
 	s->nexpect = nnext;
@@ -835,7 +1083,7 @@ static bool service_name_ok(const char *s)
 static json_t *refuse_unbuilt(json_t *in, struct api_error *e)
 {
 	static const char *const lists[] = {
-		"loadBalancers", "serviceRegistries", "capacityProviderStrategy", "volumeConfigurations",
+		"serviceRegistries", "capacityProviderStrategy", "volumeConfigurations",
 		"vpcLatticeConfigurations", NULL,
 	};
 	json_t *v;
@@ -865,8 +1113,8 @@ static json_t *refuse_unbuilt(json_t *in, struct api_error *e)
 				"deploymentController.type: only ECS (rolling updates) is supported by berth");
 	if ((v = json_object_get(in, "role")) && !json_is_null(v))
 		return api_fail(e, "InvalidParameterException",
-				"role: a service role is only used with load balancers, which berth's services "
-				"do not support yet");
+				"role: berth needs no service role (berthd registers targets in berth-lb "
+				"itself); leave it out");
 	if ((v = json_object_get(in, "platformVersion")) && !json_is_null(v) &&
 	    strcmp(json_string_value(v) ?: "", "LATEST") && strcmp(json_string_value(v) ?: "", "1.4.0"))
 		return api_fail(e, "InvalidParameterException",
@@ -985,6 +1233,81 @@ static json_t *check_network(struct berthd *d, json_t *nc, bool awsvpc, struct a
 						"networkConfiguration.awsvpcConfiguration.securityGroups[%zu]: no "
 						"such security group in berthd.json's network.securityGroups", i);
 	}
+	return json_true();
+}
+
+/* loadBalancers: each names a target group of berth-lb (by its ELBv2 ARN
+ * or name) and a container port of the task definition; berthd registers
+ * the awsvpc task IP with that port. Normalized into spec (with the group's
+ * berth-lb name), or NULL with *e. */
+static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_needs *needs, json_t *spec,
+			 struct api_error *e)
+{
+	json_t *out, *v, *c, *pm;
+	size_t i, j, k;
+
+	if (!lbs || json_is_null(lbs) || (json_is_array(lbs) && !json_array_size(lbs))) {
+		json_object_set_new(spec, "loadBalancers", json_array());
+		return json_true();
+	}
+	if (!json_is_array(lbs) || json_array_size(lbs) > 5)
+		return api_fail(e, "InvalidParameterException", "loadBalancers: an array of at most 5");
+	if (!d->cfg.lb_control)
+		return api_fail(e, "InvalidParameterException", "loadBalancers: berthd has no load balancer: "
+				"set lbControlSocket in berthd.json to berth-lb's --control socket");
+	if (!needs->awsvpc)
+		return api_fail(e, "InvalidParameterException", "loadBalancers: berth registers awsvpc tasks "
+				"(task IP and containerPort); this task definition's networkMode is not awsvpc");
+	out = json_array();
+	json_array_foreach(lbs, i, v) {
+		const char *arn = sget(v, "targetGroupArn"), *cname = sget(v, "containerName");
+		json_t *port = json_object_get(v, "containerPort");
+		cleanup_json json_t *req = NULL, *resp = NULL;
+		cleanup_berr struct berr *err = NULL;
+		bool found = false;
+		char tg[64];
+
+		if (!arn || lbc_target_group_name(arn, tg, sizeof(tg)) < 0) {
+			json_decref(out);
+			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: a "
+					"target group ARN (arn:aws:elasticloadbalancing:...:targetgroup/NAME/ID) "
+					"or a berth-lb target group name", i);
+		}
+		if (sget(v, "loadBalancerName")) {
+			json_decref(out);
+			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].loadBalancerName: "
+					"Classic Load Balancers are not supported; use targetGroupArn", i);
+		}
+		if (!cname || !json_is_integer(port)) {
+			json_decref(out);
+			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu]: containerName and "
+					"containerPort are required", i);
+		}
+		json_array_foreach(json_object_get(needs->taskdef, "containerDefinitions"), j, c) {
+			if (strcmp(sget(c, "name") ?: "", cname))
+				continue;
+			json_array_foreach(json_object_get(c, "portMappings"), k, pm)
+				if (json_integer_value(json_object_get(pm, "containerPort")) ==
+				    json_integer_value(port))
+					found = true;
+		}
+		if (!found) {
+			json_decref(out);
+			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu]: the task definition "
+					"has no container %s with a port mapping for containerPort %lld", i, cname,
+					(long long)json_integer_value(port));
+		}
+		req = json_pack("{s:s, s:s}", "Action", "DescribeTargetHealth", "TargetGroup", tg);
+		if (lbc_call(d->cfg.lb_control, req, &resp, &err) < 0) {
+			json_decref(out);
+			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: %s",
+					i, berr_msg(err));
+		}
+		json_array_append_new(out, json_pack("{s:s, s:s, s:O, s:s}", "targetGroupArn", arn,
+						     "containerName", cname, "containerPort", port,
+						     "targetGroup", tg));
+	}
+	json_object_set_new(spec, "loadBalancers", out);
 	return json_true();
 }
 
@@ -1111,6 +1434,10 @@ json_t *api_create_service(struct berthd *d, json_t *in, struct api_error *e)
 	}
 	nc = json_object_get(in, "networkConfiguration");
 	if (!(ok = check_network(d, nc, needs.awsvpc, e)))
+		goto out;
+	json_decref(ok);
+	ok = NULL;
+	if (!(ok = check_lbs(d, json_object_get(in, "loadBalancers"), &needs, spec, e)))
 		goto out;
 	json_decref(ok);
 	ok = NULL;
@@ -1298,6 +1625,16 @@ json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e)
 		v = json_object_get(spec, "networkConfiguration");
 		net_changed = !v || !json_equal(v, nc);
 		json_object_set(spec, "networkConfiguration", nc);
+	}
+	if (json_object_get(in, "loadBalancers") || td) {
+		/* new ones, or the old ones against the new task definition */
+		cleanup_json json_t *lbs = json_incref(json_object_get(in, "loadBalancers") ?:
+						       json_object_get(spec, "loadBalancers"));
+
+		if (!(ok = check_lbs(d, lbs, &needs, spec, e)))
+			goto out;
+		json_decref(ok);
+		ok = NULL;
 	}
 	if (spec_build(d, s, spec, &sp, &h, e) < 0)
 		goto out;

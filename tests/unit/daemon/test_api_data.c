@@ -1325,7 +1325,10 @@ static void test_services(void **state)
 	      "ClientException", "TaskDefinition not found.");
 	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
 	      "'loadBalancers': [{'targetGroupArn': 'x', 'containerName': 'web', 'containerPort': 80}]}",
-	      "InvalidParameterException", "loadBalancers: not supported yet");
+	      "InvalidParameterException", "set lbControlSocket in berthd.json");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+	      "'serviceRegistries': [{'registryArn': 'x'}]}",
+	      "InvalidParameterException", "serviceRegistries: not supported yet");
 	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
 	      "'deploymentConfiguration': {'deploymentCircuitBreaker': {'enable': true}}}",
 	      "InvalidParameterException", "enable and rollback are required");

@@ -12,6 +12,9 @@
 #   breaker  update to a revision whose tasks fail: the circuit breaker marks
 #            the deployment FAILED and rolls back
 #   delete   delete-service --force: DRAINING, every task stopped, INACTIVE
+#   lbcreate, lbupdate, lbdelete: service "lbweb" behind berth-lb's target
+#            group "web" (tests/vm/cases/services_lb.sh): the deployment
+#            completes once the targets are healthy; a rolling update; delete
 set -euo pipefail
 HOST=$1 PORT=$2
 export AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 AWS_DEFAULT_REGION=us-east-1
@@ -33,13 +36,15 @@ expect_error() {
 	grep -q "($want)" "$WORK/err" || fail "$*: expected ($want), got: $(cat "$WORK/err")"
 	ok "$want from: ${*:2:3}"
 }
-svc() { ecs describe-services --cluster default --services web; }
+SVC=web
+case $PHASE in lb*) SVC=lbweb ;; esac
+svc() { ecs describe-services --cluster default --services $SVC; }
 # tasks of the service, one line each: id lastStatus desiredStatus taskDefinition stopCode
 tasks() {
 	local arns
-	arns=$( { ecs list-tasks --cluster default --service-name web --desired-status RUNNING |
+	arns=$( { ecs list-tasks --cluster default --service-name $SVC --desired-status RUNNING |
 		  py 'print(" ".join(d["taskArns"]))'
-		  ecs list-tasks --cluster default --service-name web --desired-status STOPPED |
+		  ecs list-tasks --cluster default --service-name $SVC --desired-status STOPPED |
 		  py 'print(" ".join(d["taskArns"]))'; } | tr ' ' '\n' | sort -u | tr '\n' ' ')
 	# (a task can move from the first list to the second between the calls: once)
 	[ -n "${arns// /}" ] || return 0
@@ -168,6 +173,67 @@ delete)
 	[ "$left" = 0 ] || fail "$left tasks not STOPPED after delete: $(tasks)"
 	ecs list-services --cluster default | py 'assert d["serviceArns"]==[], d'
 	ok "delete-service --force: DRAINING, every task STOPPED, INACTIVE"
+	;;
+lbcreate)
+	cat > "$WORK/td.json" <<'JSON'
+{ "family": "svc-lb", "networkMode": "awsvpc", "requiresCompatibilities": ["EC2"], "cpu": "128", "memory": "64",
+  "containerDefinitions": [ { "name": "main", "image": "berth-test/helper", "essential": true,
+    "command": ["http-server", "--port", "8080", "--body", "v1"], "stopTimeout": 2,
+    "portMappings": [ { "containerPort": 8080 } ] } ] }
+JSON
+	ecs register-task-definition --cli-input-json "file://$WORK/td.json" >/dev/null
+	tg=arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef
+	expect_error InvalidParameterException ecs create-service --cluster default --service-name lbweb \
+		--task-definition svc-lb --desired-count 2 --network-configuration "$net" \
+		--load-balancers "targetGroupArn=arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/nope/1,containerName=main,containerPort=8080"
+	expect_error InvalidParameterException ecs create-service --cluster default --service-name lbweb \
+		--task-definition svc-lb --desired-count 2 --network-configuration "$net" \
+		--load-balancers "targetGroupArn=$tg,containerName=main,containerPort=9999"
+	ecs create-service --cluster default --service-name lbweb --task-definition svc-lb --desired-count 2 \
+		--network-configuration "$net" --load-balancers "targetGroupArn=$tg,containerName=main,containerPort=8080" \
+		--deployment-configuration 'maximumPercent=200,minimumHealthyPercent=100' > "$WORK/c"
+	py 's=d["service"]; assert s["loadBalancers"][0]["targetGroupArn"]==sys.argv[1], s["loadBalancers"]' "$tg" < "$WORK/c"
+	ok "create-service lbweb behind target group web (unknown group and port refused)"
+	# complete only once berth-lb calls both targets healthy
+	end=$((SECONDS + 240))
+	while [ $SECONDS -lt $end ]; do
+		svc > "$WORK/s"
+		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==2 else 1)' < "$WORK/s" && break
+		sleep 2
+	done
+	py 's=d["services"][0]; assert s["deployments"][0]["rolloutState"]=="COMPLETED", (s["deployments"], s["events"][:4])' < "$WORK/s"
+	ok "lbweb: 2 tasks RUNNING and healthy in berth-lb, deployment COMPLETED"
+	;;
+lbupdate)
+	sed 's/"v1"/"v2"/' > "$WORK/td2.json" <<'JSON'
+{ "family": "svc-lb", "networkMode": "awsvpc", "requiresCompatibilities": ["EC2"], "cpu": "128", "memory": "64",
+  "containerDefinitions": [ { "name": "main", "image": "berth-test/helper", "essential": true,
+    "command": ["http-server", "--port", "8080", "--body", "v1"], "stopTimeout": 2,
+    "portMappings": [ { "containerPort": 8080 } ] } ] }
+JSON
+	ecs register-task-definition --cli-input-json "file://$WORK/td2.json" >/dev/null
+	ecs update-service --cluster default --service lbweb --task-definition svc-lb:2 >/dev/null
+	end=$((SECONDS + 300))
+	while [ $SECONDS -lt $end ]; do
+		svc > "$WORK/s"
+		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["taskDefinition"].endswith("svc-lb:2") and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==2 else 1)' < "$WORK/s" && break
+		sleep 2
+	done
+	py 's=d["services"][0]; ds=s["deployments"]; assert len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED", (ds, s["events"][:5])' < "$WORK/s"
+	n=$(tasks | awk '$2=="RUNNING" && $3=="RUNNING" && $4=="svc-lb:2"' | wc -l)
+	[ "$n" = 2 ] || fail "$n tasks of svc-lb:2 RUNNING: $(tasks)"
+	ok "lbweb: rolling update to svc-lb:2 behind berth-lb completed"
+	;;
+lbdelete)
+	ecs delete-service --cluster default --service lbweb --force >/dev/null
+	end=$((SECONDS + 120))
+	while [ $SECONDS -lt $end ]; do
+		st=$(svc | py 'print(d["services"][0]["status"])')
+		[ "$st" = INACTIVE ] && break
+		sleep 1
+	done
+	[ "$st" = INACTIVE ] || fail "lbweb still $st: $(tasks)"
+	ok "lbweb deleted: INACTIVE"
 	;;
 *) fail "unknown phase $PHASE" ;;
 esac
