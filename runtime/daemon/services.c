@@ -1175,35 +1175,28 @@ static json_t *check_deploy_config(json_t *v, json_t **out, struct api_error *e)
  * (expressions, fields) by the controller */
 static json_t *check_placement(json_t *in, const char *launch_type, json_t *spec, struct api_error *e)
 {
-	json_t *pc = json_object_get(in, "placementConstraints"), *ps = json_object_get(in, "placementStrategy");
-	json_t *v;
+	static const struct { const char *key; int max; } lists[] = {
+		{ "placementConstraints", SCHED_MAX_CONSTRAINTS },
+		{ "placementStrategy", SCHED_MAX_STRATEGIES },
+	};
+	json_t *a, *v;
 	size_t i;
 
-	if (pc && !json_is_null(pc)) {
-		if (!json_is_array(pc) || json_array_size(pc) > SCHED_MAX_CONSTRAINTS)
-			return api_fail(e, "InvalidParameterException",
-					"placementConstraints: an array of at most %d", SCHED_MAX_CONSTRAINTS);
-		json_array_foreach(pc, i, v)
+	for (size_t k = 0; k < 2; k++) {
+		const char *key = lists[k].key;
+
+		if (!(a = json_object_get(in, key)) || json_is_null(a))
+			continue;
+		if (!json_is_array(a) || json_array_size(a) > (size_t)lists[k].max)
+			return api_fail(e, "InvalidParameterException", "%s: an array of at most %d", key,
+					lists[k].max);
+		json_array_foreach(a, i, v)
 			if (!json_is_object(v) || !sget(v, "type"))
-				return api_fail(e, "InvalidParameterException",
-						"placementConstraints[%zu].type: required", i);
-		if (json_array_size(pc) && !strcmp(launch_type, "FARGATE"))
-			return api_fail(e, "InvalidParameterException",
-					"placementConstraints: not supported with launchType FARGATE");
-		json_object_set(spec, "placementConstraints", pc);
-	}
-	if (ps && !json_is_null(ps)) {
-		if (!json_is_array(ps) || json_array_size(ps) > SCHED_MAX_STRATEGIES)
-			return api_fail(e, "InvalidParameterException",
-					"placementStrategy: an array of at most %d", SCHED_MAX_STRATEGIES);
-		json_array_foreach(ps, i, v)
-			if (!json_is_object(v) || !sget(v, "type"))
-				return api_fail(e, "InvalidParameterException",
-						"placementStrategy[%zu].type: required", i);
-		if (json_array_size(ps) && !strcmp(launch_type, "FARGATE"))
-			return api_fail(e, "InvalidParameterException",
-					"placementStrategy: not supported with launchType FARGATE");
-		json_object_set(spec, "placementStrategy", ps);
+				return api_fail(e, "InvalidParameterException", "%s[%zu].type: required", key, i);
+		if (json_array_size(a) && !strcmp(launch_type, "FARGATE"))
+			return api_fail(e, "InvalidParameterException", "%s: not supported with launchType FARGATE",
+					key);
+		json_object_set(spec, key, a);
 	}
 	return json_true();
 }

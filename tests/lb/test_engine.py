@@ -23,26 +23,14 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from lbtest import free_port
+
 LB = None
 PROC = None
 PORTS = {}
 CONNS = {}  # backend name -> set of client ports seen (connections)
 
 
-GIVEN = set()
-
-
-def free_port():
-    """A port nothing listens on now, never one handed out before (the
-    kernel may give a just-closed port again before its user binds it)."""
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p not in GIVEN:
-            GIVEN.add(p)
-            return p
 
 
 def make_handler(name):

@@ -27,6 +27,8 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from lbtest import free_port
+
 LB = None
 PROC = None
 WORKERS = 2
@@ -36,20 +38,6 @@ T0 = 0.0
 SERVERS = {}
 
 
-GIVEN = set()
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    """A port nothing listens on now, never one handed out before (the
-    kernel may give a just-closed port again before its user binds it)."""
-    while True:
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if p not in GIVEN:
-            GIVEN.add(p)
-            return p
 
 
 def make_handler(name):

@@ -3,27 +3,7 @@
 # listener on guest :8080, reached through the hostfwd) with the real AWS
 # CLI v2 from Debian (/usr/bin/aws). Prints what it checks; exits non-zero
 # at the first thing that is not as ECS would answer.
-set -euo pipefail
-HOST=$1 PORT=$2
-export AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 AWS_DEFAULT_REGION=us-east-1
-export AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-AWS=/usr/bin/aws
-[ -x $AWS ] || { echo "FAIL: $AWS missing (scripts/setup.sh installs Debian's awscli)"; exit 1; }
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-ecs() { $AWS --endpoint-url "http://$HOST:$PORT" --output json --cli-read-timeout 60 ecs "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok: $*"; }
-# jq-free JSON checks: py EXPR reads stdin as `d`
-py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
-# expect_error TYPE CMD...: the CLI fails and names the exception
-expect_error() {
-	local want=$1; shift
-	if "$@" >"$WORK/out" 2>"$WORK/err"; then fail "$* succeeded; expected $want"; fi
-	grep -q "($want)" "$WORK/err" || fail "$*: expected ($want), got: $(cat "$WORK/err")"
-	ok "$want from: ${*:2:3}"
-}
+. "$(dirname "$0")/awscli_lib.sh" "$@"
 
 $AWS --version
 ecs create-cluster --cluster-name web | py 'c=d["cluster"]; assert c["clusterName"]=="web" and c["status"]=="ACTIVE", c; print(c["clusterArn"])'
