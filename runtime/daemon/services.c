@@ -30,6 +30,8 @@
 
 /* ECS: "Tasks per service" quota */
 #define SVC_MAX_DESIRED 5000
+/* api_fail for the checks that answer 0 or -1 */
+#define FAIL(e, ...) (api_fail((e), __VA_ARGS__), -1)
 /* a task whose targets do not drain is stopped after this anyway
  * (ELBv2's largest deregistration delay is 3600 s) */
 #define SVC_DRAIN_MAX_SECONDS 3600
@@ -1080,7 +1082,7 @@ static bool service_name_ok(const char *s)
 }
 
 /* Fields no service of berth takes yet, and the ones that only take one value. */
-static json_t *refuse_unbuilt(json_t *in, struct api_error *e)
+static int refuse_unbuilt(json_t *in, struct api_error *e)
 {
 	static const char *const lists[] = {
 		"serviceRegistries", "capacityProviderStrategy", "volumeConfigurations",
@@ -1091,35 +1093,35 @@ static json_t *refuse_unbuilt(json_t *in, struct api_error *e)
 	for (size_t i = 0; lists[i]; i++)
 		if ((v = json_object_get(in, lists[i])) && !json_is_null(v) &&
 		    (!json_is_array(v) || json_array_size(v)))
-			return api_fail(e, "InvalidParameterException",
+			return FAIL(e, "InvalidParameterException",
 					"%s: not supported yet by berth's services", lists[i]);
 	if ((v = json_object_get(in, "serviceConnectConfiguration")) && !json_is_null(v) &&
 	    json_is_true(json_object_get(v, "enabled")))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"serviceConnectConfiguration: not supported yet by berth's services");
 	if (json_is_true(json_object_get(in, "enableExecuteCommand")))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"enableExecuteCommand: ECS Exec is not supported by berth (use `berth exec`)");
 	if (json_is_true(json_object_get(in, "enableECSManagedTags")))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"enableECSManagedTags: not supported yet by berth's services");
 	if ((v = json_object_get(in, "propagateTags")) && !json_is_null(v) &&
 	    strcmp(json_string_value(v) ?: "", "NONE"))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"propagateTags: only NONE is supported by berth's services yet");
 	if ((v = json_object_get(in, "deploymentController")) && !json_is_null(v) &&
 	    strcmp(sget(v, "type") ?: "ECS", "ECS"))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"deploymentController.type: only ECS (rolling updates) is supported by berth");
 	if ((v = json_object_get(in, "role")) && !json_is_null(v))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"role: berth needs no service role (berthd registers targets in berth-lb "
 				"itself); leave it out");
 	if ((v = json_object_get(in, "platformVersion")) && !json_is_null(v) &&
 	    strcmp(json_string_value(v) ?: "", "LATEST") && strcmp(json_string_value(v) ?: "", "1.4.0"))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"platformVersion: berth runs FARGATE tasks as platform version 1.4.0 (LATEST)");
-	return json_true();
+	return 0;
 }
 
 static bool pct_ok(json_t *v)
@@ -1129,26 +1131,26 @@ static bool pct_ok(json_t *v)
 }
 
 /* deploymentConfiguration as ECS takes it, normalized into *out (new ref). */
-static json_t *check_deploy_config(json_t *v, json_t **out, struct api_error *e)
+static int check_deploy_config(json_t *v, json_t **out, struct api_error *e)
 {
 	json_t *cb, *x;
 
 	*out = NULL;
 	if (!v || json_is_null(v))
-		return json_true();
+		return 0;
 	if (!json_is_object(v))
-		return api_fail(e, "InvalidParameterException", "deploymentConfiguration: expected object");
+		return FAIL(e, "InvalidParameterException", "deploymentConfiguration: expected object");
 	if (!pct_ok(json_object_get(v, "maximumPercent")) || !pct_ok(json_object_get(v, "minimumHealthyPercent")))
-		return api_fail(e, "InvalidParameterException", "deploymentConfiguration: maximumPercent and "
+		return FAIL(e, "InvalidParameterException", "deploymentConfiguration: maximumPercent and "
 				"minimumHealthyPercent are integers");
 	if ((x = json_object_get(v, "alarms")) && json_is_true(json_object_get(x, "enable")))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"deploymentConfiguration.alarms: CloudWatch alarms are not supported by berth");
 	if ((x = json_object_get(v, "strategy")) && !json_is_null(x) && strcmp(json_string_value(x) ?: "", "ROLLING"))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"deploymentConfiguration.strategy: only ROLLING is supported by berth yet");
 	if ((x = json_object_get(v, "lifecycleHooks")) && json_array_size(x))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"deploymentConfiguration.lifecycleHooks: not supported by berth yet");
 	*out = json_object();
 	if ((x = json_object_get(v, "maximumPercent")) && json_is_integer(x))
@@ -1160,7 +1162,7 @@ static json_t *check_deploy_config(json_t *v, json_t **out, struct api_error *e)
 		    !json_is_boolean(json_object_get(cb, "rollback"))) {
 			json_decref(*out);
 			*out = NULL;
-			return api_fail(e, "InvalidParameterException",
+			return FAIL(e, "InvalidParameterException",
 					"deploymentConfiguration.deploymentCircuitBreaker: enable and rollback "
 					"are required booleans");
 		}
@@ -1168,12 +1170,12 @@ static json_t *check_deploy_config(json_t *v, json_t **out, struct api_error *e)
 				    json_pack("{s:O, s:O}", "enable", json_object_get(cb, "enable"),
 					      "rollback", json_object_get(cb, "rollback")));
 	}
-	return json_true();
+	return 0;
 }
 
 /* placementConstraints / placementStrategy: shapes checked here, meaning
  * (expressions, fields) by the controller */
-static json_t *check_placement(json_t *in, const char *launch_type, json_t *spec, struct api_error *e)
+static int check_placement(json_t *in, const char *launch_type, json_t *spec, struct api_error *e)
 {
 	static const struct { const char *key; int max; } lists[] = {
 		{ "placementConstraints", SCHED_MAX_CONSTRAINTS },
@@ -1188,52 +1190,52 @@ static json_t *check_placement(json_t *in, const char *launch_type, json_t *spec
 		if (!(a = json_object_get(in, key)) || json_is_null(a))
 			continue;
 		if (!json_is_array(a) || json_array_size(a) > (size_t)lists[k].max)
-			return api_fail(e, "InvalidParameterException", "%s: an array of at most %d", key,
+			return FAIL(e, "InvalidParameterException", "%s: an array of at most %d", key,
 					lists[k].max);
 		json_array_foreach(a, i, v)
 			if (!json_is_object(v) || !sget(v, "type"))
-				return api_fail(e, "InvalidParameterException", "%s[%zu].type: required", key, i);
+				return FAIL(e, "InvalidParameterException", "%s[%zu].type: required", key, i);
 		if (json_array_size(a) && !strcmp(launch_type, "FARGATE"))
-			return api_fail(e, "InvalidParameterException", "%s: not supported with launchType FARGATE",
+			return FAIL(e, "InvalidParameterException", "%s: not supported with launchType FARGATE",
 					key);
 		json_object_set(spec, key, a);
 	}
-	return json_true();
+	return 0;
 }
 
 /* networkConfiguration against the task definition (as RunTask checks it) */
-static json_t *check_network(struct berthd *d, json_t *nc, bool awsvpc, struct api_error *e)
+static int check_network(struct berthd *d, json_t *nc, bool awsvpc, struct api_error *e)
 {
 	json_t *aws, *sg, *v;
 	size_t i;
 
 	if (!nc || json_is_null(nc))
-		return json_true();
+		return 0;
 	aws = json_object_get(nc, "awsvpcConfiguration");
 	if (!json_is_object(nc) || (aws && !json_is_object(aws)))
-		return api_fail(e, "InvalidParameterException",
+		return FAIL(e, "InvalidParameterException",
 				"networkConfiguration.awsvpcConfiguration: expected object");
 	if (aws && !awsvpc)
-		return api_fail(e, "InvalidParameterException", "Network Configuration is not valid for the "
+		return FAIL(e, "InvalidParameterException", "Network Configuration is not valid for the "
 				"given networkMode of this task definition.");
 	if ((sg = json_object_get(aws, "securityGroups")) && !json_is_null(sg)) {
 		if (!json_is_array(sg))
-			return api_fail(e, "InvalidParameterException",
+			return FAIL(e, "InvalidParameterException",
 					"networkConfiguration.awsvpcConfiguration.securityGroups: expected array");
 		json_array_foreach(sg, i, v)
 			if (!json_is_string(v) || !netns_sg_find(&d->cfg.net.groups, json_string_value(v)))
-				return api_fail(e, "InvalidParameterException",
+				return FAIL(e, "InvalidParameterException",
 						"networkConfiguration.awsvpcConfiguration.securityGroups[%zu]: no "
 						"such security group in berthd.json's network.securityGroups", i);
 	}
-	return json_true();
+	return 0;
 }
 
 /* loadBalancers: each names a target group of berth-lb (by its ELBv2 ARN
  * or name) and a container port of the task definition; berthd registers
  * the awsvpc task IP with that port. Normalized into spec (with the group's
  * berth-lb name), or NULL with *e. */
-static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_needs *needs, json_t *spec,
+static int check_lbs(struct berthd *d, json_t *lbs, const struct api_task_needs *needs, json_t *spec,
 			 struct api_error *e)
 {
 	json_t *out, *v, *c, *pm;
@@ -1241,15 +1243,15 @@ static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_ne
 
 	if (!lbs || json_is_null(lbs) || (json_is_array(lbs) && !json_array_size(lbs))) {
 		json_object_set_new(spec, "loadBalancers", json_array());
-		return json_true();
+		return 0;
 	}
 	if (!json_is_array(lbs) || json_array_size(lbs) > 5)
-		return api_fail(e, "InvalidParameterException", "loadBalancers: an array of at most 5");
+		return FAIL(e, "InvalidParameterException", "loadBalancers: an array of at most 5");
 	if (!d->cfg.lb_control)
-		return api_fail(e, "InvalidParameterException", "loadBalancers: berthd has no load balancer: "
+		return FAIL(e, "InvalidParameterException", "loadBalancers: berthd has no load balancer: "
 				"set lbControlSocket in berthd.json to berth-lb's --control socket");
 	if (!needs->awsvpc)
-		return api_fail(e, "InvalidParameterException", "loadBalancers: berth registers awsvpc tasks "
+		return FAIL(e, "InvalidParameterException", "loadBalancers: berth registers awsvpc tasks "
 				"(task IP and containerPort); this task definition's networkMode is not awsvpc");
 	out = json_array();
 	json_array_foreach(lbs, i, v) {
@@ -1262,18 +1264,18 @@ static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_ne
 
 		if (!arn || lbc_target_group_name(arn, tg, sizeof(tg)) < 0) {
 			json_decref(out);
-			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: a "
+			return FAIL(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: a "
 					"target group ARN (arn:aws:elasticloadbalancing:...:targetgroup/NAME/ID) "
 					"or a berth-lb target group name", i);
 		}
 		if (sget(v, "loadBalancerName")) {
 			json_decref(out);
-			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].loadBalancerName: "
+			return FAIL(e, "InvalidParameterException", "loadBalancers[%zu].loadBalancerName: "
 					"Classic Load Balancers are not supported; use targetGroupArn", i);
 		}
 		if (!cname || !json_is_integer(port)) {
 			json_decref(out);
-			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu]: containerName and "
+			return FAIL(e, "InvalidParameterException", "loadBalancers[%zu]: containerName and "
 					"containerPort are required", i);
 		}
 		json_array_foreach(json_object_get(needs->taskdef, "containerDefinitions"), j, c) {
@@ -1286,14 +1288,14 @@ static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_ne
 		}
 		if (!found) {
 			json_decref(out);
-			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu]: the task definition "
+			return FAIL(e, "InvalidParameterException", "loadBalancers[%zu]: the task definition "
 					"has no container %s with a port mapping for containerPort %lld", i, cname,
 					(long long)json_integer_value(port));
 		}
 		req = json_pack("{s:s, s:s}", "Action", "DescribeTargetHealth", "TargetGroup", tg);
 		if (lbc_call(d->cfg.lb_control, req, &resp, &err) < 0) {
 			json_decref(out);
-			return api_fail(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: %s",
+			return FAIL(e, "InvalidParameterException", "loadBalancers[%zu].targetGroupArn: %s",
 					i, berr_msg(err));
 		}
 		json_array_append_new(out, json_pack("{s:s, s:s, s:O, s:s}", "targetGroupArn", arn,
@@ -1301,30 +1303,30 @@ static json_t *check_lbs(struct berthd *d, json_t *lbs, const struct api_task_ne
 						     "targetGroup", tg));
 	}
 	json_object_set_new(spec, "loadBalancers", out);
-	return json_true();
+	return 0;
 }
 
 /* The service a request names (`service`: a name or an ARN) in cluster. */
-static json_t *name_of(json_t *in, const char *key, const char *cluster, const char **name,
+static int name_of(json_t *in, const char *key, const char *cluster, const char **name,
 		       struct api_error *e)
 {
 	const char *ref = NULL, *p;
 
 	if (api_get_string(in, key, true, &ref, e) < 0)
-		return NULL;
+		return -1;
 	*name = api_arn_tail(ref);
 	if (!strncmp(ref, "arn:", 4)) {
 		/* arn:...:service/<cluster>/<name>, or the old arn:...:service/<name> */
 		p = strstr(ref, ":service/");
 		if (!p)
-			return api_fail(e, "ServiceNotFoundException", "Service not found.");
+			return FAIL(e, "ServiceNotFoundException", "Service not found.");
 		p += strlen(":service/");
 		if (strchr(p, '/') && (strncmp(p, cluster, strlen(cluster)) || p[strlen(cluster)] != '/'))
-			return api_fail(e, "ServiceNotFoundException", "Service not found.");
+			return FAIL(e, "ServiceNotFoundException", "Service not found.");
 	}
 	if (!service_name_ok(*name))
-		return api_fail(e, "ServiceNotFoundException", "Service not found.");
-	return json_true();
+		return FAIL(e, "ServiceNotFoundException", "Service not found.");
+	return 0;
 }
 
 static int ensure_ctl(struct berthd *d, struct berr **err)
@@ -1401,18 +1403,12 @@ json_t *api_create_service(struct berthd *d, json_t *in, struct api_error *e)
 			 "each instance; leave desiredCount out");
 		goto out;
 	}
-	if (!(ok = refuse_unbuilt(in, e)))
+	if (refuse_unbuilt(in, e) < 0)
 		goto out;
-	json_decref(ok);
-	ok = NULL;
-	if (!(ok = check_deploy_config(json_object_get(in, "deploymentConfiguration"), &dconf, e)))
+	if (check_deploy_config(json_object_get(in, "deploymentConfiguration"), &dconf, e) < 0)
 		goto out;
-	json_decref(ok);
-	ok = NULL;
-	if (!(ok = check_placement(in, lt, spec, e)))
+	if (check_placement(in, lt, spec, e) < 0)
 		goto out;
-	json_decref(ok);
-	ok = NULL;
 	if (tags && api_check_tags(tags, e) < 0)
 		goto out;
 	if (token && (!*token || strlen(token) > 36)) {
@@ -1426,14 +1422,10 @@ json_t *api_create_service(struct berthd *d, json_t *in, struct api_error *e)
 		goto out;
 	}
 	nc = json_object_get(in, "networkConfiguration");
-	if (!(ok = check_network(d, nc, needs.awsvpc, e)))
+	if (check_network(d, nc, needs.awsvpc, e) < 0)
 		goto out;
-	json_decref(ok);
-	ok = NULL;
-	if (!(ok = check_lbs(d, json_object_get(in, "loadBalancers"), &needs, spec, e)))
+	if (check_lbs(d, json_object_get(in, "loadBalancers"), &needs, spec, e) < 0)
 		goto out;
-	json_decref(ok);
-	ok = NULL;
 
 	/* an existing service of that name: the same request again (same
 	 * clientToken) gets it back; anything else is an error */
@@ -1521,16 +1513,13 @@ static struct svc *live_svc(struct berthd *d, json_t *in, const char *key, char 
 	cleanup_berr struct berr *err = NULL;
 	cleanup_json json_t *doc = NULL;
 	const char *name;
-	json_t *ok;
 	struct svc *s;
 	int r;
 
 	if (api_cluster_name(d, in, cluster, len, e) < 0 || api_cluster_active(d, cluster, NULL, e) < 0)
 		return NULL;
-	if (!(ok = name_of(in, key, cluster, &name, e)))
+	if (name_of(in, key, cluster, &name, e) < 0)
 		return NULL;
-	json_decref(ok);
-	ok = NULL;
 	if ((s = find_svc(d->svcs, cluster, name)))
 		return s;
 	r = store_service_get(d->st, cluster, name, &doc, NULL, &err);
@@ -1575,19 +1564,13 @@ json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e)
 	if (json_object_get(in, "launchType") || json_object_get(in, "schedulingStrategy"))
 		return api_fail(e, "InvalidParameterException", "launchType and schedulingStrategy cannot be "
 				"changed by UpdateService");
-	if (!(ok = refuse_unbuilt(in, e)))
+	if (refuse_unbuilt(in, e) < 0)
 		return NULL;
-	json_decref(ok);
-	ok = NULL;
-	if (!(ok = check_deploy_config(json_object_get(in, "deploymentConfiguration"), &dconf, e)))
+	if (check_deploy_config(json_object_get(in, "deploymentConfiguration"), &dconf, e) < 0)
 		return NULL;
-	json_decref(ok);
-	ok = NULL;
 	spec = json_deep_copy(s->spec);
-	if (!(ok = check_placement(in, sget(spec, "launchType"), spec, e)))
+	if (check_placement(in, sget(spec, "launchType"), spec, e) < 0)
 		return NULL;
-	json_decref(ok);
-	ok = NULL;
 	if (desired >= 0 && json_object_get(in, "desiredCount")) {
 		if (!strcmp(sget(spec, "schedulingStrategy") ?: "", "DAEMON"))
 			return api_fail(e, "InvalidParameterException", "desiredCount: a DAEMON service has one "
@@ -1611,10 +1594,8 @@ json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e)
 	if (grace >= 0 && json_object_get(in, "healthCheckGracePeriodSeconds"))
 		json_object_set_new(spec, "healthCheckGracePeriodSeconds", json_integer(grace));
 	if ((nc = json_object_get(in, "networkConfiguration")) && !json_is_null(nc)) {
-		if (!(ok = check_network(d, nc, needs.awsvpc, e)))
+		if (check_network(d, nc, needs.awsvpc, e) < 0)
 			goto out;
-		json_decref(ok);
-		ok = NULL;
 		v = json_object_get(spec, "networkConfiguration");
 		net_changed = !v || !json_equal(v, nc);
 		json_object_set(spec, "networkConfiguration", nc);
@@ -1624,10 +1605,8 @@ json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e)
 		cleanup_json json_t *lbs = json_incref(json_object_get(in, "loadBalancers") ?:
 						       json_object_get(spec, "loadBalancers"));
 
-		if (!(ok = check_lbs(d, lbs, &needs, spec, e)))
+		if (check_lbs(d, lbs, &needs, spec, e) < 0)
 			goto out;
-		json_decref(ok);
-		ok = NULL;
 	}
 	if (spec_build(d, s, spec, &sp, &h, e) < 0)
 		goto out;
@@ -1718,9 +1697,9 @@ json_t *api_describe_services(struct berthd *d, json_t *in, struct api_error *e)
 	json_array_foreach(refs, i, v) {
 		const char *ref = json_string_value(v), *name;
 		struct api_error e2 = { 0 };
-		json_t *ok, *doc = NULL;
+		json_t *doc = NULL;
 		struct svc *s;
-		int r;
+		int r, bad;
 
 		if (!ref) {
 			json_decref(services);
@@ -1731,15 +1710,13 @@ json_t *api_describe_services(struct berthd *d, json_t *in, struct api_error *e)
 			/* name_of takes an object: its checks, on the string */
 			cleanup_json json_t *o = json_pack("{s:s}", "service", ref);
 
-			ok = name_of(o, "service", cluster, &name, &e2);
+			bad = name_of(o, "service", cluster, &name, &e2) < 0;
 			api_error_clear(&e2);
 		}
-		if (!ok) {
+		if (bad) {
 			json_array_append_new(failures, json_pack("{s:s, s:s}", "arn", ref, "reason", "MISSING"));
 			continue;
 		}
-		json_decref(ok);
-		ok = NULL;
 		name = api_arn_tail(ref);
 		if ((s = find_svc(d->svcs, cluster, name))) {
 			doc = service_doc(s);
