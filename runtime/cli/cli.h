@@ -117,5 +117,6 @@ int cli_stats(int argc, char **argv);    /* stats.c */
 int cli_logs(int argc, char **argv);
 /* secret.c */
 int cli_secret(int argc, char **argv);
+int cli_schedule(int argc, char **argv);
 
 #endif

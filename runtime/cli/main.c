@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  stats      live CPU, memory, pids and network use of running tasks\n"
 		"  exec       run a command in a running container (-it: with a terminal)\n"
 		"  secret     put, list and remove secrets for containers (berth secret --help)\n"
+		"  schedule   run task definitions on a schedule (berth schedule --help)\n"
 		"\n"
 		"  version    print berth's version\n"
 		"\n"
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
 		return cli_stats(argc, argv);
 	if (!strcmp(cmd, "secret") || !strcmp(cmd, "secrets"))
 		return cli_secret(argc, argv);
+	if (!strcmp(cmd, "schedule") || !strcmp(cmd, "schedules"))
+		return cli_schedule(argc, argv);
 	log_error("unknown command \"%s\" (see berth --help)", cmd);
 	return 2;
 }

@@ -103,9 +103,13 @@ static const struct api_op api_ops[] = {
 
 /* berth's own operations (API_BERTH_PREFIX), sorted by name. */
 static const struct api_op berth_ops[] = {
+	{ "CreateSchedule", api_berth_create_schedule },
+	{ "DeleteSchedule", api_berth_delete_schedule },
 	{ "DeleteSecret", api_berth_delete_secret },
+	{ "DescribeSchedule", api_berth_describe_schedule },
 	{ "GetTaskStats", api_berth_get_task_stats },
 	{ "ListEvents", api_berth_list_events },
+	{ "ListSchedules", api_berth_list_schedules },
 	{ "ListSecrets", api_berth_list_secrets },
 	{ "PutSecret", api_berth_put_secret },
 };

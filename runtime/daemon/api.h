@@ -189,6 +189,14 @@ json_t *api_list_services(struct berthd *d, json_t *in, struct api_error *e);
 /* api_berth.c: berth's own operations (BerthV1.*, docs/berthd.md) */
 json_t *api_berth_list_events(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_berth_get_task_stats(struct berthd *d, json_t *in, struct api_error *e);
+/* schedules.c: scheduled tasks (docs/berthd.md, "Scheduled tasks") */
+json_t *api_berth_create_schedule(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_describe_schedule(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_list_schedules(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_berth_delete_schedule(struct berthd *d, json_t *in, struct api_error *e);
+/* Run what is due: every schedule whose next fire time has come (the
+ * services timer calls it). */
+void schedules_step(struct berthd *d);
 /* api_secret.c: secrets (docs/credentials.md, "Secrets") */
 json_t *api_berth_put_secret(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_berth_list_secrets(struct berthd *d, json_t *in, struct api_error *e);

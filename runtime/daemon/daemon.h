@@ -61,6 +61,8 @@ struct berthd_config {
 	char *host_key_file;       /* "hostKeyFile" (<root>/host.key) */
 	/* services (services.c): how often each service's controller steps */
 	int64_t service_interval_ms;   /* "serviceIntervalMilliseconds" (1000; 100-60000) */
+	int64_t schedule_seconds_per_minute;   /* "scheduleSecondsPerMinute" (60): a test
+				    * configuration makes every schedule's minute shorter */
 	char *lb_control;          /* "lbControlSocket": berth-lb's control socket, for services'
 				    * loadBalancers; NULL: none */
 };

@@ -972,6 +972,7 @@ static void timer_event(struct ev_handler *h, uint32_t events)
 	if (c->d->stopping)
 		return;
 	svcctl_step_all(c);
+	schedules_step(c->d);
 }
 
 /* ------------------------------------------------------------ lifecycle */

@@ -22,6 +22,8 @@
  *   services    (cluster <- clusterArn, name <- serviceName), arn <-
  *               serviceArn, status, launchType, schedulingStrategy; the
  *               controller's state (runtime/daemon/services.c) beside the doc
+ *   schedules   name, doc (definition and state, runtime/daemon/schedules.c);
+ *               schedule_runs: seq, name, time, doc (one per run)
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -175,6 +177,17 @@ static const char *const migrations[] = {
 	"  state TEXT NOT NULL,"
 	"  PRIMARY KEY (cluster, name)) WITHOUT ROWID;"
 	"CREATE INDEX services_status ON services(status, cluster, name);",
+
+	/* 4 -> 5: scheduled tasks (store_schedule_*) and every run of them */
+	"CREATE TABLE schedules ("
+	"  name TEXT PRIMARY KEY,"
+	"  doc TEXT NOT NULL);"
+	"CREATE TABLE schedule_runs ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  time REAL NOT NULL,"
+	"  doc TEXT NOT NULL);"
+	"CREATE INDEX schedule_runs_name ON schedule_runs(name, seq);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -1979,4 +1992,112 @@ int store_service_count(struct store *s, const char *cluster, int64_t *n, struct
 	}
 	stmt_resetp(&st);
 	return r;
+}
+
+/* ------------------------------------------------------------- schedules */
+
+int store_schedule_put(struct store *s, const json_t *doc, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_free char *text = NULL;
+	const char *name;
+	bool own;
+	int r;
+
+	if ((r = doc_need_str(s, doc, "schedule", "name", &name, err)) < 0)
+		return r;
+	text = doc_text(doc);
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "INSERT INTO schedules(name, doc) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
+		 "doc = excluded.doc", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, name);
+		bind_text(st, 2, text);
+		r = step(s, st, "store schedule", err);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+int store_schedule_get(struct store *s, const char *name, json_t **doc, struct berr **err)
+{
+	return get_doc(s, "SELECT doc FROM schedules WHERE name = ?", name, "get schedule", "schedule",
+		       doc, err);
+}
+
+int store_schedule_list(struct store *s, json_t **docs, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool more = false;
+	int r;
+
+	*docs = NULL;
+	if ((r = prep(s, "SELECT doc FROM schedules ORDER BY name", &st, err)) < 0)
+		return r;
+	return collect_docs(s, st, "list schedules", NULL, docs, &more, err);
+}
+
+/* Also removes its runs. */
+int store_schedule_delete(struct store *s, const char *name, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *runs = NULL;
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "DELETE FROM schedule_runs WHERE name = ?", &runs, err);
+	if (r >= 0) {
+		bind_text(runs, 1, name);
+		r = step(s, runs, "delete schedule runs", err);
+	}
+	if (r >= 0)
+		r = prep(s, "DELETE FROM schedules WHERE name = ?", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, name);
+		r = step(s, st, "delete schedule", err);
+	}
+	bool gone = r >= 0 && sqlite3_changes(s->db) > 0;
+
+	stmt_resetp(&runs);
+	stmt_resetp(&st);
+	r = auto_end(s, own, r, err);
+	return r < 0 ? r : gone;
+}
+
+int store_schedule_run_add(struct store *s, const char *name, double time, const json_t *doc,
+			   struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_free char *text = doc_text(doc);
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "INSERT INTO schedule_runs(name, time, doc) VALUES(?, ?, ?)", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, name);
+		sqlite3_bind_double(st, 2, time);
+		bind_text(st, 3, text);
+		r = step(s, st, "store schedule run", err);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t **docs, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	struct store_page pg = { .limit = limit };
+	bool more = false;
+	int r;
+
+	*docs = NULL;
+	if ((r = prep(s, "SELECT doc FROM schedule_runs WHERE name = ? ORDER BY seq DESC", &st, err)) < 0)
+		return r;
+	bind_text(st, 1, name);
+	return collect_docs(s, st, "list schedule runs", &pg, docs, &more, err);
 }

@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -215,5 +215,16 @@ int store_service_list(struct store *s, const struct store_service_filter *f,
 int store_service_live(struct store *s, json_t **docs, json_t **states, struct berr **err);
 /* Services of cluster not INACTIVE (DeleteCluster refuses while any are). */
 int store_service_count(struct store *s, const char *cluster, int64_t *n, struct berr **err);
+
+/* ---- schedules: key = name; doc = the schedule as schedules.c keeps it ---- */
+int store_schedule_put(struct store *s, const json_t *doc, struct berr **err);
+int store_schedule_get(struct store *s, const char *name, json_t **doc, struct berr **err);
+int store_schedule_list(struct store *s, json_t **docs, struct berr **err);   /* by name */
+/* 1 when it was there (its runs go with it), 0 when not */
+int store_schedule_delete(struct store *s, const char *name, struct berr **err);
+int store_schedule_run_add(struct store *s, const char *name, double time, const json_t *doc,
+			   struct berr **err);
+/* the newest `limit` runs (0: all), newest first */
+int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t **docs, struct berr **err);
 
 #endif

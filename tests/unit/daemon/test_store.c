@@ -231,8 +231,8 @@ static void test_open_empty_file_migrates(void **state)
  * everything; events are recorded from then on, compared with the task
  * documents written under version 1. The version 1 database is made the
  * way version 1 left it: the current schema minus what migrations 1 -> 2,
- * 2 -> 3 and 3 -> 4 add (the events table and its indexes, the secrets
- * table, the services table), user_version 1. */
+ * 2 -> 3, 3 -> 4 and 4 -> 5 add (the events table and its indexes, the
+ * secrets table, the services table, the schedules tables), user_version 1. */
 static int cluster_exists(struct store *s, const char *name);
 
 static void test_open_migrates_v1_keeps_data(void **state)
@@ -262,7 +262,8 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; DROP TABLE secrets; "
-				      "DROP TABLE services; PRAGMA user_version=1", NULL, NULL,
+				      "DROP TABLE services; DROP TABLE schedule_runs; "
+				      "DROP TABLE schedules; PRAGMA user_version=1", NULL, NULL,
 				      NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
 					    "name LIKE 'events%'", -1, &q, NULL), SQLITE_OK);
@@ -323,7 +324,8 @@ static void test_open_migrates_v3_services(void **state)
 	store_close(s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE services; PRAGMA user_version=3", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE services; DROP TABLE schedule_runs; "
+				      "DROP TABLE schedules; PRAGMA user_version=3", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 	s = fx_open(f);
@@ -395,6 +397,7 @@ static void test_open_migrates_v2_secrets(void **state)
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE secrets; DROP TABLE services; "
+				      "DROP TABLE schedule_runs; DROP TABLE schedules; "
 				      "PRAGMA user_version=2", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
