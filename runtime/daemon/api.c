@@ -114,6 +114,25 @@ static const struct api_op berth_ops[] = {
 	{ "PutSecret", api_berth_put_secret },
 };
 
+/* Application Auto Scaling's operations (API_AAS_PREFIX), sorted by name;
+ * NULL: not built. */
+static const struct api_op aas_ops[] = {
+	{ "DeleteScalingPolicy", api_aas_delete_scaling_policy },
+	{ "DeleteScheduledAction", NULL },
+	{ "DeregisterScalableTarget", api_aas_deregister_scalable_target },
+	{ "DescribeScalableTargets", api_aas_describe_scalable_targets },
+	{ "DescribeScalingActivities", api_aas_describe_scaling_activities },
+	{ "DescribeScalingPolicies", api_aas_describe_scaling_policies },
+	{ "DescribeScheduledActions", NULL },
+	{ "GetPredictiveScalingForecast", NULL },
+	{ "ListTagsForResource", NULL },
+	{ "PutScalingPolicy", api_aas_put_scaling_policy },
+	{ "PutScheduledAction", NULL },
+	{ "RegisterScalableTarget", api_aas_register_scalable_target },
+	{ "TagResource", NULL },
+	{ "UntagResource", NULL },
+};
+
 /* ---------------------------------------------------------------- errors */
 
 static json_t *fail_v(struct api_error *e, const char *type, const char *fmt, va_list ap)
@@ -174,17 +193,20 @@ const struct api_op *api_find(const char *name)
 	if (!strncmp(name, API_BERTH_PREFIX, plen))
 		return bsearch(name + plen, berth_ops, sizeof(berth_ops) / sizeof(berth_ops[0]),
 			       sizeof(berth_ops[0]), op_cmp);
+	if (!strncmp(name, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
+		return bsearch(name + strlen(API_AAS_PREFIX), aas_ops, sizeof(aas_ops) / sizeof(aas_ops[0]),
+			       sizeof(aas_ops[0]), op_cmp);
 	return bsearch(name, api_ops, sizeof(api_ops) / sizeof(api_ops[0]), sizeof(api_ops[0]),
 		       op_cmp);
 }
 
 const char *api_target_op(const char *target, size_t len, char *buf, size_t buflen)
 {
-	static const char *const prefixes[] = { API_TARGET_PREFIX, API_BERTH_PREFIX };
+	static const char *const prefixes[] = { API_TARGET_PREFIX, API_BERTH_PREFIX, API_AAS_PREFIX };
 
 	if (!target || memchr(target, 0, len))
 		return NULL;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		size_t plen = strlen(prefixes[i]);
 		/* berth's keep their prefix: the name space api_find takes */
 		size_t skip = i == 0 ? plen : 0;
@@ -208,9 +230,10 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 
 	if (!o && op && !strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)))
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of berth's "
-				"API (" API_BERTH_PREFIX "DeleteSecret, " API_BERTH_PREFIX "GetTaskStats, "
-				API_BERTH_PREFIX "ListEvents, " API_BERTH_PREFIX "ListSecrets, "
-				API_BERTH_PREFIX "PutSecret)", berr_q(op));
+				"own API (docs/berthd.md lists them)", berr_q(op));
+	if (!o && op && !strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
+		return api_fail(e, "UnknownOperationException", "%s is not an operation of the "
+				"Application Auto Scaling API", berr_q(op));
 	if (!o)
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the ECS "
 				"API", op ? berr_q(op) : "(none)");

@@ -197,6 +197,23 @@ json_t *api_berth_delete_schedule(struct berthd *d, json_t *in, struct api_error
 /* Run what is due: every schedule whose next fire time has come (the
  * services timer calls it). */
 void schedules_step(struct berthd *d);
+/* autoscaling.c: Application Auto Scaling for ECS services (docs/berthd.md,
+ * "Service autoscaling"): `X-Amz-Target: AnyScaleFrontendService.<Op>`,
+ * SigV4 service application-autoscaling; api_find takes them with that prefix. */
+#define API_AAS_PREFIX "AnyScaleFrontendService."
+json_t *api_aas_register_scalable_target(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_describe_scalable_targets(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_deregister_scalable_target(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_put_scaling_policy(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_describe_scaling_policies(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_delete_scaling_policy(struct berthd *d, json_t *in, struct api_error *e);
+json_t *api_aas_describe_scaling_activities(struct berthd *d, json_t *in, struct api_error *e);
+/* For services.c, each step of a REPLICA service: measures its tasks, and
+ * when its scalable target's policies decide, 1 with *desired (and *cause,
+ * xmalloc'd, the activity's words); 0: no change. */
+int autoscaling_service_step(struct berthd *d, const char *cluster, const char *service, const json_t *live,
+			     int32_t current, bool deployment_in_progress, int32_t *desired, char **cause);
+void autoscaling_free(struct berthd *d);
 /* api_secret.c: secrets (docs/credentials.md, "Secrets") */
 json_t *api_berth_put_secret(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_berth_list_secrets(struct berthd *d, json_t *in, struct api_error *e);

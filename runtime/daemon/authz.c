@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "runtime/daemon/api.h"
 #include "runtime/creds/policy.h"
 #include "runtime/creds/roles.h"
 #include "runtime/daemon/store.h"
@@ -149,6 +150,8 @@ int authz_resources(struct berthd *d, const char *op, json_t *in, char **action,
 
 	if (!strncmp(op, "BerthV1.", 8))
 		*action = xasprintf("berth:%s", op + 8);
+	else if (!strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
+		*action = xasprintf("application-autoscaling:%s", op + strlen(API_AAS_PREFIX));
 	else
 		*action = xasprintf("ecs:%s", op);
 	if (!strcmp(op, "RunTask") || !strcmp(op, "StartTask")) {

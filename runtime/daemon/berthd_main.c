@@ -174,6 +174,7 @@ out:
 	if (err)
 		log_error("%s", berr_msg(err));
 	svcctl_free(d.svcs);
+	autoscaling_free(&d);
 	shimmgr_free(d.shims);
 	server_fini(&d);
 	if (d.st)

@@ -30,6 +30,7 @@ void berthd_config_init(struct berthd_config *c)
 	c->max_clock_skew = 300;
 	c->service_interval_ms = 1000;
 	c->schedule_seconds_per_minute = 60;
+	c->autoscaling_period = 60;
 	c->storage = xstrdup("loop");
 	c->pull_policy = xstrdup("if-not-present");
 	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
@@ -198,7 +199,7 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
 		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
-		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket", "scheduleSecondsPerMinute", NULL,
+		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket", "scheduleSecondsPerMinute", "autoscalingPeriodSeconds", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -237,7 +238,9 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	    (r = bjson_get_int_range(doc, "", "serviceIntervalMilliseconds", false, 100, 60000,
 				     &c->service_interval_ms, err)) < 0 ||
 	    (r = bjson_get_int_range(doc, "", "scheduleSecondsPerMinute", false, 1, 60,
-				     &c->schedule_seconds_per_minute, err)) < 0)
+				     &c->schedule_seconds_per_minute, err)) < 0 ||
+	    (r = bjson_get_int_range(doc, "", "autoscalingPeriodSeconds", false, 1, 60,
+				     &c->autoscaling_period, err)) < 0)
 		goto fail;
 	n = 0;
 	if ((r = bjson_get_int_range(doc, "", "pidsMax", false, 16, INT64_C(1) << 22, &n, err)) < 0)

@@ -61,6 +61,8 @@ struct berthd_config {
 	char *host_key_file;       /* "hostKeyFile" (<root>/host.key) */
 	/* services (services.c): how often each service's controller steps */
 	int64_t service_interval_ms;   /* "serviceIntervalMilliseconds" (1000; 100-60000) */
+	int64_t autoscaling_period;    /* "autoscalingPeriodSeconds" (60): seconds per metric
+				    * datapoint of target tracking (a test configuration shortens it) */
 	int64_t schedule_seconds_per_minute;   /* "scheduleSecondsPerMinute" (60): a test
 				    * configuration makes every schedule's minute shorter */
 	char *lb_control;          /* "lbControlSocket": berth-lb's control socket, for services'
@@ -77,6 +79,7 @@ void berthd_config_free(struct berthd_config *c);
 
 struct shimmgr;
 struct svcctl;
+struct aas_state;
 
 /* Anything in the epoll set: epoll_data.ptr points at one of these, the
  * first member of the object that owns the fd. */
@@ -91,6 +94,7 @@ struct berthd {
 	char *instance_arn;        /* container-instance/default/<id> */
 	struct shimmgr *shims;     /* running tasks' shims (shimmgr.c) */
 	struct svcctl *svcs;       /* services' controllers (services.c); NULL: none yet */
+	struct aas_state *aas;     /* scalable targets (autoscaling.c); NULL: not loaded yet */
 	int init_fd;               /* sealed berth-init memfd, shared with every shim it
 				    * starts (their fd 3); -1: none, each makes its own */
 	int epfd;                  /* the event loop (server.c) */

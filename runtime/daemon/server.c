@@ -224,8 +224,14 @@ static void handle(struct conn *c, const struct http_request *req)
 			.session = authz_session_cb, .ctx = &sess,
 		};
 
+		const struct http_header *th = http_header_find(req, "X-Amz-Target");
+		/* the credential scope names the service the target belongs to */
+		const char *service = th && th->value_len > strlen(API_AAS_PREFIX) &&
+			!strncmp(th->value, API_AAS_PREFIX, strlen(API_AAS_PREFIX))
+			? "application-autoscaling" : "ecs";
+
 		sess.now = time(NULL);
-		if (sigv4_verify_keys(req, &keys, "ecs", d->cfg.max_clock_skew, sess.now, &sr) < 0) {
+		if (sigv4_verify_keys(req, &keys, service, d->cfg.max_clock_skew, sess.now, &sr) < 0) {
 			log_info("api: 403 %s (key \"%s\"): %s", sr.type, sr.access_key_id, sr.message);
 			respond_error(c, SIGV4_STATUS, rid, sr.type, sr.message, keep);
 			return;

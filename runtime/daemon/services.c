@@ -805,6 +805,41 @@ static void drain_step(struct berthd *d, struct svc *s, const struct lbview *lv,
 	}
 }
 
+/* Application Auto Scaling (autoscaling.c) may change the desired count:
+ * as UpdateService would, without a new deployment. */
+static void autoscale(struct berthd *d, struct svc *s, const json_t *live)
+{
+	size_t nd;
+	const struct sched_svc_deployment *deps = sched_svc_deployments(s->ctl, &nd);
+	int32_t current = (int32_t)json_integer_value(json_object_get(s->spec, "desiredCount")), want;
+	cleanup_free char *cause = NULL;
+	cleanup_json json_t *spec = NULL;
+	cleanup_berr struct berr *err = NULL;
+	struct api_error e = { 0 };
+	struct sched_svc_spec sp;
+	struct spec_hold h;
+	int r;
+
+	if (autoscaling_service_step(d, s->cluster, s->name, live, current,
+				     nd > 1 || deps[0].rollout == SCHED_SVC_IN_PROGRESS, &want, &cause) <= 0)
+		return;
+	spec = json_deep_copy(s->spec);
+	json_object_set_new(spec, "desiredCount", json_integer(want));
+	if (spec_build(d, s, spec, &sp, &h, &e) < 0) {
+		log_warn("service %s: autoscaling to %d: %s: %s", s->name, want, e.type, e.message ?: "");
+		api_error_clear(&e);
+		return;
+	}
+	r = sched_svc_update(s->ctl, &sp, false, (int64_t)api_now(), &err);
+	api_task_needs_free(&h.needs);
+	if (r < 0) {
+		log_warn("service %s: autoscaling to %d: %s", s->name, want, berr_msg(err));
+		return;
+	}
+	json_decref(s->spec);
+	s->spec = json_incref(spec);
+}
+
 static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 {
 	struct berthd *d = c->d;
@@ -862,6 +897,9 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 		if (lv.lbs)
 			lb_apply(d, s, &lv, v, NULL);
 	}
+	/* target tracking: a new desired count before the step (REPLICA, ACTIVE) */
+	if (!strcmp(s->status, "ACTIVE") && !strcmp(sget(s->spec, "schedulingStrategy") ?: "", "REPLICA"))
+		autoscale(d, s, live);
 	if (!(cl = build_cluster(d, s, live, err))) {
 		free(tv);
 		json_decref(lv.health);

@@ -24,6 +24,8 @@
  *               controller's state (runtime/daemon/services.c) beside the doc
  *   schedules   name, doc (definition and state, runtime/daemon/schedules.c);
  *               schedule_runs: seq, name, time, doc (one per run)
+ *   scaling     resource_id ("service/<cluster>/<name>"), doc (scalable
+ *               target and its policies, autoscaling.c)
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -188,6 +190,12 @@ static const char *const migrations[] = {
 	"  time REAL NOT NULL,"
 	"  doc TEXT NOT NULL);"
 	"CREATE INDEX schedule_runs_name ON schedule_runs(name, seq);",
+
+	/* 5 -> 6: Application Auto Scaling's scalable targets with their
+	 * policies (store_scaling_*, autoscaling.c) */
+	"CREATE TABLE scaling ("
+	"  resource_id TEXT PRIMARY KEY,"
+	"  doc TEXT NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -2100,4 +2108,55 @@ int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t
 		return r;
 	bind_text(st, 1, name);
 	return collect_docs(s, st, "list schedule runs", &pg, docs, &more, err);
+}
+
+/* --------------------------------------------------------------- scaling */
+
+int store_scaling_put(struct store *s, const char *resource_id, const json_t *doc, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_free char *text = doc_text(doc);
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "INSERT INTO scaling(resource_id, doc) VALUES(?, ?) ON CONFLICT(resource_id) DO UPDATE "
+		 "SET doc = excluded.doc", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, resource_id);
+		bind_text(st, 2, text);
+		r = step(s, st, "store scalable target", err);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+int store_scaling_list(struct store *s, json_t **docs, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool more = false;
+	int r;
+
+	*docs = NULL;
+	if ((r = prep(s, "SELECT doc FROM scaling ORDER BY resource_id", &st, err)) < 0)
+		return r;
+	return collect_docs(s, st, "list scalable targets", NULL, docs, &more, err);
+}
+
+int store_scaling_delete(struct store *s, const char *resource_id, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, "DELETE FROM scaling WHERE resource_id = ?", &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, resource_id);
+		r = step(s, st, "delete scalable target", err);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
 }

@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -226,5 +226,10 @@ int store_schedule_run_add(struct store *s, const char *name, double time, const
 			   struct berr **err);
 /* the newest `limit` runs (0: all), newest first */
 int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t **docs, struct berr **err);
+
+/* ---- scaling: key = resource id; doc = scalable target and its policies ---- */
+int store_scaling_put(struct store *s, const char *resource_id, const json_t *doc, struct berr **err);
+int store_scaling_list(struct store *s, json_t **docs, struct berr **err);
+int store_scaling_delete(struct store *s, const char *resource_id, struct berr **err);
 
 #endif

@@ -92,6 +92,7 @@ static void fx_stop(struct fx *f)
 {
 	svcctl_free(f->d.svcs);
 	f->d.svcs = NULL;
+	autoscaling_free(&f->d);
 	store_close(f->d.st);
 	f->d.st = NULL;
 }
@@ -131,8 +132,9 @@ static int teardown(void **state)
 
 static void record(const char *op, const json_t *res, const struct api_error *e)
 {
-	if (!strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)))
-		return;   /* berth's own operations: botocore has no model of them */
+	if (!strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)) ||
+	    !strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
+		return;   /* berth's own operations, and another service's: not ECS's model */
 	cleanup_free char *path = xasprintf("%s/%05d-%s.json", g_records, g_seq++, op);
 	cleanup_json json_t *rec = json_pack("{s:s}", "operation", op);
 	struct berr *err = NULL;
@@ -1576,6 +1578,102 @@ static void test_schedules(void **state)
 	fails(f, "BerthV1.DeleteSchedule", "{'name': 'nightly'}", "ResourceNotFoundException", NULL);
 }
 
+/* Application Auto Scaling: the target and policy API, and target tracking
+ * on CPU measured from the tasks' cgroups (a fake cgroup tree whose
+ * cpu.stat the test advances: 0.5 s of CPU per second for a task of 256
+ * units is 200 %), which scales the service out to its maximum. */
+static void write_cpu(const char *dir, uint64_t usec)
+{
+	cleanup_free char *path = xasprintf("%s/cpu.stat", dir);
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fprintf(fp, "usage_usec %llu\nuser_usec %llu\nsystem_usec 0\n", (unsigned long long)usec,
+		(unsigned long long)usec);
+	fclose(fp);
+}
+
+static void test_autoscaling(void **state)
+{
+	struct fx *f = *state;
+	struct berr *err = NULL;
+	cleanup_free char *cg = xasprintf("%s/cg", f->dir), *tdir = NULL, *dep = NULL;
+	cleanup_json json_t *doc = NULL;
+	json_t *r, *s;
+	double t0;
+	uint64_t usec = 1000000;
+	int64_t desired = 1;
+
+	f->d.cfg.autoscaling_period = 1;
+	f->d.cfg.cgroup_root = cg;
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_EC2));
+	r = ok(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1}");
+	dep = xstrdup(s_at(at(json_object_get(r, "service"), "deployments", 0), "id"));
+	json_decref(r);
+	put_svc_task(f, 1, dep, "RUNNING");
+	assert_int_equal(store_task_get(f->d.st, "00000000000000000000000000000001", &doc, &err), 1);
+	json_object_set_new(doc, "cpu", json_string("256"));
+	json_object_set_new(doc, "memory", json_string("128"));
+	assert_int_equal(store_task_put(f->d.st, doc, NULL, &err), 0);
+	tdir = xasprintf("%s/00000000000000000000000000000001", cg);
+	assert_int_equal(mkdir(cg, 0700), 0);
+	assert_int_equal(mkdir(tdir, 0700), 0);
+	write_cpu(tdir, usec);
+
+	fails(f, "AnyScaleFrontendService.RegisterScalableTarget", "{'ServiceNamespace': 'dynamodb', "
+	      "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount', "
+	      "'MinCapacity': 1, 'MaxCapacity': 4}", "ValidationException", "ServiceNamespace");
+	fails(f, "AnyScaleFrontendService.RegisterScalableTarget", "{'ServiceNamespace': 'ecs', "
+	      "'ResourceId': 'service/default/nope', 'ScalableDimension': 'ecs:service:DesiredCount', "
+	      "'MinCapacity': 1, 'MaxCapacity': 4}", "ValidationException", "ECS service doesn't exist");
+	fails(f, "AnyScaleFrontendService.RegisterScalableTarget", "{'ServiceNamespace': 'ecs', "
+	      "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount', "
+	      "'MinCapacity': 5, 'MaxCapacity': 4}", "ValidationException", NULL);
+	json_decref(ok(f, "AnyScaleFrontendService.RegisterScalableTarget", "{'ServiceNamespace': 'ecs', "
+		       "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount', "
+		       "'MinCapacity': 1, 'MaxCapacity': 4}"));
+	fails(f, "AnyScaleFrontendService.PutScalingPolicy", "{'ServiceNamespace': 'ecs', 'PolicyName': 'p', "
+	      "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount', "
+	      "'PolicyType': 'StepScaling'}", "ValidationException", "TargetTrackingScaling only");
+	r = ok(f, "AnyScaleFrontendService.PutScalingPolicy", "{'ServiceNamespace': 'ecs', 'PolicyName': "
+	       "'cpu50', 'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount', "
+	       "'PolicyType': 'TargetTrackingScaling', 'TargetTrackingScalingPolicyConfiguration': "
+	       "{'TargetValue': 50.0, 'PredefinedMetricSpecification': {'PredefinedMetricType': "
+	       "'ECSServiceAverageCPUUtilization'}, 'ScaleOutCooldown': 0, 'ScaleInCooldown': 0}}");
+	assert_int_equal(n_at(r, "Alarms"), 2);
+	json_decref(r);
+	r = ok(f, "AnyScaleFrontendService.DescribeScalingPolicies", "{'ServiceNamespace': 'ecs'}");
+	assert_int_equal(n_at(r, "ScalingPolicies"), 1);
+	json_decref(r);
+
+	/* 200 % CPU for 3 datapoints (1 s each): out to ceil(1 x 200 / 50) = 4 */
+	t0 = api_now();
+	while (api_now() - t0 < 10 && desired == 1) {
+		usleep(250000);
+		usec += 125000;   /* 0.5 s of CPU per second */
+		write_cpu(tdir, usec);
+		svcctl_step_all(f->d.svcs);
+		s = one_service(f, "web");
+		desired = i_at(s, "desiredCount");
+		json_decref(s);
+	}
+	assert_int_equal(desired, 4);
+	r = ok(f, "AnyScaleFrontendService.DescribeScalingActivities", "{'ServiceNamespace': 'ecs', "
+	       "'ResourceId': 'service/default/web'}");
+	assert_int_equal(n_at(r, "ScalingActivities"), 1);
+	assert_non_null(strstr(s_at(at(r, "ScalingActivities", 0), "Description"), "4"));
+	json_decref(r);
+	json_decref(ok(f, "AnyScaleFrontendService.DeleteScalingPolicy", "{'ServiceNamespace': 'ecs', "
+		       "'PolicyName': 'cpu50', 'ResourceId': 'service/default/web', "
+		       "'ScalableDimension': 'ecs:service:DesiredCount'}"));
+	json_decref(ok(f, "AnyScaleFrontendService.DeregisterScalableTarget", "{'ServiceNamespace': 'ecs', "
+		       "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount'}"));
+	fails(f, "AnyScaleFrontendService.DeregisterScalableTarget", "{'ServiceNamespace': 'ecs', "
+	      "'ResourceId': 'service/default/web', 'ScalableDimension': 'ecs:service:DesiredCount'}",
+	      "ObjectNotFoundException", NULL);
+	f->d.cfg.cgroup_root = NULL;
+}
+
 static void test_shapes_match_botocore(void **state)
 {
 	const char *src = getenv("BERTH_SOURCE_DIR");
@@ -1639,6 +1737,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_services, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_service_restore_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schedules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_autoscaling, setup, teardown),
 		cmocka_unit_test(test_shapes_match_botocore),
 	};
 
