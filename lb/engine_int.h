@@ -37,7 +37,7 @@
 #define SWEEP_MS 50
 #define LINGER_MS 2000
 #define POOL_IDLE_MS 15000
-#define POOL_MAX_PER_TARGET 8
+#define POOL_MAX_PER_TARGET 1024   /* as many as the concurrency needs; idle ones close after POOL_IDLE_MS */
 #define MAX_PROBES_PER_CALL 32
 
 enum kind {

@@ -34,8 +34,10 @@ PKGS=(
 	nftables
 	# reproducible test image builder
 	python3
-	# benchmark peers (tests/bench)
-	umoci zstd crun containernetworking-plugins
+	# benchmark peers (tests/bench; haproxy, nginx, wrk: tests/bench/lb, each started by the
+	# bench on its own ports - on a systemd host their packages also start and enable
+	# haproxy.service and nginx.service (nginx on port 80), which the bench does not use)
+	umoci zstd crun containernetworking-plugins haproxy nginx wrk
 )
 
 missing=()
