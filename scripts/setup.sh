@@ -35,8 +35,7 @@ PKGS=(
 	# reproducible test image builder
 	python3
 	# benchmark peers (tests/bench; haproxy, nginx, wrk: tests/bench/lb, each started by the
-	# bench on its own ports - on a systemd host their packages also start and enable
-	# haproxy.service and nginx.service (nginx on port 80), which the bench does not use)
+	# bench on its own ports; the services their packages start are stopped below)
 	umoci zstd crun containernetworking-plugins haproxy nginx wrk
 )
 
@@ -54,6 +53,18 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get -q -o DPkg::Lock::Timeout=600 update
 	apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
+	# haproxy and nginx are benchmark peers that tests/bench/lb starts on its
+	# own ports: their packages also start and enable system services on
+	# install (nginx on port 80); stop and disable the ones this run installed
+	for svc in nginx haproxy; do
+		printf '%s\n' "${missing[@]}" | grep -qx "$svc" || continue
+		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif command -v invoke-rc.d >/dev/null; then
+			invoke-rc.d "$svc" stop >/dev/null 2>&1 || true
+			update-rc.d "$svc" disable >/dev/null 2>&1 || true
+		fi
+	done
 else
 	echo "setup: all ${#PKGS[@]} Debian packages present"
 fi
