@@ -311,6 +311,19 @@ static int target_key(struct berthd *d, json_t *in, bool dimension_required, boo
 	return 0;
 }
 
+/* Application Auto Scaling's words for what is not there */
+static json_t *no_target(struct api_error *e, const char *rid)
+{
+	return api_fail(e, "ObjectNotFoundException", "No scalable target registered for service namespace: "
+			"ecs, resource ID: %s, scalable dimension: " AAS_DIMENSION, rid);
+}
+
+static json_t *no_policy(struct api_error *e, const char *rid, const char *name)
+{
+	return api_fail(e, "ObjectNotFoundException", "No scaling policy found for service namespace: ecs, "
+			"resource ID: %s, scalable dimension: " AAS_DIMENSION ", policy name: %s", rid, name);
+}
+
 static char *target_arn(const struct berthd *d, const char *rid)
 {
 	/* AWS: scalable-target/<id>; berth derives the id from the resource */
@@ -454,8 +467,7 @@ json_t *api_aas_deregister_scalable_target(struct berthd *d, json_t *in, struct 
 	for (pp = &d->aas->list; *pp && strcmp((*pp)->resource_id, rid); pp = &(*pp)->next)
 		;
 	if (!(s = *pp))
-		return api_fail(e, "ObjectNotFoundException", "No scalable target registered for service "
-				"namespace: ecs, resource ID: %s, scalable dimension: " AAS_DIMENSION, rid);
+		return no_target(e, rid);
 	if (store_scaling_delete(d->st, rid, &err) < 0)
 		return api_fail_berr(e, &err, "delete scalable target");
 	*pp = s->next;
@@ -484,8 +496,7 @@ json_t *api_aas_put_scaling_policy(struct berthd *d, json_t *in, struct api_erro
 		return api_fail(e, "ValidationException", "PolicyType %s: berth supports "
 				"TargetTrackingScaling only (step and predictive scaling are not built)", type);
 	if (!(s = find(d, rid)))
-		return api_fail(e, "ObjectNotFoundException", "No scalable target registered for service "
-				"namespace: ecs, resource ID: %s, scalable dimension: " AAS_DIMENSION, rid);
+		return no_target(e, rid);
 	if (api_get_object(in, "TargetTrackingScalingPolicyConfiguration", true, &cfg, e) < 0)
 		return NULL;
 	if (json_object_get(cfg, "CustomizedMetricSpecification"))
@@ -583,17 +594,13 @@ json_t *api_aas_delete_scaling_policy(struct berthd *d, json_t *in, struct api_e
 	if (target_key(d, in, true, false, &rid, e) < 0 || api_get_string(in, "PolicyName", true, &name, e) < 0)
 		return NULL;
 	if (!(s = find(d, rid)))
-		return api_fail(e, "ObjectNotFoundException", "No scaling policy found for service namespace: "
-				"ecs, resource ID: %s, scalable dimension: " AAS_DIMENSION ", policy name: %s",
-				rid, name);
+		return no_policy(e, rid, name);
 	pols = json_object_get(s->doc, "Policies");
 	json_array_foreach(pols, i, p)
 		if (!strcmp(sget(p, "PolicyName") ?: "", name))
 			break;
 	if (i == json_array_size(pols))
-		return api_fail(e, "ObjectNotFoundException", "No scaling policy found for service namespace: "
-				"ecs, resource ID: %s, scalable dimension: " AAS_DIMENSION ", policy name: %s",
-				rid, name);
+		return no_policy(e, rid, name);
 	old = json_deep_copy(s->doc);
 	json_array_remove(pols, i);
 	if (build(d, s, &err) < 0) {

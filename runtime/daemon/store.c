@@ -2002,30 +2002,77 @@ int store_service_count(struct store *s, const char *cluster, int64_t *n, struct
 	return r;
 }
 
+/* ------------------------------------------ key -> document tables */
+
+/* Tables of one key and one document (schedules, scaling): an UPSERT of
+ * (key, doc), all documents by key, one statement with the key. */
+static int kv_put(struct store *s, const char *sql, const char *key, const json_t *doc, const char *what,
+		  struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	cleanup_free char *text = doc_text(doc);
+	bool own;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	r = prep(s, sql, &st, err);
+	if (r >= 0) {
+		bind_text(st, 1, key);
+		bind_text(st, 2, text);
+		r = step(s, st, what, err);
+	}
+	stmt_resetp(&st);
+	return auto_end(s, own, r, err);
+}
+
+static int kv_all(struct store *s, const char *sql, const char *what, json_t **docs, struct berr **err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	bool more = false;
+	int r;
+
+	*docs = NULL;
+	if ((r = prep(s, sql, &st, err)) < 0)
+		return r;
+	return collect_docs(s, st, what, NULL, docs, &more, err);
+}
+
+/* Run each of the statements (one text parameter: key) in one
+ * transaction; 1 when the last one changed a row, else 0. */
+static int kv_exec(struct store *s, const char *const *sqls, size_t n, const char *key, const char *what,
+		   struct berr **err)
+{
+	bool own, changed = false;
+	int r;
+
+	if ((r = auto_begin(s, &own, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		cleanup_stmt sqlite3_stmt *st = NULL;
+
+		r = prep(s, sqls[i], &st, err);
+		if (r >= 0) {
+			bind_text(st, 1, key);
+			r = step(s, st, what, err);
+		}
+		changed = r >= 0 && sqlite3_changes(s->db) > 0;
+	}
+	r = auto_end(s, own, r, err);
+	return r < 0 ? r : changed;
+}
+
 /* ------------------------------------------------------------- schedules */
 
 int store_schedule_put(struct store *s, const json_t *doc, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	cleanup_free char *text = NULL;
 	const char *name;
-	bool own;
 	int r;
 
 	if ((r = doc_need_str(s, doc, "schedule", "name", &name, err)) < 0)
 		return r;
-	text = doc_text(doc);
-	if ((r = auto_begin(s, &own, err)) < 0)
-		return r;
-	r = prep(s, "INSERT INTO schedules(name, doc) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
-		 "doc = excluded.doc", &st, err);
-	if (r >= 0) {
-		bind_text(st, 1, name);
-		bind_text(st, 2, text);
-		r = step(s, st, "store schedule", err);
-	}
-	stmt_resetp(&st);
-	return auto_end(s, own, r, err);
+	return kv_put(s, "INSERT INTO schedules(name, doc) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET "
+		      "doc = excluded.doc", name, doc, "store schedule", err);
 }
 
 int store_schedule_get(struct store *s, const char *name, json_t **doc, struct berr **err)
@@ -2036,43 +2083,18 @@ int store_schedule_get(struct store *s, const char *name, json_t **doc, struct b
 
 int store_schedule_list(struct store *s, json_t **docs, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	bool more = false;
-	int r;
-
-	*docs = NULL;
-	if ((r = prep(s, "SELECT doc FROM schedules ORDER BY name", &st, err)) < 0)
-		return r;
-	return collect_docs(s, st, "list schedules", NULL, docs, &more, err);
+	return kv_all(s, "SELECT doc FROM schedules ORDER BY name", "list schedules", docs, err);
 }
 
 /* Also removes its runs. */
 int store_schedule_delete(struct store *s, const char *name, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *runs = NULL;
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	bool own;
-	int r;
+	static const char *const sqls[] = {
+		"DELETE FROM schedule_runs WHERE name = ?",
+		"DELETE FROM schedules WHERE name = ?",
+	};
 
-	if ((r = auto_begin(s, &own, err)) < 0)
-		return r;
-	r = prep(s, "DELETE FROM schedule_runs WHERE name = ?", &runs, err);
-	if (r >= 0) {
-		bind_text(runs, 1, name);
-		r = step(s, runs, "delete schedule runs", err);
-	}
-	if (r >= 0)
-		r = prep(s, "DELETE FROM schedules WHERE name = ?", &st, err);
-	if (r >= 0) {
-		bind_text(st, 1, name);
-		r = step(s, st, "delete schedule", err);
-	}
-	bool gone = r >= 0 && sqlite3_changes(s->db) > 0;
-
-	stmt_resetp(&runs);
-	stmt_resetp(&st);
-	r = auto_end(s, own, r, err);
-	return r < 0 ? r : gone;
+	return kv_exec(s, sqls, 2, name, "delete schedule", err);
 }
 
 int store_schedule_run_add(struct store *s, const char *name, double time, const json_t *doc,
@@ -2114,49 +2136,19 @@ int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t
 
 int store_scaling_put(struct store *s, const char *resource_id, const json_t *doc, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	cleanup_free char *text = doc_text(doc);
-	bool own;
-	int r;
-
-	if ((r = auto_begin(s, &own, err)) < 0)
-		return r;
-	r = prep(s, "INSERT INTO scaling(resource_id, doc) VALUES(?, ?) ON CONFLICT(resource_id) DO UPDATE "
-		 "SET doc = excluded.doc", &st, err);
-	if (r >= 0) {
-		bind_text(st, 1, resource_id);
-		bind_text(st, 2, text);
-		r = step(s, st, "store scalable target", err);
-	}
-	stmt_resetp(&st);
-	return auto_end(s, own, r, err);
+	return kv_put(s, "INSERT INTO scaling(resource_id, doc) VALUES(?, ?) ON CONFLICT(resource_id) DO "
+		      "UPDATE SET doc = excluded.doc", resource_id, doc, "store scalable target", err);
 }
 
 int store_scaling_list(struct store *s, json_t **docs, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	bool more = false;
-	int r;
-
-	*docs = NULL;
-	if ((r = prep(s, "SELECT doc FROM scaling ORDER BY resource_id", &st, err)) < 0)
-		return r;
-	return collect_docs(s, st, "list scalable targets", NULL, docs, &more, err);
+	return kv_all(s, "SELECT doc FROM scaling ORDER BY resource_id", "list scalable targets", docs, err);
 }
 
 int store_scaling_delete(struct store *s, const char *resource_id, struct berr **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
-	bool own;
-	int r;
+	static const char *const sql = "DELETE FROM scaling WHERE resource_id = ?";
+	int r = kv_exec(s, &sql, 1, resource_id, "delete scalable target", err);
 
-	if ((r = auto_begin(s, &own, err)) < 0)
-		return r;
-	r = prep(s, "DELETE FROM scaling WHERE resource_id = ?", &st, err);
-	if (r >= 0) {
-		bind_text(st, 1, resource_id);
-		r = step(s, st, "delete scalable target", err);
-	}
-	stmt_resetp(&st);
-	return auto_end(s, own, r, err);
+	return r < 0 ? r : 0;
 }
