@@ -865,6 +865,8 @@ static int list_names(struct mnl_socket *nl, const char *table, bool sets, struc
 		if (r != -EINTR)
 			break;
 		names_free(out);
+		/* let the writer finish its burst: 50 us, doubling up to 3.2 ms */
+		usleep(50u << (i < 6 ? i : 6));
 	}
 	if (r == -ENOENT)  /* no such table */
 		return 0;
