@@ -12,13 +12,17 @@
 #   breaker  update to a revision whose tasks fail: the circuit breaker marks
 #            the deployment FAILED and rolls back
 #   delete   delete-service --force: DRAINING, every task stopped, INACTIVE
+#   ascreate, asout, asin: service "asweb" with a target-tracking policy on
+#            CPU (tests/vm/cases/services_autoscaling.sh): out to the maximum
+#            under load, back in to the minimum after it
 #   lbcreate, lbupdate, lbdelete: service "lbweb" behind berth-lb's target
 #            group "web" (tests/vm/cases/services_lb.sh): the deployment
 #            completes once the targets are healthy; a rolling update; delete
 . "$(dirname "$0")/awscli_lib.sh" "$@"
 PHASE=$5
 SVC=web
-case $PHASE in lb*) SVC=lbweb ;; esac
+case $PHASE in lb*) SVC=lbweb ;; as*) SVC=asweb ;; esac
+aas() { $AWS --endpoint-url "http://$HOST:$PORT" --output json --cli-read-timeout 60 application-autoscaling "$@"; }
 svc() { ecs describe-services --cluster default --services $SVC; }
 # tasks of the service, one line each: id lastStatus desiredStatus taskDefinition stopCode
 tasks() {
@@ -154,6 +158,56 @@ delete)
 	[ "$left" = 0 ] || fail "$left tasks not STOPPED after delete: $(tasks)"
 	ecs list-services --cluster default | py 'assert d["serviceArns"]==[], d'
 	ok "delete-service --force: DRAINING, every task STOPPED, INACTIVE"
+	;;
+ascreate)
+	cat > "$WORK/td.json" <<'JSON'
+{ "family": "svc-as", "networkMode": "awsvpc", "requiresCompatibilities": ["EC2"], "cpu": "256", "memory": "64",
+  "containerDefinitions": [ { "name": "main", "image": "berth-test/helper", "essential": true,
+    "command": ["sleep", "900"], "stopTimeout": 2 } ] }
+JSON
+	ecs register-task-definition --cli-input-json "file://$WORK/td.json" >/dev/null
+	ecs create-service --cluster default --service-name asweb --task-definition svc-as --desired-count 1 \
+		--network-configuration "$net" --health-check-grace-period-seconds 1 >/dev/null
+	ecs wait services-stable --cluster default --services asweb
+	expect_error ValidationException aas register-scalable-target --service-namespace ecs \
+		--resource-id service/default/nope --scalable-dimension ecs:service:DesiredCount \
+		--min-capacity 1 --max-capacity 3
+	aas register-scalable-target --service-namespace ecs --resource-id service/default/asweb \
+		--scalable-dimension ecs:service:DesiredCount --min-capacity 1 --max-capacity 3 >/dev/null
+	aas describe-scalable-targets --service-namespace ecs |
+		py 't=d["ScalableTargets"]; assert len(t)==1 and t[0]["MaxCapacity"]==3, t'
+	aas put-scaling-policy --service-namespace ecs --resource-id service/default/asweb \
+		--scalable-dimension ecs:service:DesiredCount --policy-name cpu20 --policy-type TargetTrackingScaling \
+		--target-tracking-scaling-policy-configuration \
+		'{"TargetValue": 20.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 2, "ScaleInCooldown": 2}' |
+		py 'assert len(d["Alarms"])==2, d'
+	aas describe-scaling-policies --service-namespace ecs | py 'assert d["ScalingPolicies"][0]["PolicyName"]=="cpu20", d'
+	ok "asweb: 1 task; scalable target 1-3, policy cpu20 (target tracking, CPU 20 %)"
+	;;
+asout)
+	end=$((SECONDS + 180))
+	while [ $SECONDS -lt $end ]; do
+		svc > "$WORK/s"
+		py 's=d["services"][0]; sys.exit(0 if s["desiredCount"]==3 and s["runningCount"]==3 else 1)' < "$WORK/s" && break
+		sleep 2
+	done
+	py 's=d["services"][0]; assert s["desiredCount"]==3 and s["runningCount"]==3, (s["desiredCount"], s["runningCount"])' < "$WORK/s"
+	aas describe-scaling-activities --service-namespace ecs --resource-id service/default/asweb > "$WORK/a"
+	py 'a=d["ScalingActivities"]; assert a and "3" in a[0]["Description"], a; print(a[0]["Description"], "/", a[0]["Cause"])' < "$WORK/a"
+	ok "asweb scaled out to 3 under CPU load"
+	;;
+asin)
+	end=$((SECONDS + 240))
+	while [ $SECONDS -lt $end ]; do
+		svc > "$WORK/s"
+		py 's=d["services"][0]; sys.exit(0 if s["desiredCount"]==1 and s["runningCount"]==1 else 1)' < "$WORK/s" && break
+		sleep 2
+	done
+	py 's=d["services"][0]; assert s["desiredCount"]==1 and s["runningCount"]==1, (s["desiredCount"], s["runningCount"])' < "$WORK/s"
+	aas describe-scaling-activities --service-namespace ecs --resource-id service/default/asweb |
+		py 'a=d["ScalingActivities"]; assert len(a)>=2 and "1" in a[0]["Description"], a; print(a[0]["Description"], "/", a[0]["Cause"])'
+	ecs delete-service --cluster default --service asweb --force >/dev/null
+	ok "asweb scaled back in to 1 after the load stopped"
 	;;
 lbcreate)
 	cat > "$WORK/td.json" <<'JSON'
