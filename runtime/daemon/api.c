@@ -230,7 +230,7 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 
 	if (!o && op && !strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)))
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of berth's "
-				"own API (docs/berthd.md lists them)", berr_q(op));
+				"API (docs/berthd.md lists them)", berr_q(op));
 	if (!o && op && !strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the "
 				"Application Auto Scaling API", berr_q(op));

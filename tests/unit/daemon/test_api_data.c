@@ -1650,8 +1650,8 @@ static void test_autoscaling(void **state)
 	t0 = api_now();
 	while (api_now() - t0 < 10 && desired == 1) {
 		usleep(250000);
-		usec += 125000;   /* 0.5 s of CPU per second */
-		write_cpu(tdir, usec);
+		/* 0.5 s of CPU per second of wall time, however slow this loop is */
+		write_cpu(tdir, usec + (uint64_t)((api_now() - t0) * 500000.0));
 		svcctl_step_all(f->d.svcs);
 		s = one_service(f, "web");
 		desired = i_at(s, "desiredCount");
