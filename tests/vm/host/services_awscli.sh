@@ -42,7 +42,8 @@ td() { # td REV-NAME COMMAND-JSON
 { "family": "svc-web", "networkMode": "awsvpc", "requiresCompatibilities": ["EC2"],
   "cpu": "128", "memory": "64",
   "containerDefinitions": [ { "name": "main", "image": "berth-test/helper", "essential": true,
-    "command": $2, "stopTimeout": 2 } ] }
+    "command": $2, "stopTimeout": 2,
+    "healthCheck": { "command": ["CMD", "/usr/bin/berth-testhelper", "exit", "0"], "interval": 5 } } ] }
 JSON
 	ecs register-task-definition --cli-input-json "file://$WORK/td.json" |
 		py 'print(d["taskDefinition"]["revision"])'
@@ -86,8 +87,9 @@ replace)
 	ok "a killed task was replaced (3 RUNNING again, the dead one EssentialContainerExited)"
 	;;
 update)
-	# first the service settles: every task counts as healthy (40 s after
-	# RUNNING without a health check), the deployment COMPLETED, steady
+	# first the service settles: every task is HEALTHY (its container
+	# health check; the 40 s rule for tasks without one is unit-tested in
+	# test_service), the deployment COMPLETED, steady
 	for i in $(seq 120); do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==3 and s["events"][0]["message"].endswith("has reached a steady state.") else 1)' < "$WORK/s" && break
