@@ -784,7 +784,7 @@ static int client_connect(const char *host, uint16_t port, int type, int64_t dea
 	int n = net_resolve(host, port, addrs, NET_MAX_ADDRS), fd = -EHOSTUNREACH;
 
 	if (n == 0) {
-		hdiag("unknown host '%s' (numeric address or /etc/hosts name)", host);
+		hdiag("unknown host '%s' (numeric address, /etc/hosts or resolv.conf DNS name)", host);
 		emit_error(errfd, "unknown host", NULL, 0);
 		exit(EXIT_RESOLVE);
 	}

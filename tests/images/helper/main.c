@@ -83,9 +83,43 @@ static const struct command commands[] = {
 	{ "http-get", cmd_http_get, "http-get URL [--header K:V]... [--timeout S]\n"
 	  "    GET http://HOST[:PORT]/PATH; body raw on stdout, {\"status\",\"bytes\"} on\n"
 	  "    stderr; exit 0 on 2xx, 22 other status, 7 connect failure/timeout,\n"
-	  "    6 unknown host, 8 malformed reply. HOST: IPv4, [IPv6] or /etc/hosts name" },
+	  "    6 unknown host, 8 malformed reply. HOST: IPv4, [IPv6] or a name (see resolve)" },
 	{ "resolve", cmd_resolve, "resolve NAME\n"
-	  "    {\"name\",\"addresses\":[...]} the way http-get/tcp-send resolve; exit 6 if unknown" },
+	  "    {\"name\",\"addresses\":[...]} the way http-get/tcp-send/udp-send resolve; exit 6\n"
+	  "    if unknown. In order: an IPv4/IPv6 literal; /etc/hosts ($BERTH_HOSTS_FILE\n"
+	  "    instead when set); localhost; then DNS: A records (IPv4 only) from the\n"
+	  "    nameservers of /etc/resolv.conf ($BERTH_RESOLV_CONF instead when set), the\n"
+	  "    first 3, each in order, one UDP query each with a 2 s timeout (TCP when the\n"
+	  "    reply is truncated); NXDOMAIN or an answer without A records is final, a\n"
+	  "    timeout, SERVFAIL, REFUSED or a malformed reply moves on to the next server.\n"
+	  "    A NAME without a dot is tried with each 'search' (or 'domain') suffix first,\n"
+	  "    then as it is; a dotted NAME only as it is ('options ndots' is ignored).\n"
+	  "    berth-testhelper extension: 'nameserver IPv4:PORT' / '[IPv6]:PORT'" },
+	{ "dns-query", cmd_dns_query,
+	  "dns-query NAME [--type A|AAAA|SRV|SOA|CNAME|NS|PTR|MX|TXT|ANY|N] [--server IP[:PORT]]\n"
+	  "          [--tcp] [--timeout S]\n"
+	  "    one query (RD set, random ID) to --server (IPv4[:PORT], IPv6, [IPv6]:PORT;\n"
+	  "    default: the first nameserver of resolv.conf, as for resolve), over UDP\n"
+	  "    (again over TCP when the reply has TC set: \"tcp\":true) or TCP; timeout\n"
+	  "    default 5 s. Prints {\"name\",\"type\",\"server\",\"tcp\",\"rcode\",\"aa\",\"tc\",\n"
+	  "    \"ra\",\"answers\",\"authority\",\"additional\"}, records in message order as\n"
+	  "    {\"name\",\"type\",\"ttl\", A/AAAA/CNAME/NS/PTR: \"data\"; SRV: \"priority\",\n"
+	  "    \"weight\",\"port\",\"target\"; SOA: \"mname\",\"rname\",\"serial\",\"refresh\",\n"
+	  "    \"retry\",\"expire\",\"minimum\"; MX: \"preference\",\"exchange\"; TXT: \"data\":[..];\n"
+	  "    others: \"rdlength\"}. Exit 0 NOERROR (with or without answers), 6 NXDOMAIN,\n"
+	  "    9 another rcode, 7 timeout/unreachable/no nameserver ({\"error\":\"ETIMEDOUT\"}),\n"
+	  "    8 malformed reply: wrong ID or question, bad lengths or names\n"
+	  "    ({\"error\":\"malformed reply\",\"detail\"})" },
+	{ "dns-serve", cmd_dns_serve,
+	  "dns-serve [--address A] --port P [--record NAME=IP]... [--ttl N]\n"
+	  "    authoritative DNS server on A (default 0.0.0.0) port P (0: any free), UDP\n"
+	  "    and TCP: an IPv4 record answers A queries, an IPv6 one AAAA (names\n"
+	  "    case-insensitive, repeat --record for several); NXDOMAIN for other names,\n"
+	  "    NOERROR without answers for other types; negative answers carry an SOA\n"
+	  "    (owner '.', minimum = TTL); TTL default 10. UDP replies over 512 bytes\n"
+	  "    are sent truncated (TC). Prints {\"listening\":\"A:P\"}, then 'query NAME\n"
+	  "    TYPE from IP' on stderr per query; SIGTERM prints {\"signal\",\"queries\"}\n"
+	  "    and exits 0" },
 	{ "memhog", cmd_memhog, "memhog MIB [--step MIB] [--hold SECONDS|inf]\n"
 	  "    allocate and touch MIB MiB in steps (default 4), {\"allocated_mib\":N} per\n"
 	  "    step, {\"done\":true,...} at the end, then hold (default inf)" },

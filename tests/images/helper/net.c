@@ -3,7 +3,8 @@
  * No getaddrinfo(): in a static binary it needs the NSS modules at run time,
  * and the test images hold nothing but this binary. Names come from
  * /etc/hosts, which is exactly what a container runtime writes (ECS
- * extraHosts, the container's own hostname). */
+ * extraHosts, the container's own hostname), then from the nameservers of
+ * /etc/resolv.conf (dns.c: berthd's service discovery responder). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -91,6 +92,8 @@ int net_resolve(const char *host, uint16_t port, struct sockaddr_storage *out, i
 		parse_numeric("::1", port, &ss);
 		n = add_addr(out, n, max, &ss);
 	}
+	if (n == 0)
+		n = dns_resolve_a(host, port, out, max);
 	return n;
 }
 

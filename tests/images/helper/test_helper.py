@@ -46,7 +46,7 @@ ESCAPES = [
 COMMANDS = [
     "info", "ids", "sleep", "exit", "echo", "cat", "write", "signals", "ps", "kill", "http-server",
     "tcp-echo", "udp-echo", "tcp-send", "udp-send", "http-get", "resolve", "memhog",
-    "cpuburn", "forkbomb", "diskfill", "escape", "tcp-proxy",
+    "cpuburn", "forkbomb", "diskfill", "escape", "tcp-proxy", "dns-query", "dns-serve",
 ]
 
 CAP_NAMES = [
@@ -719,6 +719,502 @@ class Http(unittest.TestCase):
         lst.close()
 
 
+def dns_wire(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def dns_rr(owner, rtype, ttl, rdata, rclass=1):
+    """owner: wire bytes (a name or a b"\\xc0\\x0c" pointer)."""
+    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def dns_parse_query(q):
+    qid, flags, qd, an, ns, ar = struct.unpack("!6H", q[:12])
+    pos, labels = 12, []
+    while q[pos]:
+        labels.append(q[pos + 1:pos + 1 + q[pos]].decode())
+        pos += 1 + q[pos]
+    qtype, qclass = struct.unpack("!HH", q[pos + 1:pos + 5])
+    return {"id": qid, "flags": flags, "counts": (qd, an, ns, ar), "name": ".".join(labels),
+            "qtype": qtype, "qclass": qclass, "question": q[12:pos + 5], "len": len(q)}
+
+
+def dns_reply(q, flags=0x8400, answers=(), authority=(), additional=(), qid=None, question=None):
+    """A reply to query q (bytes): same ID and question unless overridden."""
+    p = dns_parse_query(q)
+    head = struct.pack("!6H", p["id"] if qid is None else qid, flags | (p["flags"] & 0x0100),
+                       1, len(answers), len(authority), len(additional))
+    return (head + (p["question"] if question is None else question)
+            + b"".join(answers) + b"".join(authority) + b"".join(additional))
+
+
+class FakeDns:
+    """UDP and TCP on 127.0.0.1, the same port; handler(query, tcp) returns
+    the reply (bytes), None for no reply, or ("raw", bytes) for TCP bytes sent
+    as they are (no length prefix). Every query is kept in .queries."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.queries = []
+        for _ in range(20):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket()
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        self.tcp.listen()
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            r, _, _ = select.select([self.udp, self.tcp], [], [], 0.05)
+            if self.udp in r:
+                q, addr = self.udp.recvfrom(65536)
+                self.queries.append(("udp", q))
+                rep = self.handler(q, False)
+                if rep is not None:
+                    self.udp.sendto(rep, addr)
+            if self.tcp in r:
+                c, _ = self.tcp.accept()
+                c.settimeout(5)
+                try:
+                    n, = struct.unpack("!H", c.recv(2, socket.MSG_WAITALL))
+                    q = c.recv(n, socket.MSG_WAITALL)
+                    self.queries.append(("tcp", q))
+                    rep = self.handler(q, True)
+                    if isinstance(rep, tuple):
+                        c.sendall(rep[1])
+                    elif rep is not None:
+                        c.sendall(struct.pack("!H", len(rep)) + rep)
+                except OSError:
+                    pass
+                c.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.udp.close()
+        self.tcp.close()
+
+
+def silent_udp():
+    """A bound UDP socket nobody reads: queries to it time out."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+class Dns(unittest.TestCase):
+    RECORDS = ("web.berth.local=10.1.0.2", "WEB.berth.local=10.1.0.3", "web.berth.local=fd00::2",
+               "localweb.test=127.0.0.1")
+
+    def setUp(self):
+        self.srv = Proc("dns-serve", "--address", "127.0.0.1", "--port", "0", "--ttl", "7",
+                        *[a for r in self.RECORDS for a in ("--record", r)])
+        listening = self.srv.line()["listening"]
+        host, port = listening.rsplit(":", 1)
+        self.assertEqual(host, "127.0.0.1")
+        self.port = int(port)
+        self.server = f"127.0.0.1:{self.port}"
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.srv.kill()
+        self.tmp.cleanup()
+
+    def query(self, *args, env=None, timeout=20):
+        r = run("dns-query", *args, env=env, timeout=timeout)
+        return r.returncode, one(r.stdout)
+
+    def resolv_conf(self, text):
+        path = os.path.join(self.tmp.name, f"resolv{len(os.listdir(self.tmp.name))}.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return dict(os.environ, BERTH_RESOLV_CONF=path)
+
+    def soa(self, ttl=7):
+        return {"name": ".", "type": "SOA", "ttl": ttl, "mname": "dns-serve.invalid",
+                "rname": "hostmaster.dns-serve.invalid", "serial": 1, "refresh": 3600,
+                "retry": 600, "expire": 86400, "minimum": ttl}
+
+    def served_log(self):
+        """Stop dns-serve; its {"queries":N} line and its per-query stderr lines."""
+        self.assertEqual(self.srv.stop(), 0)
+        last = self.srv.line()
+        self.assertEqual(last["signal"], "SIGTERM")
+        return last["queries"], self.srv.p.stderr.read().decode().splitlines()
+
+    def test_a_found(self):
+        rc, out = self.query("web.berth.local", "--server", self.server)
+        self.assertEqual(rc, 0)
+        a = [{"name": "web.berth.local", "type": "A", "ttl": 7, "data": d}
+             for d in ("10.1.0.2", "10.1.0.3")]
+        self.assertEqual(out, {"name": "web.berth.local", "type": "A", "server": self.server,
+                               "tcp": False, "rcode": "NOERROR", "aa": True, "tc": False,
+                               "ra": False, "answers": a, "authority": [], "additional": []})
+        # names are case-insensitive; the answer keeps the case of the question
+        rc, out = self.query("Web.BERTH.local.", "--server", self.server, "--type", "a")
+        self.assertEqual(rc, 0)
+        self.assertEqual([(x["name"], x["data"]) for x in out["answers"]],
+                         [("Web.BERTH.local", "10.1.0.2"), ("Web.BERTH.local", "10.1.0.3")])
+        rc, out = self.query("web.berth.local", "--server", self.server, "--type", "AAAA")
+        self.assertEqual((rc, out["answers"]), (0, [{"name": "web.berth.local", "type": "AAAA",
+                                                     "ttl": 7, "data": "fd00::2"}]))
+        self.assertEqual(self.served_log(), (3, ["query web.berth.local A from 127.0.0.1",
+                                                 "query Web.BERTH.local A from 127.0.0.1",
+                                                 "query web.berth.local AAAA from 127.0.0.1"]))
+
+    def test_nxdomain_and_nodata(self):
+        rc, out = self.query("nope.berth.local", "--server", self.server)
+        self.assertEqual(rc, 6)
+        self.assertEqual((out["rcode"], out["aa"], out["answers"], out["authority"]),
+                         ("NXDOMAIN", True, [], [self.soa()]))
+        # NODATA: the name exists, not with this type
+        rc, out = self.query("localweb.test", "--server", self.server, "--type", "AAAA")
+        self.assertEqual(rc, 0)
+        self.assertEqual((out["rcode"], out["answers"], out["authority"]),
+                         ("NOERROR", [], [self.soa()]))
+        rc, out = self.query("web.berth.local", "--server", self.server, "--type", "SRV")
+        self.assertEqual((rc, out["type"], out["rcode"], out["answers"]), (0, "SRV", "NOERROR", []))
+
+    def test_tcp(self):
+        rc, out = self.query("localweb.test", "--server", self.server, "--tcp")
+        self.assertEqual(rc, 0)
+        self.assertEqual((out["tcp"], out["tc"], out["answers"]),
+                         (True, False, [{"name": "localweb.test", "type": "A", "ttl": 7,
+                                         "data": "127.0.0.1"}]))
+        rc, out = self.query("nope.test", "--server", self.server, "--tcp")
+        self.assertEqual((rc, out["tcp"], out["rcode"]), (6, True, "NXDOMAIN"))
+        # several queries on one connection, as RFC 7766 allows
+        c = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        for qid in (1, 2):
+            q = struct.pack("!6H", qid, 0x0100, 1, 0, 0, 0) + dns_wire("localweb.test") + b"\0\1\0\1"
+            c.sendall(struct.pack("!H", len(q)) + q)
+            n, = struct.unpack("!H", c.recv(2, socket.MSG_WAITALL))
+            rep = c.recv(n, socket.MSG_WAITALL)
+            self.assertEqual(struct.unpack("!6H", rep[:12]), (qid, 0x8500, 1, 1, 0, 0))
+            self.assertEqual(rep[-4:], socket.inet_aton("127.0.0.1"))
+        c.close()
+
+    def test_truncated_udp_retried_over_tcp(self):
+        big = Proc("dns-serve", "--address", "127.0.0.1", "--port", "0",
+                   *[a for i in range(40) for a in ("--record", f"big.test=10.2.0.{i}")])
+        try:
+            port = int(big.line()["listening"].rsplit(":", 1)[1])
+            # the server's side: over UDP only TC and the question
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.settimeout(5)
+            u.sendto(struct.pack("!6H", 77, 0x0100, 1, 0, 0, 0) + dns_wire("big.test") + b"\0\1\0\1",
+                     ("127.0.0.1", port))
+            rep = u.recv(65536)
+            u.close()
+            self.assertEqual(struct.unpack("!6H", rep[:12]), (77, 0x8700, 1, 0, 0, 0))
+            self.assertLessEqual(len(rep), 512)
+            rc, out = self.query("big.test", "--server", f"127.0.0.1:{port}")
+            self.assertEqual(rc, 0)
+            self.assertEqual((out["tcp"], out["tc"]), (True, False))
+            self.assertEqual([x["data"] for x in out["answers"]], [f"10.2.0.{i}" for i in range(40)])
+            self.assertEqual(big.stop(), 0)
+            self.assertEqual(big.line()["queries"], 3)      # raw UDP, UDP, TCP
+        finally:
+            big.kill()
+
+    def test_timeout_and_unreachable(self):
+        s = silent_udp()
+        try:
+            t = time.monotonic()
+            rc, out = self.query("x.test", "--server", f"127.0.0.1:{s.getsockname()[1]}",
+                                 "--timeout", "0.5")
+            el = time.monotonic() - t
+            self.assertEqual((rc, out["error"], out["tcp"]), (7, "ETIMEDOUT", False))
+            self.assertGreaterEqual(el, 0.5)
+            self.assertLess(el, 5)
+        finally:
+            s.close()
+        # TCP: accepted, never answered
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        try:
+            rc, out = self.query("x.test", "--server", f"127.0.0.1:{lst.getsockname()[1]}", "--tcp",
+                                 "--timeout", "0.5")
+            self.assertEqual((rc, out["error"], out["tcp"]), (7, "ETIMEDOUT", True))
+        finally:
+            lst.close()
+        port = closed_port()
+        rc, out = self.query("x.test", "--server", f"127.0.0.1:{port}", "--timeout", "2")
+        self.assertEqual((rc, out["error"]), (7, "ECONNREFUSED"))
+        rc, out = self.query("x.test", "--server", f"127.0.0.1:{port}", "--tcp")
+        self.assertEqual((rc, out["error"]), (7, "ECONNREFUSED"))
+
+    def test_default_server_from_resolv_conf(self):
+        env = self.resolv_conf(f"# test\nsearch berth.local\nnameserver 127.0.0.1:{self.port}\n"
+                               "nameserver 127.0.0.1:1\n")
+        rc, out = self.query("web.berth.local", env=env)
+        self.assertEqual((rc, out["server"], len(out["answers"])), (0, self.server, 2))
+        rc, out = self.query("x.test", env=self.resolv_conf("search x\n"))
+        self.assertEqual((rc, out["error"]), (7, "no nameserver"))
+        rc, out = self.query("x.test", env=dict(os.environ, BERTH_RESOLV_CONF="/nonexistent/rc"))
+        self.assertEqual((rc, out["error"]), (7, "no nameserver"))
+
+    def test_resolve_through_resolv_conf(self):
+        env = self.resolv_conf(f"search other.test berth.local\nnameserver 127.0.0.1:{self.port}\n")
+        r = run("resolve", "web", env=env)
+        self.assertEqual((r.returncode, one(r.stdout)),
+                         (0, {"name": "web", "addresses": ["10.1.0.2", "10.1.0.3"]}))
+        r = run("resolve", "WEB.berth.local", env=env)
+        self.assertEqual(one(r.stdout)["addresses"], ["10.1.0.2", "10.1.0.3"])
+        self.assertEqual(run("resolve", "nope", env=env).returncode, 6)
+        self.assertEqual(run("resolve", "nope.berth.local", env=env).returncode, 6)
+        # no A records (only AAAA would be there): unknown for an IPv4-only resolver
+        self.assertEqual(run("resolve", "berth.local", env=env).returncode, 6)
+        # /etc/hosts comes first
+        with tempfile.NamedTemporaryFile("w") as hosts:
+            hosts.write("10.9.9.9 web.berth.local\n")
+            hosts.flush()
+            r = run("resolve", "web.berth.local", env=dict(env, BERTH_HOSTS_FILE=hosts.name))
+            self.assertEqual(one(r.stdout)["addresses"], ["10.9.9.9"])
+        # the clients use it: http-get to a DNS name
+        h = Server("http-server", "--body", "via dns")
+        try:
+            r = run("http-get", f"http://localweb.test:{h.port}/", env=env)
+            self.assertEqual((r.returncode, r.stdout), (0, b"via dns"), r.stderr)
+            r = run("http-get", f"http://localweb:{h.port}/",
+                    env=self.resolv_conf(f"domain test.\nnameserver 127.0.0.1:{self.port}\n"))
+            self.assertEqual((r.returncode, r.stdout), (0, b"via dns"), r.stderr)
+        finally:
+            h.kill()
+        n, log = self.served_log()
+        self.assertEqual(log[:2], ["query web.other.test A from 127.0.0.1",
+                                   "query web.berth.local A from 127.0.0.1"])
+        self.assertIn("query nope.other.test A from 127.0.0.1", log)
+        self.assertIn("query nope.berth.local A from 127.0.0.1", log)
+        self.assertIn("query nope A from 127.0.0.1", log)
+        self.assertIn("query localweb.test A from 127.0.0.1", log)
+        self.assertEqual(n, len(log))
+
+    def test_resolve_server_order(self):
+        s = silent_udp()
+        fails = FakeDns(lambda q, tcp: dns_reply(q, flags=0x8002))      # SERVFAIL
+        try:
+            # a silent first server costs its 2 s, SERVFAIL moves on at once
+            env = self.resolv_conf(f"nameserver 127.0.0.1:{s.getsockname()[1]}\n"
+                                   f"nameserver 127.0.0.1:{fails.port}\n"
+                                   f"nameserver 127.0.0.1:{self.port}\n")
+            t = time.monotonic()
+            r = run("resolve", "localweb.test", env=env)
+            el = time.monotonic() - t
+            self.assertEqual((r.returncode, one(r.stdout)["addresses"]), (0, ["127.0.0.1"]))
+            self.assertGreaterEqual(el, 2)
+            self.assertLess(el, 10)
+            self.assertEqual(len(fails.queries), 1)
+            # NXDOMAIN is final: the second server (which knows it) is not asked
+            nx = FakeDns(lambda q, tcp: dns_reply(q, flags=0x8403))
+            try:
+                env = self.resolv_conf(f"nameserver 127.0.0.1:{nx.port}\n"
+                                       f"nameserver 127.0.0.1:{self.port}\n")
+                self.assertEqual(run("resolve", "localweb.test", env=env).returncode, 6)
+                self.assertEqual(len(nx.queries), 1)
+            finally:
+                nx.close()
+            n, log = self.served_log()
+            self.assertEqual(log, ["query localweb.test A from 127.0.0.1"])
+        finally:
+            s.close()
+            fails.close()
+
+    def test_query_message(self):
+        """What goes out: RD, one question, class IN, random IDs."""
+        fake = FakeDns(lambda q, tcp: dns_reply(q))
+        try:
+            for _ in range(4):
+                self.assertEqual(self.query("Some.Name", "--server", f"127.0.0.1:{fake.port}",
+                                            "--type", "SRV")[0], 0)
+            self.assertEqual(self.query("x.y", "--server", f"127.0.0.1:{fake.port}", "--tcp",
+                                        "--type", "TYPE99")[0], 0)
+        finally:
+            fake.close()
+        ps = [dns_parse_query(q) for _, q in fake.queries]
+        self.assertEqual([t for t, _ in fake.queries], ["udp"] * 4 + ["tcp"])
+        for p in ps:
+            self.assertEqual((p["flags"], p["counts"], p["qclass"]), (0x0100, (1, 0, 0, 0), 1))
+        self.assertEqual([(p["name"], p["qtype"]) for p in ps], [("Some.Name", 33)] * 4 + [("x.y", 99)])
+        self.assertGreater(len({p["id"] for p in ps}), 1, "query IDs are not random")
+
+    def test_decoder(self):
+        """Replies built here: compression, every printed type, sections in order."""
+        def handler(q, tcp):
+            ptr = b"\xc0\x0c"
+            target = dns_wire("x.web.berth.local")
+            name_off = 12 + len(dns_parse_query(q)["question"]) + 12   # first answer's RDATA
+            srv = dns_rr(ptr, 33, 10, struct.pack("!HHH", 1, 5, 8080) + target)
+            srv2 = dns_rr(ptr, 33, 10, struct.pack("!HHH", 2, 0, 80)
+                          + b"\x01y" + struct.pack("!H", 0xc000 | (name_off + 6 + 2)))
+            soa = dns_rr(b"\0", 6, 60, dns_wire("ns.test") + b"\xc0\x0c" + struct.pack("!5I", 9, 1, 2, 3, 4))
+            glue = dns_rr(struct.pack("!H", 0xc000 | (name_off + 6)), 1, 10, socket.inet_aton("10.1.0.9"))
+            other = [dns_rr(ptr, 5, 3, b"\x05alias\xc0\x0c"), dns_rr(ptr, 16, 3, b"\x02ab\x00\x03c\"d"),
+                     dns_rr(ptr, 15, 3, b"\x00\x0a\xc0\x0c"), dns_rr(ptr, 99, 3, b"xyz"),
+                     dns_rr(ptr, 1, 3, b"\x7f\0\0\1", rclass=3), dns_rr(b"\0", 41, 0, b"", rclass=1232)]
+            return dns_reply(q, flags=0x8180, answers=[srv, srv2], authority=[soa],
+                             additional=[glue] + other)
+        fake = FakeDns(handler)
+        try:
+            rc, out = self.query("_http._tcp.web.berth.local", "--server", f"127.0.0.1:{fake.port}",
+                                 "--type", "SRV")
+        finally:
+            fake.close()
+        self.assertEqual(rc, 0)
+        n = "_http._tcp.web.berth.local"
+        self.assertEqual(out, {
+            "name": n, "type": "SRV", "server": f"127.0.0.1:{fake.port}", "tcp": False,
+            "rcode": "NOERROR", "aa": False, "tc": False, "ra": True,
+            "answers": [
+                {"name": n, "type": "SRV", "ttl": 10, "priority": 1, "weight": 5, "port": 8080,
+                 "target": "x.web.berth.local"},
+                {"name": n, "type": "SRV", "ttl": 10, "priority": 2, "weight": 0, "port": 80,
+                 "target": "y.web.berth.local"}],
+            "authority": [{"name": ".", "type": "SOA", "ttl": 60, "mname": "ns.test", "rname": n,
+                           "serial": 9, "refresh": 1, "retry": 2, "expire": 3, "minimum": 4}],
+            "additional": [
+                {"name": "x.web.berth.local", "type": "A", "ttl": 10, "data": "10.1.0.9"},
+                {"name": n, "type": "CNAME", "ttl": 3, "data": "alias." + n},
+                {"name": n, "type": "TXT", "ttl": 3, "data": ["ab", "", 'c"d']},
+                {"name": n, "type": "MX", "ttl": 3, "preference": 10, "exchange": n},
+                {"name": n, "type": "TYPE99", "ttl": 3, "rdlength": 3},
+                {"name": n, "type": "A", "class": 3, "ttl": 3, "data": "127.0.0.1"},
+                {"name": ".", "type": "OPT", "udp_size": 1232}]})
+
+    def test_rcodes(self):
+        for rcode, name in ((2, "SERVFAIL"), (5, "REFUSED"), (1, "FORMERR"), (4, "NOTIMP"), (12, "RCODE12")):
+            fake = FakeDns(lambda q, tcp, rcode=rcode: dns_reply(q, flags=0x8000 | rcode))
+            try:
+                rc, out = self.query("a.test", "--server", f"127.0.0.1:{fake.port}")
+            finally:
+                fake.close()
+            self.assertEqual((rc, out["rcode"], out["answers"]), (9, name, []), name)
+        # an error reply without the question is still a reply
+        fake = FakeDns(lambda q, tcp: struct.pack("!6H", dns_parse_query(q)["id"], 0x8001, 0, 0, 0, 0))
+        try:
+            rc, out = self.query("a.test", "--server", f"127.0.0.1:{fake.port}")
+        finally:
+            fake.close()
+        self.assertEqual((rc, out["rcode"]), (9, "FORMERR"))
+
+    def test_tc_retry_with_fake(self):
+        def handler(q, tcp):
+            if not tcp:
+                return dns_reply(q, flags=0x8600)       # AA TC, nothing else
+            return dns_reply(q, answers=[dns_rr(b"\xc0\x0c", 1, 5, socket.inet_aton("10.0.0.5"))])
+        fake = FakeDns(handler)
+        try:
+            rc, out = self.query("t.test", "--server", f"127.0.0.1:{fake.port}")
+        finally:
+            fake.close()
+        self.assertEqual((rc, out["tcp"], out["tc"], [a["data"] for a in out["answers"]]),
+                         (0, True, False, ["10.0.0.5"]))
+        self.assertEqual([t for t, _ in fake.queries], ["udp", "tcp"])
+
+    def test_malformed_replies(self):
+        a = dns_rr(b"\xc0\x0c", 1, 5, socket.inet_aton("10.0.0.5"))
+        cases = {
+            "wrong id": lambda q: dns_reply(q, answers=[a], qid=dns_parse_query(q)["id"] ^ 1),
+            "other name": lambda q: dns_reply(q, answers=[a], question=dns_wire("other.test") + b"\0\1\0\1"),
+            "other type": lambda q: dns_reply(q, answers=[a], question=dns_wire("m.test") + b"\0\x1c\0\1"),
+            "not a reply": lambda q: dns_reply(q, flags=0x0400, answers=[a]),
+            "short header": lambda q: q[:2] + b"\x84",
+            "cut answer": lambda q: dns_reply(q, answers=[a])[:-2],
+            "trailing bytes": lambda q: dns_reply(q, answers=[a]) + b"\0",
+            "count too big": lambda q: dns_reply(q, answers=[a])[:7] + b"\x02" + dns_reply(q, answers=[a])[8:],
+            "pointer loop": lambda q: dns_reply(q, answers=[dns_rr(b"\x01a\xc0" + bytes([12 + len(dns_parse_query(q)["question"])]), 1, 5, b"\1\2\3\4")]),
+            "forward pointer": lambda q: dns_reply(q, answers=[dns_rr(b"\xc0\xff", 1, 5, b"\1\2\3\4")]),
+            "A of 5 bytes": lambda q: dns_reply(q, answers=[dns_rr(b"\xc0\x0c", 1, 5, b"\1\2\3\4\5")]),
+            "SRV target past rdata": lambda q: dns_reply(q, answers=[dns_rr(b"\xc0\x0c", 33, 5, b"\0\1\0\1\0\x50\x03abc")]),
+            "bad label type": lambda q: dns_reply(q, answers=[dns_rr(b"\x41a\0", 1, 5, b"\1\2\3\4")]),
+        }
+        for what, make in cases.items():
+            fake = FakeDns(lambda q, tcp, make=make: make(q))
+            try:
+                rc, out = self.query("m.test", "--server", f"127.0.0.1:{fake.port}", "--timeout", "2")
+            finally:
+                fake.close()
+            self.assertEqual((rc, out.get("error")), (8, "malformed reply"), what)
+            self.assertTrue(out["detail"], what)
+        # TCP: the length promises more than comes before the close
+        fake = FakeDns(lambda q, tcp: ("raw", b"\0\x40" + dns_reply(q)[:10]))
+        try:
+            rc, out = self.query("m.test", "--server", f"127.0.0.1:{fake.port}", "--tcp")
+        finally:
+            fake.close()
+        self.assertEqual((rc, out["error"], out["tcp"]), (8, "malformed reply", True))
+
+    def test_serve_edge_cases(self):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(3)
+        try:
+            def ask(data):
+                u.sendto(data, ("127.0.0.1", self.port))
+                return u.recv(65536)
+            q = dns_wire("localweb.test") + b"\0\1\0\1"
+            # no question: FORMERR; opcode STATUS: NOTIMP; class CH: REFUSED
+            self.assertEqual(ask(struct.pack("!6H", 5, 0x0100, 0, 0, 0, 0)),
+                             struct.pack("!6H", 5, 0x8501, 0, 0, 0, 0))
+            self.assertEqual(ask(struct.pack("!6H", 6, 0x1000, 1, 0, 0, 0) + q)[:4],
+                             struct.pack("!HH", 6, 0x9404))
+            rep = ask(struct.pack("!6H", 7, 0, 1, 0, 0, 0) + dns_wire("localweb.test") + b"\0\1\0\3")
+            self.assertEqual(rep[:12], struct.pack("!6H", 7, 0x8405, 1, 0, 0, 0))
+            # ANY: every record of the name
+            rep = ask(struct.pack("!6H", 8, 0, 1, 0, 0, 0) + dns_wire("web.berth.local") + b"\0\xff\0\1")
+            self.assertEqual(rep[:12], struct.pack("!6H", 8, 0x8400, 1, 3, 0, 0))
+            # replies are never answered; garbage neither
+            u.sendto(struct.pack("!6H", 9, 0x8000, 1, 0, 0, 0) + q, ("127.0.0.1", self.port))
+            u.sendto(b"\1\2\3", ("127.0.0.1", self.port))
+            self.assertEqual(ask(struct.pack("!6H", 10, 0, 1, 0, 0, 0) + q)[:2], b"\0\x0a")
+        finally:
+            u.close()
+        # only messages with a question count (and are logged)
+        self.assertEqual(self.served_log(), (3, ["query localweb.test A from 127.0.0.1",
+                                                 "query web.berth.local ANY from 127.0.0.1",
+                                                 "query localweb.test A from 127.0.0.1"]))
+
+    def test_usage_errors(self):
+        for args in (["dns-query"], ["dns-query", "a", "b"], ["dns-query", "a..b"],
+                     ["dns-query", "x" * 64 + ".test"], ["dns-query", "a", "--type", "BOGUS"],
+                     ["dns-query", "a", "--server", "1.2.3.4:0"], ["dns-query", "a", "--server", "name"],
+                     ["dns-query", "a", "--timeout", "0"], ["dns-serve"], ["dns-serve", "--port", "x"],
+                     ["dns-serve", "--port", "0", "--record", "x"],
+                     ["dns-serve", "--port", "0", "--record", "x=1.2.3"],
+                     ["dns-serve", "--port", "0", "--record", "a..b=1.2.3.4"],
+                     ["dns-serve", "--port", "0", "--address", "1.2.3.4:5"],
+                     ["dns-serve", "--port", "0", "--ttl", "-1"]):
+            self.assertEqual(run(*args).returncode, 2, args)
+
+    @unittest.skipUnless(have_ipv6(), "no IPv6")
+    def test_ipv6(self):
+        s = Proc("dns-serve", "--address", "::1", "--port", "0", "--record", "six.test=::1")
+        try:
+            listening = s.line()["listening"]
+            self.assertTrue(listening.startswith("[::1]:"), listening)
+            rc, out = self.query("six.test", "--server", listening, "--type", "AAAA")
+            self.assertEqual((rc, out["server"], [a["data"] for a in out["answers"]]),
+                             (0, listening, ["::1"]))
+            self.assertEqual(s.stop(), 0)
+            self.assertEqual(s.p.stderr.read().decode(), "query six.test AAAA from ::1\n")
+        finally:
+            s.kill()
+
+
 class Stress(unittest.TestCase):
     def test_memhog(self):
         r = run("memhog", "8", "--step", "4", "--hold", "0")
@@ -841,7 +1337,11 @@ def main():
     ARGS.binary = os.path.abspath(ARGS.binary)
     if ARGS.reproducible:
         return reproducible()
-    prog = unittest.main(argv=[sys.argv[0], "-v", *rest], exit=False)
+    # Name lookups fall back to DNS through resolv.conf: never the host's
+    # (no traffic leaves 127.0.0.1); tests that want DNS name their own file.
+    with tempfile.NamedTemporaryFile("w", prefix="berth-resolv-") as empty:
+        os.environ["BERTH_RESOLV_CONF"] = empty.name
+        prog = unittest.main(argv=[sys.argv[0], "-v", *rest], exit=False)
     return 0 if prog.result.wasSuccessful() else 1
 
 
