@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/store.h"
 
@@ -133,6 +134,37 @@ static const struct api_op aas_ops[] = {
 	{ "UntagResource", NULL },
 };
 
+/* Cloud Map's (servicediscovery) operations (API_SD_PREFIX), sorted by
+ * name; NULL: not built. */
+static const struct api_op sd_ops[] = {
+	{ "CreateHttpNamespace", NULL },
+	{ "CreatePrivateDnsNamespace", api_sd_create_private_dns_namespace },
+	{ "CreatePublicDnsNamespace", NULL },
+	{ "CreateService", api_sd_create_service },
+	{ "DeleteNamespace", api_sd_delete_namespace },
+	{ "DeleteService", api_sd_delete_service },
+	{ "DeregisterInstance", NULL },
+	{ "DiscoverInstances", NULL },
+	{ "GetInstance", NULL },
+	{ "GetInstancesHealthStatus", NULL },
+	{ "GetNamespace", api_sd_get_namespace },
+	{ "GetOperation", api_sd_get_operation },
+	{ "GetService", api_sd_get_service },
+	{ "ListInstances", api_sd_list_instances },
+	{ "ListNamespaces", api_sd_list_namespaces },
+	{ "ListOperations", NULL },
+	{ "ListServices", api_sd_list_services },
+	{ "ListTagsForResource", NULL },
+	{ "RegisterInstance", NULL },
+	{ "TagResource", NULL },
+	{ "UntagResource", NULL },
+	{ "UpdateHttpNamespace", NULL },
+	{ "UpdateInstanceCustomHealthStatus", NULL },
+	{ "UpdatePrivateDnsNamespace", NULL },
+	{ "UpdatePublicDnsNamespace", NULL },
+	{ "UpdateService", NULL },
+};
+
 /* ---------------------------------------------------------------- errors */
 
 static json_t *fail_v(struct api_error *e, const char *type, const char *fmt, va_list ap)
@@ -196,17 +228,21 @@ const struct api_op *api_find(const char *name)
 	if (!strncmp(name, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
 		return bsearch(name + strlen(API_AAS_PREFIX), aas_ops, sizeof(aas_ops) / sizeof(aas_ops[0]),
 			       sizeof(aas_ops[0]), op_cmp);
+	if (!strncmp(name, API_SD_PREFIX, strlen(API_SD_PREFIX)))
+		return bsearch(name + strlen(API_SD_PREFIX), sd_ops, sizeof(sd_ops) / sizeof(sd_ops[0]),
+			       sizeof(sd_ops[0]), op_cmp);
 	return bsearch(name, api_ops, sizeof(api_ops) / sizeof(api_ops[0]), sizeof(api_ops[0]),
 		       op_cmp);
 }
 
 const char *api_target_op(const char *target, size_t len, char *buf, size_t buflen)
 {
-	static const char *const prefixes[] = { API_TARGET_PREFIX, API_BERTH_PREFIX, API_AAS_PREFIX };
+	static const char *const prefixes[] = { API_TARGET_PREFIX, API_BERTH_PREFIX, API_AAS_PREFIX,
+						API_SD_PREFIX };
 
 	if (!target || memchr(target, 0, len))
 		return NULL;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t plen = strlen(prefixes[i]);
 		/* berth's keep their prefix: the name space api_find takes */
 		size_t skip = i == 0 ? plen : 0;
@@ -234,6 +270,9 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 	if (!o && op && !strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the "
 				"Application Auto Scaling API", berr_q(op));
+	if (!o && op && !strncmp(op, API_SD_PREFIX, strlen(API_SD_PREFIX)))
+		return api_fail(e, "UnknownOperationException", "%s is not an operation of the "
+				"Cloud Map (servicediscovery) API", berr_q(op));
 	if (!o)
 		return api_fail(e, "UnknownOperationException", "%s is not an operation of the ECS "
 				"API", op ? berr_q(op) : "(none)");
@@ -246,6 +285,10 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 	out = o->fn(d, in, e);
 	if (!out && !e->type[0])
 		api_fail(e, "ServerException", "%s failed without saying why", o->name);
+	/* Cloud Map's word for a bad parameter (the shared getters say ECS's) */
+	if (!out && !strncmp(op, API_SD_PREFIX, strlen(API_SD_PREFIX)) &&
+	    !strcmp(e->type, "InvalidParameterException"))
+		snprintf(e->type, sizeof(e->type), "InvalidInput");
 	return out;
 }
 

@@ -7,6 +7,7 @@
  * point leaves either no task or a recorded one that live restore
  * (shimmgr_restore) adopts or marks STOPPED. */
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/shimmgr.h"
 #include "runtime/daemon/store.h"
@@ -242,6 +243,9 @@ static json_t *shim_config(struct berthd *d, const struct run_req *q, const char
 		json_object_set_new(c, "securityGroups", json_deep_copy(q->security_groups));
 	if (d->cfg.net_json)
 		json_object_set_new(c, "network", json_deep_copy(d->cfg.net_json));
+	/* awsvpc and bridge tasks ask berthd's DNS responder (service discovery) */
+	if (discovery_dns_address(d))
+		json_object_set_new(c, "dnsServer", json_string(discovery_dns_address(d)));
 	/* image pulls at task start (docs/images.md) */
 	json_object_set_new(c, "imagePullPolicy", json_string(d->cfg.pull_policy));
 	if (d->cfg.berth_path)

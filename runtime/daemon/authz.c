@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/creds/policy.h"
 #include "runtime/creds/roles.h"
 #include "runtime/daemon/store.h"
@@ -152,6 +153,8 @@ int authz_resources(struct berthd *d, const char *op, json_t *in, char **action,
 		*action = xasprintf("berth:%s", op + 8);
 	else if (!strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
 		*action = xasprintf("application-autoscaling:%s", op + strlen(API_AAS_PREFIX));
+	else if (!strncmp(op, API_SD_PREFIX, strlen(API_SD_PREFIX)))
+		*action = xasprintf("servicediscovery:%s", op + strlen(API_SD_PREFIX));
 	else
 		*action = xasprintf("ecs:%s", op);
 	if (!strcmp(op, "RunTask") || !strcmp(op, "StartTask")) {

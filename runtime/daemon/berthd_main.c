@@ -1,5 +1,6 @@
 /* runtime/daemon/berthd_main.c - berthd: the ECS API daemon. */
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/server.h"
 #include "runtime/daemon/services.h"
@@ -150,6 +151,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (server_init(&d, &err) < 0)
 		goto out;
+	/* before the shims: restored tasks' services publish into it */
+	if (discovery_start(&d, &err) < 0)
+		goto out;
 	{
 		/* one sealed copy of berth-init for every task this berthd starts */
 		cleanup_berr struct berr *ierr = NULL;
@@ -175,6 +179,7 @@ out:
 		log_error("%s", berr_msg(err));
 	svcctl_free(d.svcs);
 	autoscaling_free(&d);
+	discovery_free(&d);
 	shimmgr_free(d.shims);
 	server_fini(&d);
 	if (d.st)

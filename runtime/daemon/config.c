@@ -31,6 +31,8 @@ void berthd_config_init(struct berthd_config *c)
 	c->service_interval_ms = 1000;
 	c->schedule_seconds_per_minute = 60;
 	c->autoscaling_period = 60;
+	c->dns_enabled = -1;
+	c->dns_timeout_ms = 2000;
 	c->storage = xstrdup("loop");
 	c->pull_policy = xstrdup("if-not-present");
 	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
@@ -59,6 +61,7 @@ void berthd_config_free(struct berthd_config *c)
 	free(c->shim_path);
 	free(c->storage);
 	free(c->lb_control);
+	strv_free(c->dns_upstreams);
 	creds_roles_free(&c->roles);
 	free(c->host_key_file);
 	if (c->have_net)
@@ -191,6 +194,77 @@ static int parse_instance(const json_t *o, struct berthd_config *c, struct berr 
 	return 0;
 }
 
+/* "IP" or "IP:PORT", IPv4 */
+static bool upstream_ok(const char *s)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	struct in_addr a;
+
+	if (n >= sizeof(ip))
+		return false;
+	memcpy(ip, s, n);
+	ip[n] = 0;
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return false;
+	if (colon) {
+		char *end;
+		long port;
+
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+			return false;
+	}
+	return true;
+}
+
+static int parse_dns(const json_t *o, struct berthd_config *c, struct berr **err)
+{
+	static const char *const known[] = { "enabled", "upstreams", "forwardTimeoutMilliseconds", NULL };
+	const char *key;
+	json_t *v;
+	bool on = false;
+	int r;
+
+	if ((r = bjson_expect_object(o, "dns", err)) < 0)
+		return r;
+	json_object_foreach((json_t *)o, key, v) {
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], key); i++)
+			;
+		if (!known[i])
+			return berr_set(err, EINVAL, "dns.%s: unknown key (known: enabled, upstreams, "
+					"forwardTimeoutMilliseconds)", key);
+	}
+	if ((r = bjson_get_bool(o, "dns", "enabled", false, &on, err)) < 0)
+		return r;
+	if (r > 0)
+		c->dns_enabled = on ? 1 : 0;
+	if ((r = bjson_get_int_range(o, "dns", "forwardTimeoutMilliseconds", false, 100, 30000,
+				     &c->dns_timeout_ms, err)) < 0)
+		return r;
+	if ((v = json_object_get(o, "upstreams")) && !json_is_null(v)) {
+		size_t n = 0;
+
+		if (!json_is_array(v))
+			return berr_set(err, EINVAL, "dns.upstreams: expected array, got %s", bjson_type_name(v));
+		strv_free(c->dns_upstreams);
+		c->dns_upstreams = NULL;
+		if ((r = bjson_strv(v, "dns.upstreams", &c->dns_upstreams, err)) < 0)
+			return r;
+		for (char **i = c->dns_upstreams; *i; i++, n++)
+			if (!upstream_ok(*i))
+				return berr_set(err, EINVAL, "dns.upstreams[%zu]: \"%s\": want IPV4 or IPV4:PORT",
+						n, berr_q(*i));
+		if (n > 4)
+			return berr_set(err, EINVAL, "dns.upstreams: %zu servers, at most 4", n);
+	}
+	return 0;
+}
+
 int berthd_config_parse(const char *what, const char *buf, size_t len, struct berthd_config *c,
 			struct berr **err)
 {
@@ -199,7 +273,8 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"credentials", "maxClockSkewSeconds", "shimPath", "noLimits", "storage", "pidsMax",
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
 		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
-		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket", "scheduleSecondsPerMinute", "autoscalingPeriodSeconds", NULL,
+		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket",
+		"scheduleSecondsPerMinute", "autoscalingPeriodSeconds", "dns", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -313,6 +388,8 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	}
 	if ((v = json_object_get(doc, "instance")) && !json_is_null(v) &&
 	    (r = parse_instance(v, c, err)) < 0)
+		goto fail;
+	if ((v = json_object_get(doc, "dns")) && !json_is_null(v) && (r = parse_dns(v, c, err)) < 0)
 		goto fail;
 	/* task roles */
 	creds_roles_free(&c->roles);

@@ -67,6 +67,13 @@ struct berthd_config {
 				    * configuration makes every schedule's minute shorter */
 	char *lb_control;          /* "lbControlSocket": berth-lb's control socket, for services'
 				    * loadBalancers; NULL: none */
+	/* "dns": the responder for awsvpc and bridge tasks on the bridge's
+	 * address (discovery.c, dns.c; docs/berthd.md, "Service discovery") */
+	int dns_enabled;           /* "enabled": -1 (default: on, a failure to bind is a
+				    * warning), 1 (a failure stops berthd), 0 (off) */
+	char **dns_upstreams;      /* "upstreams": ["IP" | "IP:PORT", ...], NULL-terminated;
+				    * NULL: the host's /etc/resolv.conf nameservers */
+	int64_t dns_timeout_ms;    /* "forwardTimeoutMilliseconds" per upstream try (2000) */
 };
 
 void berthd_config_init(struct berthd_config *c);
@@ -80,6 +87,7 @@ void berthd_config_free(struct berthd_config *c);
 struct shimmgr;
 struct svcctl;
 struct aas_state;
+struct sd_state;
 
 /* Anything in the epoll set: epoll_data.ptr points at one of these, the
  * first member of the object that owns the fd. */
@@ -95,6 +103,8 @@ struct berthd {
 	struct shimmgr *shims;     /* running tasks' shims (shimmgr.c) */
 	struct svcctl *svcs;       /* services' controllers (services.c); NULL: none yet */
 	struct aas_state *aas;     /* scalable targets (autoscaling.c); NULL: not loaded yet */
+	struct sd_state *sd;       /* service discovery and the DNS responder (discovery.c);
+				    * NULL: not loaded yet */
 	int init_fd;               /* sealed berth-init memfd, shared with every shim it
 				    * starts (their fd 3); -1: none, each makes its own */
 	int epfd;                  /* the event loop (server.c) */

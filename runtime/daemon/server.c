@@ -2,6 +2,7 @@
 #include "runtime/daemon/server.h"
 
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/http.h"
 #include "runtime/daemon/authz.h"
@@ -226,9 +227,14 @@ static void handle(struct conn *c, const struct http_request *req)
 
 		const struct http_header *th = http_header_find(req, "X-Amz-Target");
 		/* the credential scope names the service the target belongs to */
-		const char *service = th && th->value_len > strlen(API_AAS_PREFIX) &&
-			!strncmp(th->value, API_AAS_PREFIX, strlen(API_AAS_PREFIX))
-			? "application-autoscaling" : "ecs";
+		const char *service = "ecs";
+
+		if (th && th->value_len > strlen(API_AAS_PREFIX) &&
+		    !strncmp(th->value, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
+			service = "application-autoscaling";
+		else if (th && th->value_len > strlen(API_SD_PREFIX) &&
+			 !strncmp(th->value, API_SD_PREFIX, strlen(API_SD_PREFIX)))
+			service = "servicediscovery";
 
 		sess.now = time(NULL);
 		if (sigv4_verify_keys(req, &keys, service, d->cfg.max_clock_skew, sess.now, &sr) < 0) {

@@ -20,6 +20,7 @@
 #include "netns/tasknet.h"
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/daemon.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/lbclient.h"
 #include "runtime/daemon/server.h"
 #include "runtime/daemon/shimmgr.h"
@@ -399,6 +400,8 @@ static json_t *service_doc(const struct svc *s)
 		      "propagateTags", "NONE", "enableExecuteCommand", 0);
 	if ((v = json_object_get(spec, "networkConfiguration")))
 		json_object_set(o, "networkConfiguration", v);
+	if (json_array_size(json_object_get(spec, "serviceRegistries")))
+		json_object_set_new(o, "serviceRegistries", json_deep_copy(json_object_get(spec, "serviceRegistries")));
 	if ((v = json_object_get(spec, "healthCheckGracePeriodSeconds")))
 		json_object_set(o, "healthCheckGracePeriodSeconds", v);
 	if (!strcmp(sget(spec, "launchType") ?: "", "FARGATE"))
@@ -840,6 +843,54 @@ static void autoscale(struct berthd *d, struct svc *s, const json_t *live)
 	s->spec = json_incref(spec);
 }
 
+/* Service discovery: the tasks that answer for the service are RUNNING,
+ * not being stopped (nor drained from berth-lb, nor chosen to stop in this
+ * step) and, with a container health check, HEALTHY. tv[i] is live[i]. */
+static void publish(struct berthd *d, struct svc *s, const json_t *live, const struct sched_svc_task *tv,
+		    const struct sched_svc_actions *a)
+{
+	const json_t *regs = json_object_get(s->spec, "serviceRegistries");
+	struct discovery_task *v;
+	const char *reg_c = sget(json_array_get(regs, 0), "containerName");
+	json_t *doc;
+	size_t i, n = 0;
+
+	if (!json_array_size(regs))
+		return;
+	v = xcalloc(json_array_size(live) + 1, sizeof(*v));
+	json_array_foreach(live, i, doc) {
+		const struct sched_svc_task *t = &tv[i];
+		const char *ip = NULL;
+		bool stopping = false;
+		json_t *c;
+		size_t k;
+
+		if (t->last_status != SCHED_SVC_RUNNING || t->desired_stopped || draining(s, t->id) ||
+		    (t->has_health_check && t->health != SCHED_SVC_HEALTH_HEALTHY))
+			continue;
+		for (k = 0; k < a->nstop; k++)
+			stopping = stopping || !strcmp(a->stop[k].task_id, t->id);
+		if (stopping)
+			continue;
+		/* awsvpc: every container has the task's address */
+		json_array_foreach(json_object_get(doc, "containers"), k, c) {
+			if (reg_c && strcmp(sget(c, "name") ?: "", reg_c))
+				continue;
+			ip = sget(json_array_get(json_object_get(c, "networkInterfaces"), 0), "privateIpv4Address");
+			if (ip)
+				break;
+		}
+		if (!ip)
+			continue;
+		v[n].task_id = t->id;
+		v[n].ipv4 = ip;
+		v[n].td_arn = sget(doc, "taskDefinitionArn");
+		n++;
+	}
+	discovery_publish(d, s->cluster, s->name, regs, v, n);
+	free(v);
+}
+
 static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 {
 	struct berthd *d = c->d;
@@ -914,6 +965,7 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	}
 	s->running = a.running_count;
 	s->pending = a.pending_count;
+	publish(d, s, live, tv, &a);
 
 	next = xcalloc(json_array_size(live) + a.nstart + 1, sizeof(*next));
 	json_array_foreach(live, i, v)
@@ -972,8 +1024,10 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	s->nexpect = nnext;
 
 	/* a deleted service is INACTIVE once its last task is gone */
-	if (!strcmp(s->status, "DRAINING") && !json_array_size(live))
+	if (!strcmp(s->status, "DRAINING") && !json_array_size(live)) {
 		snprintf(s->status, sizeof(s->status), "INACTIVE");
+		discovery_publish(d, s->cluster, s->name, NULL, NULL, 0);
+	}
 	return svc_save(d, s, false, err);
 }
 
@@ -1124,7 +1178,7 @@ static bool service_name_ok(const char *s)
 static int refuse_unbuilt(json_t *in, struct api_error *e)
 {
 	static const char *const lists[] = {
-		"serviceRegistries", "capacityProviderStrategy", "volumeConfigurations",
+		"capacityProviderStrategy", "volumeConfigurations",
 		"vpcLatticeConfigurations", NULL,
 	};
 	json_t *v;
@@ -1465,6 +1519,13 @@ json_t *api_create_service(struct berthd *d, json_t *in, struct api_error *e)
 		goto out;
 	if (check_lbs(d, json_object_get(in, "loadBalancers"), &needs, spec, e) < 0)
 		goto out;
+	{
+		json_t *regs = NULL;
+
+		if (discovery_check_registries(d, json_object_get(in, "serviceRegistries"), &needs, &regs, e) < 0)
+			goto out;
+		json_object_set_new(spec, "serviceRegistries", regs);
+	}
 
 	/* an existing service of that name: the same request again (same
 	 * clientToken) gets it back; anything else is an error */
@@ -1646,6 +1707,15 @@ json_t *api_update_service(struct berthd *d, json_t *in, struct api_error *e)
 
 		if (check_lbs(d, lbs, &needs, spec, e) < 0)
 			goto out;
+	}
+	if (json_object_get(in, "serviceRegistries") || td) {
+		/* the same for the registries */
+		json_t *regs = json_object_get(in, "serviceRegistries") ?: json_object_get(spec, "serviceRegistries");
+		json_t *norm = NULL;
+
+		if (discovery_check_registries(d, regs, &needs, &norm, e) < 0)
+			goto out;
+		json_object_set_new(spec, "serviceRegistries", norm);
 	}
 	if (spec_build(d, s, spec, &sp, &h, e) < 0)
 		goto out;

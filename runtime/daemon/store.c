@@ -26,6 +26,8 @@
  *               schedule_runs: seq, name, time, doc (one per run)
  *   scaling     resource_id ("service/<cluster>/<name>"), doc (scalable
  *               target and its policies, autoscaling.c)
+ *   discovery   id (ns-..., srv-..., op id), doc (a Cloud Map namespace,
+ *               service or operation, discovery.c)
  *
  * Revisions are never reused: taskdef_families keeps each family's highest
  * revision ever stored, independent of the rows in taskdefs.
@@ -195,6 +197,12 @@ static const char *const migrations[] = {
 	 * policies (store_scaling_*, autoscaling.c) */
 	"CREATE TABLE scaling ("
 	"  resource_id TEXT PRIMARY KEY,"
+	"  doc TEXT NOT NULL);",
+
+	/* 6 -> 7: Cloud Map namespaces, services and operations
+	 * (store_discovery_*, discovery.c) */
+	"CREATE TABLE discovery ("
+	"  id TEXT PRIMARY KEY,"
 	"  doc TEXT NOT NULL);",
 };
 
@@ -2149,6 +2157,27 @@ int store_scaling_delete(struct store *s, const char *resource_id, struct berr *
 {
 	static const char *const sql = "DELETE FROM scaling WHERE resource_id = ?";
 	int r = kv_exec(s, &sql, 1, resource_id, "delete scalable target", err);
+
+	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------- discovery */
+
+int store_discovery_put(struct store *s, const char *id, const json_t *doc, struct berr **err)
+{
+	return kv_put(s, "INSERT INTO discovery(id, doc) VALUES(?, ?) ON CONFLICT(id) DO UPDATE SET "
+		      "doc = excluded.doc", id, doc, "store discovery record", err);
+}
+
+int store_discovery_list(struct store *s, json_t **docs, struct berr **err)
+{
+	return kv_all(s, "SELECT doc FROM discovery ORDER BY id", "list discovery records", docs, err);
+}
+
+int store_discovery_delete(struct store *s, const char *id, struct berr **err)
+{
+	static const char *const sql = "DELETE FROM discovery WHERE id = ?";
+	int r = kv_exec(s, &sql, 1, id, "delete discovery record", err);
 
 	return r < 0 ? r : 0;
 }

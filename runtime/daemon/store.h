@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -231,5 +231,10 @@ int store_schedule_runs(struct store *s, const char *name, int64_t limit, json_t
 int store_scaling_put(struct store *s, const char *resource_id, const json_t *doc, struct berr **err);
 int store_scaling_list(struct store *s, json_t **docs, struct berr **err);
 int store_scaling_delete(struct store *s, const char *resource_id, struct berr **err);
+
+/* ---- discovery: key = id; doc = a Cloud Map namespace, service or operation ---- */
+int store_discovery_put(struct store *s, const char *id, const json_t *doc, struct berr **err);
+int store_discovery_list(struct store *s, json_t **docs, struct berr **err);
+int store_discovery_delete(struct store *s, const char *id, struct berr **err);
 
 #endif

@@ -3,6 +3,7 @@
  * does both without ever waiting for a client. */
 #include "runtime/shim/shim.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -35,7 +36,8 @@ static const char *const config_keys[] = {
 	"taskId", "taskDefinition", "overrides", "mode", "root", "runDir", "logDir",
 	"cgroupRoot", "noLimits", "storage", "pidsMax", "network", "securityGroups",
 	"networkMode", "logLevel", "berthPath", "imagePullPolicy", "insecureRegistries",
-	"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "endpoint", NULL,
+	"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "endpoint", "dnsServer",
+	NULL,
 };
 
 void shim_config_init(struct shim_config *c)
@@ -71,6 +73,7 @@ void shim_config_free(struct shim_config *c)
 	strv_free(c->insecure_registries);
 	free(c->registry_credentials);
 	free(c->docker_config);
+	free(c->dns_server);
 	strv_free(c->repository_credentials);
 	json_decref(c->endpoint);
 	memset(c, 0, sizeof(*c));
@@ -257,6 +260,17 @@ static int parse_config(const json_t *o, struct shim_config *c, struct berr **er
 		return r;
 	json_decref(c->endpoint);
 	c->endpoint = obj ? json_incref(obj) : NULL;
+	s = NULL;
+	if ((r = bjson_get_string(o, "", "dnsServer", false, &s, err)) < 0)
+		return r;
+	if (s) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, s, &a) != 1)
+			return berr_set(err, EINVAL, "dnsServer: \"%s\" is not an IPv4 address", berr_q(s));
+		free(c->dns_server);
+		c->dns_server = xstrdup(s);
+	}
 	return 0;
 }
 
@@ -312,6 +326,7 @@ void shim_config_opts(const struct shim_config *c, const char *bundle, struct tr
 	o->registry_credentials = c->registry_credentials;
 	o->docker_config = c->docker_config;
 	o->pull_timeout_ms = c->pull_timeout_ms;
+	o->dns_server = c->dns_server;
 	o->repository_credentials = (const char *const *)c->repository_credentials;
 }
 

@@ -208,6 +208,7 @@ struct shim_config {
 	int64_t pull_timeout_ms;    /* 0: taskrun's default */
 	char **repository_credentials;   /* the definition's (trun_repository_credentials), or NULL */
 	json_t *endpoint;           /* "endpoint": the task endpoint (taskmeta.h), or NULL */
+	char *dns_server;           /* "dnsServer": berthd's DNS responder (IPv4), or NULL */
 };
 
 void shim_config_init(struct shim_config *c);

@@ -1393,6 +1393,25 @@ static int write_etc_files(struct trun *t, struct berr **err)
 			berr_free(ignored);
 			resolv = xstrdup("");
 		}
+		/* berthd's responder answers for a task on the bridge: it knows
+		 * the services' names and forwards the rest to the host's
+		 * resolvers, which a task could not reach when they are on the
+		 * host's loopback; the host's search and options lines stay */
+		if (t->o->dns_server && (t->net == TASK_NET_AWSVPC || t->net == TASK_NET_BRIDGE)) {
+			char *own = xasprintf("nameserver %s\n", t->o->dns_server), *line, *save = NULL;
+			size_t ol = strlen(own), oc = ol + strlen(resolv) + 1;
+
+			own = xrealloc(own, oc);
+			for (line = strtok_r(resolv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+				const char *l = line + strspn(line, " \t");
+
+				if (strncmp(l, "search", 6) && strncmp(l, "domain", 6) && strncmp(l, "options", 7))
+					continue;
+				ol += (size_t)snprintf(own + ol, oc - ol, "%s\n", l);
+			}
+			free(resolv);
+			resolv = own;
+		}
 	}
 	t->resolv = xasprintf("%s/resolv.conf", t->dir);
 	return fs_write_file_atomic(t->resolv, resolv, strlen(resolv), 0644, err);

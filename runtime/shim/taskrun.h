@@ -97,6 +97,11 @@ struct trun_opts {
 	const char *registry_credentials;   /* berth's credentials file; NULL: berth's default */
 	const char *docker_config;          /* a docker config.json, "none"; NULL: berth's default */
 	int64_t pull_timeout_ms;            /* 0: TRUN_PULL_TIMEOUT_MS */
+	/* awsvpc and bridge tasks: the nameserver of their /etc/resolv.conf
+	 * (berthd's DNS responder on the bridge, docs/networking.md), with the
+	 * host's search and options lines; NULL: the host's resolv.conf as it
+	 * is. A container's dnsServers / dnsSearchDomains still win. */
+	const char *dns_server;
 	/* repositoryCredentials of the containers: NULL-terminated pairs
 	 * (container name, credentialsParameter), or NULL (see
 	 * trun_repository_credentials). A pull for such a container fails

@@ -32,6 +32,7 @@
 #include "common/json.h"
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/services.h"
 #include "runtime/daemon/store.h"
@@ -93,6 +94,7 @@ static void fx_stop(struct fx *f)
 	svcctl_free(f->d.svcs);
 	f->d.svcs = NULL;
 	autoscaling_free(&f->d);
+	discovery_free(&f->d);
 	store_close(f->d.st);
 	f->d.st = NULL;
 }
@@ -135,9 +137,15 @@ static void record(const char *op, const json_t *res, const struct api_error *e)
 	if (!strncmp(op, API_BERTH_PREFIX, strlen(API_BERTH_PREFIX)) ||
 	    !strncmp(op, API_AAS_PREFIX, strlen(API_AAS_PREFIX)))
 		return;   /* berth's own operations, and another service's: not ECS's model */
-	cleanup_free char *path = xasprintf("%s/%05d-%s.json", g_records, g_seq++, op);
-	cleanup_json json_t *rec = json_pack("{s:s}", "operation", op);
+	/* Cloud Map's: checked against botocore's servicediscovery model */
+	bool sd = !strncmp(op, API_SD_PREFIX, strlen(API_SD_PREFIX));
+	const char *name = sd ? op + strlen(API_SD_PREFIX) : op;
+	cleanup_free char *path = xasprintf("%s/%05d-%s.json", g_records, g_seq++, name);
+	cleanup_json json_t *rec = json_pack("{s:s}", "operation", name);
 	struct berr *err = NULL;
+
+	if (sd)
+		json_object_set_new(rec, "service", json_string("servicediscovery"));
 
 	if (res)
 		json_object_set(rec, "response", (json_t *)res);
@@ -1331,8 +1339,8 @@ static void test_services(void **state)
 	      "'loadBalancers': [{'targetGroupArn': 'x', 'containerName': 'web', 'containerPort': 80}]}",
 	      "InvalidParameterException", "set lbControlSocket in berthd.json");
 	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
-	      "'serviceRegistries': [{'registryArn': 'x'}]}",
-	      "InvalidParameterException", "serviceRegistries: not supported yet");
+	      "'capacityProviderStrategy': [{'capacityProvider': 'x'}]}",
+	      "InvalidParameterException", "capacityProviderStrategy: not supported yet");
 	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
 	      "'deploymentConfiguration': {'deploymentCircuitBreaker': {'enable': true}}}",
 	      "InvalidParameterException", "enable and rollback are required");
@@ -1674,6 +1682,190 @@ static void test_autoscaling(void **state)
 	f->d.cfg.cgroup_root = NULL;
 }
 
+/* Service discovery: Cloud Map's namespaces and services, an ECS service
+ * with serviceRegistries, and its RUNNING tasks as the Cloud Map service's
+ * instances (the DNS side is test_dns's and the VM test's). */
+#define SD "Route53AutoNaming_v20170314."
+#define WEB_AWSVPC                                                                               \
+	"{'family': 'sdweb', 'networkMode': 'awsvpc', 'containerDefinitions': [{'name': 'web', "    \
+	"'image': 'nginx', 'memory': 128, 'portMappings': [{'containerPort': 8080}]}]}"
+
+static void put_sd_task(struct fx *f, int n, const char *dep, const char *last, const char *ip)
+{
+	cleanup_free char *arn = xasprintf(ARN "task/default/%032x", n);
+	cleanup_json json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:[{s:s, "
+					   "s:s, s:s, s:[{s:s}]}]}",
+		"taskArn", arn, "clusterArn", ARN "cluster/default", "taskDefinitionArn",
+		ARN "task-definition/sdweb:1", "containerInstanceArn", f->d.instance_arn,
+		"desiredStatus", "RUNNING", "lastStatus", last, "launchType", "EC2",
+		"group", "service:web", "startedBy", dep, "createdAt", 1.0, "startedAt", 2.0,
+		"containers", "name", "web", "lastStatus", last, "healthStatus", "UNKNOWN",
+		"networkInterfaces", "privateIpv4Address", ip);
+	struct berr *err = NULL;
+
+	if (store_task_put(f->d.st, t, NULL, &err) < 0)
+		fail_msg("store_task_put: %s", berr_msg(err));
+}
+
+static void test_discovery(void **state)
+{
+	struct fx *f = *state;
+	cleanup_free char *ns = NULL, *op = NULL, *srv = NULL, *srv_arn = NULL, *dep = NULL, *body = NULL;
+	json_t *r, *x;
+
+	/* namespaces */
+	fails(f, SD "CreatePrivateDnsNamespace", "{'Name': 'bad..name', 'Vpc': 'v'}", "InvalidInput", "Name");
+	fails(f, SD "CreatePrivateDnsNamespace", "{'Name': 'berth.local'}", "InvalidInput", "Vpc");
+	fails(f, SD "CreatePrivateDnsNamespace", "{'Name': 'berth.local', 'Vpc': 'v', 'Tags': [{'Key': 'a', "
+	      "'Value': 'b'}]}", "InvalidInput", "Tags: not supported yet");
+	r = ok(f, SD "CreatePrivateDnsNamespace", "{'Name': 'berth.local', 'Vpc': 'vpc-1', "
+	       "'CreatorRequestId': 'req-1', 'Properties': {'DnsProperties': {'SOA': {'TTL': 30}}}}");
+	op = xstrdup(s_at(r, "OperationId"));
+	json_decref(r);
+	/* the same request again: the same operation */
+	r = ok(f, SD "CreatePrivateDnsNamespace", "{'Name': 'berth.local', 'Vpc': 'vpc-1', "
+	       "'CreatorRequestId': 'req-1'}");
+	assert_string_equal(s_at(r, "OperationId"), op);
+	json_decref(r);
+	body = xasprintf("{'OperationId': '%s'}", op);
+	r = ok(f, SD "GetOperation", body);
+	x = json_object_get(r, "Operation");
+	assert_string_equal(s_at(x, "Status"), "SUCCESS");
+	assert_string_equal(s_at(x, "Type"), "CREATE_NAMESPACE");
+	ns = xstrdup(s_at(json_object_get(x, "Targets"), "NAMESPACE"));
+	assert_true(!strncmp(ns, "ns-", 3));
+	json_decref(r);
+	fails(f, SD "GetOperation", "{'OperationId': 'nope'}", "OperationNotFound", NULL);
+	fails(f, SD "CreatePrivateDnsNamespace", "{'Name': 'BERTH.local', 'Vpc': 'v'}", "NamespaceAlreadyExists",
+	      NULL);
+	fails(f, SD "CreatePrivateDnsNamespace", "{'Name': 'svc.berth.local', 'Vpc': 'v'}", "InvalidInput",
+	      "overlaps");
+	free(body);
+	body = xasprintf("{'Id': '%s'}", ns);
+	r = ok(f, SD "GetNamespace", body);
+	x = json_object_get(r, "Namespace");
+	assert_string_equal(s_at(x, "Name"), "berth.local");
+	assert_string_equal(s_at(x, "Type"), "DNS_PRIVATE");
+	assert_int_equal(i_at(json_object_get(json_object_get(json_object_get(x, "Properties"), "DnsProperties"),
+					      "SOA"), "TTL"), 30);
+	json_decref(r);
+	fails(f, SD "GetNamespace", "{'Id': 'ns-nope'}", "NamespaceNotFound", NULL);
+	json_decref(ok(f, SD "CreatePrivateDnsNamespace", "{'Name': 'other.internal', 'Vpc': 'v'}"));
+	r = ok(f, SD "ListNamespaces", "{'Filters': [{'Name': 'NAME', 'Values': ['berth.local'], "
+	       "'Condition': 'EQ'}]}");
+	assert_int_equal(n_at(r, "Namespaces"), 1);
+	json_decref(r);
+	r = ok(f, SD "ListNamespaces", "{'MaxResults': 1}");
+	assert_int_equal(n_at(r, "Namespaces"), 1);
+	assert_non_null(json_object_get(r, "NextToken"));
+	json_decref(r);
+
+	/* services */
+	fails(f, SD "CreateService", "{'Name': 'web', 'NamespaceId': 'ns-nope', 'DnsConfig': {'DnsRecords': "
+	      "[{'Type': 'A', 'TTL': 10}]}}", "NamespaceNotFound", NULL);
+	free(body);
+	body = xasprintf("{'Name': 'web', 'NamespaceId': '%s', 'DnsConfig': {'DnsRecords': [{'Type': 'AAAA', "
+			 "'TTL': 10}]}}", ns);
+	fails(f, SD "CreateService", body, "InvalidInput", "AAAA records are not supported yet");
+	free(body);
+	body = xasprintf("{'Name': 'web', 'NamespaceId': '%s', 'DnsConfig': {'DnsRecords': [{'Type': 'A', "
+			 "'TTL': 10}]}, 'HealthCheckConfig': {'Type': 'HTTP'}}", ns);
+	fails(f, SD "CreateService", body, "InvalidInput", "HealthCheckCustomConfig");
+	free(body);
+	body = xasprintf("{'Name': 'web', 'NamespaceId': '%s', 'DnsConfig': {'DnsRecords': [{'Type': 'A', "
+			 "'TTL': 10}, {'Type': 'SRV', 'TTL': 10}]}, 'HealthCheckCustomConfig': "
+			 "{'FailureThreshold': 1}}", ns);
+	r = ok(f, SD "CreateService", body);
+	x = json_object_get(r, "Service");
+	srv = xstrdup(s_at(x, "Id"));
+	srv_arn = xstrdup(s_at(x, "Arn"));
+	assert_int_equal(i_at(x, "InstanceCount"), 0);
+	assert_string_equal(s_at(json_object_get(x, "DnsConfig"), "RoutingPolicy"), "MULTIVALUE");
+	json_decref(r);
+	fails(f, SD "CreateService", body, "ServiceAlreadyExists", NULL);
+	free(body);
+	body = xasprintf("{'Filters': [{'Name': 'NAMESPACE_ID', 'Values': ['%s']}]}", ns);
+	r = ok(f, SD "ListServices", body);
+	assert_int_equal(n_at(r, "Services"), 1);
+	json_decref(r);
+	free(body);
+	body = xasprintf("{'Id': '%s'}", ns);
+	fails(f, SD "DeleteNamespace", body, "ResourceInUse", NULL);
+	fails(f, SD "RegisterInstance", "{'ServiceId': 'x', 'InstanceId': 'i', 'Attributes': {}}",
+	      "UnsupportedFeatureException", "not supported by berth yet");
+
+	/* an ECS service in it: awsvpc only, and an SRV record needs a port */
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_EC2));
+	json_decref(ok(f, "RegisterTaskDefinition", WEB_AWSVPC));
+	free(body);
+	body = xasprintf("{'serviceName': 'web', 'taskDefinition': 'svc', 'desiredCount': 1, "
+			 "'serviceRegistries': [{'registryArn': '%s'}]}", srv_arn);
+	fails(f, "CreateService", body, "InvalidParameterException", "awsvpc");
+	free(body);
+	body = xasprintf("{'serviceName': 'web', 'taskDefinition': 'sdweb', 'desiredCount': 1, "
+			 "'networkConfiguration': {'awsvpcConfiguration': {'subnets': ['s']}}, "
+			 "'serviceRegistries': [{'registryArn': '%s'}]}", srv_arn);
+	fails(f, "CreateService", body, "InvalidParameterException", "SRV record");
+	free(body);
+	body = xasprintf("{'serviceName': 'web', 'taskDefinition': 'sdweb', 'desiredCount': 1, "
+			 "'networkConfiguration': {'awsvpcConfiguration': {'subnets': ['s']}}, "
+			 "'serviceRegistries': [{'registryArn': '%s', 'containerName': 'web', "
+			 "'containerPort': 81}]}", srv_arn);
+	fails(f, "CreateService", body, "InvalidParameterException", "containerPort 81");
+	fails(f, "CreateService", "{'serviceName': 'web', 'taskDefinition': 'sdweb', 'desiredCount': 1, "
+	      "'networkConfiguration': {'awsvpcConfiguration': {'subnets': ['s']}}, "
+	      "'serviceRegistries': [{'registryArn': 'arn:aws:servicediscovery:us-east-1:1:service/srv-x'}]}",
+	      "InvalidParameterException", "no service discovery service");
+	free(body);
+	body = xasprintf("{'serviceName': 'web', 'taskDefinition': 'sdweb', 'desiredCount': 2, "
+			 "'networkConfiguration': {'awsvpcConfiguration': {'subnets': ['s']}}, "
+			 "'serviceRegistries': [{'registryArn': '%s', 'containerName': 'web', "
+			 "'containerPort': 8080}]}", srv_arn);
+	r = ok(f, "CreateService", body);
+	x = json_object_get(r, "service");
+	assert_int_equal(n_at(x, "serviceRegistries"), 1);
+	assert_string_equal(s_at(at(x, "serviceRegistries", 0), "registryArn"), srv_arn);
+	dep = xstrdup(s_at(at(x, "deployments", 0), "id"));
+	json_decref(r);
+
+	/* its RUNNING tasks are the instances; a PENDING one is not */
+	put_sd_task(f, 1, dep, "RUNNING", "10.213.0.5");
+	put_sd_task(f, 2, dep, "PENDING", "10.213.0.6");
+	svcctl_step_all(f->d.svcs);
+	free(body);
+	body = xasprintf("{'ServiceId': '%s'}", srv);
+	r = ok(f, SD "ListInstances", body);
+	assert_int_equal(n_at(r, "Instances"), 1);
+	x = at(r, "Instances", 0);
+	assert_string_equal(s_at(x, "Id"), "00000000000000000000000000000001");
+	assert_string_equal(s_at(json_object_get(x, "Attributes"), "AWS_INSTANCE_IPV4"), "10.213.0.5");
+	assert_string_equal(s_at(json_object_get(x, "Attributes"), "AWS_INSTANCE_PORT"), "8080");
+	assert_string_equal(s_at(json_object_get(x, "Attributes"), "ECS_SERVICE_NAME"), "web");
+	assert_string_equal(s_at(json_object_get(x, "Attributes"), "ECS_TASK_DEFINITION_FAMILY"), "sdweb");
+	json_decref(r);
+	put_sd_task(f, 2, dep, "RUNNING", "10.213.0.6");
+	svcctl_step_all(f->d.svcs);
+	r = ok(f, SD "ListInstances", body);
+	assert_int_equal(n_at(r, "Instances"), 2);
+	json_decref(r);
+	free(body);
+	body = xasprintf("{'Id': '%s'}", srv);
+	r = ok(f, SD "GetService", body);
+	assert_int_equal(i_at(json_object_get(r, "Service"), "InstanceCount"), 2);
+	json_decref(r);
+	fails(f, SD "DeleteService", body, "ResourceInUse", NULL);
+
+	/* a restarted berthd knows its namespaces and services */
+	fx_stop(f);
+	fx_start(f);
+	r = ok(f, SD "GetService", body);
+	assert_string_equal(s_at(json_object_get(r, "Service"), "Name"), "web");
+	json_decref(r);
+	r = ok(f, SD "ListNamespaces", "{}");
+	assert_int_equal(n_at(r, "Namespaces"), 2);
+	json_decref(r);
+}
+
 static void test_shapes_match_botocore(void **state)
 {
 	const char *src = getenv("BERTH_SOURCE_DIR");
@@ -1738,6 +1930,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_service_restore_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schedules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_autoscaling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
 		cmocka_unit_test(test_shapes_match_botocore),
 	};
 

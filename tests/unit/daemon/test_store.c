@@ -263,7 +263,7 @@ static void test_open_migrates_v1_keeps_data(void **state)
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE events; DROP TABLE secrets; "
 				      "DROP TABLE services; DROP TABLE schedule_runs; "
-				      "DROP TABLE schedules; DROP TABLE scaling; PRAGMA user_version=1", NULL, NULL,
+				      "DROP TABLE schedules; DROP TABLE scaling; DROP TABLE discovery; PRAGMA user_version=1", NULL, NULL,
 				      NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
 					    "name LIKE 'events%'", -1, &q, NULL), SQLITE_OK);
@@ -325,7 +325,7 @@ static void test_open_migrates_v3_services(void **state)
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE services; DROP TABLE schedule_runs; "
-				      "DROP TABLE schedules; DROP TABLE scaling; PRAGMA user_version=3", NULL, NULL,
+				      "DROP TABLE schedules; DROP TABLE scaling; DROP TABLE discovery; PRAGMA user_version=3", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 	s = fx_open(f);
@@ -398,7 +398,7 @@ static void test_open_migrates_v2_secrets(void **state)
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DROP TABLE secrets; DROP TABLE services; "
 				      "DROP TABLE schedule_runs; DROP TABLE schedules; "
-				      "DROP TABLE scaling; PRAGMA user_version=2", NULL, NULL,
+				      "DROP TABLE scaling; DROP TABLE discovery; PRAGMA user_version=2", NULL, NULL,
 				      NULL), SQLITE_OK);
 	sqlite3_close(db);
 	s = fx_open(f);
@@ -438,9 +438,9 @@ static void test_open_newer_version_refused(void **state)
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=7", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=8", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	FAILS(store_open(f->db, &s, err), "schema version 7");
+	FAILS(store_open(f->db, &s, err), "schema version 8");
 	assert_null(s);
 	FAILS(store_open(f->db, &s, err), "newer berth");
 	FAILS(store_open(f->db, &s, err), f->db);
