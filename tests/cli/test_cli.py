@@ -81,6 +81,8 @@ class Env:
             "socket": self.sock,
             "storage": "tmpfs",
             "shimPath": "/bin/false",
+            # no task here has a network: no DNS responder on this host
+            "dns": {"enabled": False},
         }
         path = os.path.join(self.dir, "berthd.json")
         with open(path, "w") as f:
