@@ -26,8 +26,8 @@ PKGS=(
 	awscli python3-boto3
 	# ephemeral storage volumes (ext4 and XFS tooling, also staged into the test VM)
 	xfsprogs
-	# unit tests
-	libcmocka-dev
+	# unit tests; etcd-server: the etcd client's tests start a private etcd (scheduler/etcd.c)
+	libcmocka-dev etcd-server
 	# VM harness: emulator, guest userland, disk and network tools staged into the guest
 	qemu-system-x86 busybox-static e2fsprogs iproute2 kmod
 	# nft(8) reads back what netns/ writes over netlink (unit tests, VM cases)
@@ -54,10 +54,13 @@ if ((${#missing[@]})); then
 	apt-get -q -o DPkg::Lock::Timeout=600 update
 	apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends "${missing[@]}"
 	# haproxy and nginx are benchmark peers that tests/bench/lb starts on its
-	# own ports: their packages also start and enable system services on
-	# install (nginx on port 80); stop and disable the ones this run installed
-	for svc in nginx haproxy; do
-		printf '%s\n' "${missing[@]}" | grep -qx "$svc" || continue
+	# own ports, etcd-server the store the etcd client's tests start on free
+	# ports: their packages also start and enable system services on install
+	# (nginx on port 80, etcd on 2379); stop and disable the ones this run
+	# installed (PACKAGE:SERVICE)
+	for ps in nginx:nginx haproxy:haproxy etcd-server:etcd; do
+		svc=${ps#*:}
+		printf '%s\n' "${missing[@]}" | grep -qx "${ps%%:*}" || continue
 		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
 		elif command -v invoke-rc.d >/dev/null; then
