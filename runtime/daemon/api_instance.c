@@ -10,7 +10,12 @@
  * and, one row per attribute with targetId = the instance's ARN, in the
  * attributes table (ListAttributes); every change writes both in one
  * transaction. Names under ecs. and com.amazonaws.ecs. are berth's own
- * (set at bootstrap); PutAttributes and DeleteAttributes refuse them. */
+ * (set at bootstrap); PutAttributes and DeleteAttributes refuse them.
+ *
+ * In a cluster (cluster.c) Describe- and ListContainerInstances also answer
+ * the instances the other hosts registered in etcd, as they wrote them, with
+ * agentConnected = their alive key exists; the other operations act on this
+ * host's instance only. Without a cluster nothing of that runs. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +31,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/cluster.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/store.h"
 #include "runtime/task/task.h"
@@ -360,6 +366,49 @@ static json_t *missing(struct berthd *d, const char *cluster, const char *ref)
 	return json_pack("{s:s, s:s}", "arn", arn, "reason", "MISSING");
 }
 
+json_t *api_instance_self(struct berthd *d, struct berr **err)
+{
+	cleanup_json json_t *doc = NULL;
+	struct api_error e = { 0 };
+	json_t *v;
+	int r;
+
+	if ((r = store_instance_get(d->st, d->instance_id, &doc, err)) < 0)
+		return NULL;
+	if (r == 0) {
+		berr_set(err, ENOENT, "container instance %s is not in the store", d->instance_id);
+		return NULL;
+	}
+	if (!(v = instance_view(d, doc, false, &e))) {
+		berr_set(err, 0, "%s", e.message ?: "container instance view");
+		api_error_clear(&e);
+	}
+	return v;
+}
+
+/* The instance `ref` (id or ARN) of cluster among the other hosts' (the
+ * first call reads them from etcd into *remote): a copy, or NULL. When etcd
+ * could not be read, *rerr says why. */
+static json_t *find_remote(struct berthd *d, const char *cluster, const char *ref,
+			   json_t **remote, struct berr **rerr)
+{
+	json_t *x;
+	size_t i;
+
+	if (!*remote && cluster_instances(d, remote, rerr) < 0)
+		return NULL;
+	json_array_foreach(*remote, i, x) {
+		const char *arn = json_string_value(json_object_get(x, "containerInstanceArn")) ?: "";
+		char c[NAME_MAX_LEN];
+
+		if (inst_cluster(arn, c, sizeof(c)) < 0 || strcmp(c, cluster) != 0)
+			continue;
+		if (strncmp(ref, "arn:", 4) == 0 ? !strcmp(ref, arn) : !strcmp(ref, api_arn_tail(arn)))
+			return json_deep_copy(x);
+	}
+	return NULL;
+}
+
 static int get_cluster(struct berthd *d, json_t *in, char *name, size_t len, struct api_error *e)
 {
 	if (api_cluster_name(d, in, name, len, e) < 0)
@@ -562,6 +611,8 @@ json_t *api_describe_container_instances(struct berthd *d, json_t *in, struct ap
 {
 	cleanup_json json_t *out = json_array();
 	cleanup_json json_t *failures = json_array();
+	cleanup_json json_t *remote = NULL;
+	cleanup_berr struct berr *rerr = NULL;
 	char cluster[NAME_MAX_LEN];
 	json_t *refs = NULL, *inc = NULL, *x;
 	bool with_tags = false;
@@ -587,8 +638,20 @@ json_t *api_describe_container_instances(struct berthd *d, json_t *in, struct ap
 
 		if (r < 0)
 			return NULL;
+		if (r == 0 && d->cluster) {
+			/* another host's, from etcd */
+			if ((v = find_remote(d, cluster, json_string_value(x), &remote, &rerr))) {
+				if (with_tags)
+					json_object_set_new(v, "tags", json_array());
+				json_array_append_new(out, v);
+				continue;
+			}
+		}
 		if (r == 0) {
-			json_array_append_new(failures, missing(d, cluster, json_string_value(x)));
+			v = missing(d, cluster, json_string_value(x));
+			if (rerr)
+				json_object_set_new(v, "detail", json_string(berr_msg(rerr)));
+			json_array_append_new(failures, v);
 			continue;
 		}
 		if (!(v = instance_view(d, doc, with_tags, e)))
@@ -675,6 +738,68 @@ static bool status_valid(const char *s)
 	return false;
 }
 
+/* ListContainerInstances in a cluster: this host's instances from the
+ * store and the other hosts' from etcd (only the local ones while etcd is
+ * unreachable), merged in id order, then filtered and paged alike. */
+struct ci_row {
+	const char *id, *arn;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ci_row *)a)->id, ((const struct ci_row *)b)->id);
+}
+
+static json_t *list_clustered(struct berthd *d, const char *cluster, const char *status,
+			      const struct ci_filter *flt, const char *after, int64_t limit,
+			      struct api_error *e)
+{
+	cleanup_json json_t *local = NULL;
+	cleanup_json json_t *remote = NULL;
+	cleanup_json json_t *arns = json_array();
+	cleanup_free struct ci_row *rows = NULL;
+	cleanup_free char *token = NULL;
+	struct berr *err = NULL;
+	size_t n = 0, i;
+	bool more;
+	json_t *x, *res;
+
+	if (store_instance_list(d->st, cluster, status, NULL, &local, &more, &err) < 0)
+		return api_fail_berr(e, &err, "list container instances");
+	if (cluster_instances(d, &remote, &err) < 0) {
+		log_debug("ListContainerInstances: this host's only: %s", berr_msg(err));
+		berr_clear(&err);
+	}
+	rows = xcalloc(json_array_size(local) + json_array_size(remote) + 1, sizeof(*rows));
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(pass ? remote : local, i, x) {
+			const char *arn = json_string_value(json_object_get(x, "containerInstanceArn"));
+			const char *st = json_string_value(json_object_get(x, "status")) ?: "";
+			char c[NAME_MAX_LEN];
+
+			if (!arn || inst_cluster(arn, c, sizeof(c)) < 0 || strcmp(c, cluster) != 0)
+				continue;
+			if (status ? strcmp(st, status) != 0 : strcmp(st, "INACTIVE") == 0)
+				continue;
+			if (flt && !filter_match(flt, x))
+				continue;
+			rows[n].id = api_arn_tail(arn);
+			rows[n].arn = arn;
+			if (!after || strcmp(rows[n].id, after) > 0)
+				n++;
+		}
+	}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	for (i = 0; i < n && (int64_t)i < limit; i++)
+		json_array_append_new(arns, json_string(rows[i].arn));
+	if (n > (size_t)limit)
+		token = api_page_token(rows[limit - 1].id);
+	res = json_pack("{s:O}", "containerInstanceArns", arns);
+	if (token)
+		json_object_set_new(res, "nextToken", json_string(token));
+	return res;
+}
+
 json_t *api_list_container_instances(struct berthd *d, json_t *in, struct api_error *e)
 {
 	cleanup_json json_t *arns = json_array();
@@ -698,6 +823,8 @@ json_t *api_list_container_instances(struct berthd *d, json_t *in, struct api_er
 	if (api_page_start(in, 100, 100, &after, &limit, e) < 0 ||
 	    get_cluster(d, in, cluster, sizeof(cluster), e) < 0)
 		return NULL;
+	if (d->cluster)
+		return list_clustered(d, cluster, status, filter ? &flt : NULL, after, limit, e);
 	cursor = after ? xstrdup(after) : NULL;
 	/* the filter is applied here: read pages until this one is full */
 	for (;;) {

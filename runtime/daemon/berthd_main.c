@@ -1,5 +1,6 @@
 /* runtime/daemon/berthd_main.c - berthd: the ECS API daemon. */
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/cluster.h"
 #include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/server.h"
@@ -151,6 +152,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (server_init(&d, &err) < 0)
 		goto out;
+	/* join the etcd cluster, if configured (after the bootstrap: the instance id) */
+	if (cluster_start(&d, &err) < 0)
+		goto out;
 	/* before the shims: restored tasks' services publish into it */
 	if (discovery_start(&d, &err) < 0)
 		goto out;
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
 out:
 	if (err)
 		log_error("%s", berr_msg(err));
+	cluster_stop(&d);
 	svcctl_free(d.svcs);
 	autoscaling_free(&d);
 	discovery_free(&d);

@@ -33,6 +33,8 @@ void berthd_config_init(struct berthd_config *c)
 	c->autoscaling_period = 60;
 	c->dns_enabled = -1;
 	c->dns_timeout_ms = 2000;
+	c->cluster_prefix = xstrdup("/berth");
+	c->cluster_lease_seconds = 10;
 	c->storage = xstrdup("loop");
 	c->pull_policy = xstrdup("if-not-present");
 	c->insecure_registries = xcalloc(1, sizeof(*c->insecure_registries));
@@ -73,6 +75,11 @@ void berthd_config_free(struct berthd_config *c)
 	strv_free(c->insecure_registries);
 	free(c->registry_credentials);
 	free(c->docker_config);
+	strv_free(c->cluster_etcd);
+	free(c->cluster_prefix);
+	free(c->cluster_ca_file);
+	free(c->cluster_cert_file);
+	free(c->cluster_key_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -265,6 +272,84 @@ static int parse_dns(const json_t *o, struct berthd_config *c, struct berr **err
 	return 0;
 }
 
+/* "cluster": {"etcd": [URL, ...], "prefix", "leaseSeconds", "caFile",
+ * "certFile", "keyFile"} (cluster.c). */
+static int parse_cluster(const json_t *o, struct berthd_config *c, struct berr **err)
+{
+	static const char *const known[] = { "etcd", "prefix", "leaseSeconds", "caFile", "certFile",
+					     "keyFile", NULL };
+	static const char *const files[] = { "caFile", "certFile", "keyFile" };
+	char **dst[] = { &c->cluster_ca_file, &c->cluster_cert_file, &c->cluster_key_file };
+	const char *key, *prefix = NULL;
+	json_t *v;
+	size_t n = 0, len;
+	int r;
+
+	if ((r = bjson_expect_object(o, "cluster", err)) < 0)
+		return r;
+	json_object_foreach((json_t *)o, key, v) {
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], key); i++)
+			;
+		if (!known[i])
+			return berr_set(err, EINVAL, "cluster.%s: unknown key (known: etcd, prefix, "
+					"leaseSeconds, caFile, certFile, keyFile)", key);
+	}
+	v = json_object_get(o, "etcd");
+	if (!json_is_array(v))
+		return berr_set(err, EINVAL, "cluster.etcd: expected an array of endpoint URLs "
+				"(\"http://HOST:2379\"), got %s", v ? bjson_type_name(v) : "nothing");
+	strv_free(c->cluster_etcd);
+	c->cluster_etcd = NULL;
+	if ((r = bjson_strv(v, "cluster.etcd", &c->cluster_etcd, err)) < 0)
+		return r;
+	for (char **i = c->cluster_etcd; *i; i++, n++) {
+		const char *rest = *i;
+
+		if (!strncmp(rest, "http://", 7))
+			rest += 7;
+		else if (!strncmp(rest, "https://", 8))
+			rest += 8;
+		else if (strstr(rest, "://"))
+			return berr_set(err, EINVAL, "cluster.etcd[%zu]: \"%s\": use http:// or https://",
+					n, berr_q(*i));
+		if (!*rest || strpbrk(rest, " \t\n/?#"))
+			return berr_set(err, EINVAL, "cluster.etcd[%zu]: \"%s\": want [http[s]://]HOST:PORT",
+					n, berr_q(*i));
+	}
+	if (n == 0 || n > 16)
+		return berr_set(err, EINVAL, "cluster.etcd: %zu endpoints, want 1 to 16", n);
+	if ((r = bjson_get_string(o, "cluster", "prefix", false, &prefix, err)) < 0)
+		return r;
+	if (prefix) {
+		len = strlen(prefix);
+		if (prefix[0] != '/' || len < 2 || len > 128 || prefix[len - 1] == '/' ||
+		    strpbrk(prefix, " \t\n"))
+			return berr_set(err, EINVAL, "cluster.prefix: \"%s\": want /NAME[/NAME...] "
+					"(no trailing /, no spaces, at most 128 bytes)", berr_q(prefix));
+		free(c->cluster_prefix);
+		c->cluster_prefix = xstrdup(prefix);
+	}
+	if ((r = bjson_get_int_range(o, "cluster", "leaseSeconds", false, 2, 300,
+				     &c->cluster_lease_seconds, err)) < 0)
+		return r;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *f = NULL;
+
+		if ((r = bjson_get_string(o, "cluster", files[i], false, &f, err)) < 0)
+			return r;
+		if (!f)
+			continue;
+		if (f[0] != '/')
+			return berr_set(err, EINVAL, "cluster.%s: \"%s\" is not an absolute path",
+					files[i], berr_q(f));
+		free(*dst[i]);
+		*dst[i] = xstrdup(f);
+	}
+	return 0;
+}
+
 int berthd_config_parse(const char *what, const char *buf, size_t len, struct berthd_config *c,
 			struct berr **err)
 {
@@ -274,7 +359,7 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 		"network", "instance", "berthPath", "imagePullPolicy", "insecureRegistries",
 		"registryCredentials", "dockerConfig", "imagePullTimeoutSeconds", "roles",
 		"roleCredentialsFile", "hostKeyFile", "serviceIntervalMilliseconds", "lbControlSocket",
-		"scheduleSecondsPerMinute", "autoscalingPeriodSeconds", "dns", NULL,
+		"scheduleSecondsPerMinute", "autoscalingPeriodSeconds", "dns", "cluster", NULL,
 	};
 	cleanup_json json_t *doc = NULL;
 	const char *key;
@@ -390,6 +475,9 @@ int berthd_config_parse(const char *what, const char *buf, size_t len, struct be
 	    (r = parse_instance(v, c, err)) < 0)
 		goto fail;
 	if ((v = json_object_get(doc, "dns")) && !json_is_null(v) && (r = parse_dns(v, c, err)) < 0)
+		goto fail;
+	if ((v = json_object_get(doc, "cluster")) && !json_is_null(v) &&
+	    (r = parse_cluster(v, c, err)) < 0)
 		goto fail;
 	/* task roles */
 	creds_roles_free(&c->roles);

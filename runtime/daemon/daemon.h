@@ -74,6 +74,14 @@ struct berthd_config {
 	char **dns_upstreams;      /* "upstreams": ["IP" | "IP:PORT", ...], NULL-terminated;
 				    * NULL: the host's /etc/resolv.conf nameservers */
 	int64_t dns_timeout_ms;    /* "forwardTimeoutMilliseconds" per upstream try (2000) */
+	/* "cluster": join a cluster of berthds through etcd (cluster.c;
+	 * docs/berthd.md, "Clusters (etcd)"). Without the block nothing of it runs. */
+	char **cluster_etcd;       /* "etcd": endpoint URLs, NULL-terminated; NULL: no cluster */
+	char *cluster_prefix;      /* "prefix": every key of the cluster under it (/berth) */
+	int64_t cluster_lease_seconds; /* "leaseSeconds": liveness lease TTL (10; 2-300) */
+	char *cluster_ca_file;     /* "caFile", "certFile", "keyFile": TLS for https:// */
+	char *cluster_cert_file;   /*   endpoints (PEM paths); NULL: curl's defaults, */
+	char *cluster_key_file;    /*   no client certificate */
 };
 
 void berthd_config_init(struct berthd_config *c);
@@ -88,6 +96,7 @@ struct shimmgr;
 struct svcctl;
 struct aas_state;
 struct sd_state;
+struct cluster;
 
 /* Anything in the epoll set: epoll_data.ptr points at one of these, the
  * first member of the object that owns the fd. */
@@ -110,6 +119,9 @@ struct berthd {
 	int epfd;                  /* the event loop (server.c) */
 	uint8_t host_key[CREDS_HOST_KEY_LEN];   /* mints and checks task credentials */
 	bool have_host_key;        /* loaded (berthd_main); without it no session token verifies */
+	struct cluster *cluster;   /* membership in an etcd cluster (cluster.c); NULL: none */
+	bool cluster_leader;       /* with a cluster: this berthd holds the leadership as of
+				    * its last tick (it runs the services controller) */
 	double started_at;
 	bool stopping;             /* SIGTERM: finish requests, then exit */
 };
