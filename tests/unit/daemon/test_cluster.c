@@ -43,166 +43,38 @@
 #include "runtime/daemon/services.h"
 #include "runtime/daemon/store.h"
 #include "scheduler/etcd.h"
+#include "tests/unit/etcd_fixture.h"
 
-#define ETCD_BIN "/usr/bin/etcd"
 #define ACCOUNT "123456789012"
 
 /* ---------------------------------------------------------------- etcd */
 
 static struct {
-	bool available;
-	pid_t pid;
-	char dir[64];
-	int cport, pport;
-	char url[64];
+	struct etcd_fixture fx;   /* tests/unit/etcd_fixture.h */
 	struct etcd *c;      /* the test's own client */
 	char *records;       /* recorded answers for shape_check.py */
 	int seq;
-} g = { .pid = -1 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A port nothing listens on right now. bound_fd (if not NULL) keeps the
- * socket bound but not listening: connecting to it is refused. */
-static int free_port(int *bound_fd)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	if (bound_fd)
-		*bound_fd = fd;
-	else
-		close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void print_log(void)
-{
-	char path[128], line[512];
-	long n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/etcd.log", g.dir);
-	if (!(f = fopen(path, "r")))
-		return;
-	fprintf(stderr, "---- %s (tail)\n", path);
-	while (fgets(line, sizeof(line), f))
-		n++;
-	rewind(f);
-	for (long i = 0; fgets(line, sizeof(line), f); i++)
-		if (i >= n - 30)
-			fputs(line, stderr);
-	fclose(f);
-}
-
-/* Start etcd (again: same data dir and ports) and wait until it serves. */
-static void etcd_start(void)
-{
-	char data[96], log[96], peer[64], initial[96];
-	const char *eps[] = { g.url, NULL };
-	struct etcd_opts o = { .timeout_ms = 1000, .connect_timeout_ms = 200 };
-	struct etcd *c = NULL;
-	struct berr *err = NULL;
-	int64_t deadline;
-	pid_t pid;
-
-	snprintf(data, sizeof(data), "%s/data", g.dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", g.dir);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", g.pport);
-	snprintf(initial, sizeof(initial), "t=%s", peer);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setpgid(0, 0);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", g.url,
-		      "--advertise-client-urls", g.url, "--listen-peer-urls", peer,
-		      "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
-		      "--log-level", "warn", "--logger", "zap", (char *)NULL);
-		_exit(127);
-	}
-	g.pid = pid;
-	assert_int_equal(etcd_open(eps, &o, &c, &err), 0);
-	deadline = now_ms() + 20000;
-	for (;;) {
-		struct etcd_kv kv;
-		int status;
-
-		if (etcd_get(c, "health-probe", &kv, NULL, &err) >= 0) {
-			etcd_kv_clear(&kv);
-			break;
-		}
-		berr_clear(&err);
-		if (waitpid(g.pid, &status, WNOHANG) == g.pid) {
-			g.pid = -1;
-			print_log();
-			fail_msg("etcd exited during start (status %d)", status);
-		}
-		if (now_ms() > deadline) {
-			print_log();
-			fail_msg("etcd did not answer within 20 s");
-		}
-		sleep_ms(100);
-	}
-	etcd_close(c);
-}
-
-static void etcd_stop(int sig)
-{
-	if (g.pid <= 0)
-		return;
-	kill(g.pid, sig);
-	waitpid(g.pid, NULL, 0);
-	g.pid = -1;
-}
+} g = { .fx.pid = -1 };
 
 static int group_setup(void **state)
 {
 	const char *eps[2];
 	struct berr *err = NULL;
+	int r;
 
 	(void)state;
-	snprintf(g.dir, sizeof(g.dir), "/tmp/berth-test-cluster-XXXXXX");
-	if (!mkdtemp(g.dir))
+	r = etcd_fixture_init(&g.fx, "/tmp/berth-test-cluster-XXXXXX");
+	if (r < 0)
 		return -1;
-	g.records = xasprintf("%s/records", g.dir);
+	g.records = xasprintf("%s/records", g.fx.dir);
 	if (mkdir(g.records, 0700) < 0)
 		return -1;
-	if (access(ETCD_BIN, X_OK) != 0)
-		return 0; /* tests that need etcd skip */
-	g.cport = free_port(NULL);
-	g.pport = free_port(NULL);
-	snprintf(g.url, sizeof(g.url), "http://127.0.0.1:%d", g.cport);
-	etcd_start();
-	eps[0] = g.url;
+	if (!r)
+		return 0;   /* no etcd: the tests that need it skip */
+	eps[0] = g.fx.url;
 	eps[1] = NULL;
 	if (etcd_open(eps, NULL, &g.c, &err) < 0)
 		return -1;
-	g.available = true;
 	return 0;
 }
 
@@ -213,8 +85,8 @@ static int group_teardown(void **state)
 	(void)state;
 	etcd_close(g.c);
 	g.c = NULL;
-	etcd_stop(SIGKILL);
-	if (fs_rm_rf_at(AT_FDCWD, g.dir, &err) < 0)
+	etcd_fixture_stop(&g.fx, SIGKILL);
+	if (fs_rm_rf_at(AT_FDCWD, g.fx.dir, &err) < 0)
 		fprintf(stderr, "cleanup: %s\n", berr_msg(err));
 	berr_free(err);
 	free(g.records);
@@ -223,7 +95,7 @@ static int group_teardown(void **state)
 
 #define NEED_ETCD()                                                                  \
 	do {                                                                         \
-		if (!g.available) {                                                  \
+		if (!g.fx.available) {                                                  \
 			fprintf(stderr, "skip: %s not installed (Debian etcd-server)\n", \
 				ETCD_BIN);                                           \
 			skip();                                                      \
@@ -275,12 +147,12 @@ static void host_init(struct host *h, const char *name, const char *prefix)
 	cleanup_free char *conf = NULL;
 	struct berr *err = NULL;
 
-	h->dir = xasprintf("%s/%s", g.dir, name);
+	h->dir = xasprintf("%s/%s", g.fx.dir, name);
 	assert_int_equal(mkdir(h->dir, 0700), 0);
 	conf = xasprintf("{\"root\": \"%s\", \"accountId\": \"" ACCOUNT "\", \"instance\": "
 			 "{\"cpu\": 2048, \"memory\": 4096, \"attributes\": {\"host\": \"%s\"}}, "
 			 "\"cluster\": {\"etcd\": [\"%s\"], \"prefix\": \"%s\", \"leaseSeconds\": 2}}",
-			 h->dir, name, g.url, prefix);
+			 h->dir, name, g.fx.url, prefix);
 	berthd_config_init(&h->d.cfg);
 	if (berthd_config_parse("test", conf, strlen(conf), &h->d.cfg, &err) < 0)
 		fail_msg("config: %s", berr_msg(err));
@@ -521,12 +393,12 @@ static void test_unreachable_at_start(void **state)
 
 	(void)state;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	/* host_init takes g.url: point it at the dead port */
+	/* host_init takes g.fx.url: point it at the dead port */
 	char saved[64];
-	memcpy(saved, g.url, sizeof(saved));
-	memcpy(g.url, url, sizeof(g.url));
+	memcpy(saved, g.fx.url, sizeof(saved));
+	memcpy(g.fx.url, url, sizeof(g.fx.url));
 	host_init(&h, "dead", "/dead");
-	memcpy(g.url, saved, sizeof(g.url));
+	memcpy(g.fx.url, saved, sizeof(g.fx.url));
 	t0 = now_ms();
 	assert_true(cluster_start(&h.d, &err) < 0);
 	assert_true(now_ms() - t0 < 2000);
@@ -670,7 +542,7 @@ static void test_two_hosts(void **state)
 
 	/* etcd goes away: ticks neither crash nor hang, nobody leads, the
 	 * outage is logged once per host, the API answers locally */
-	etcd_stop(SIGKILL);
+	etcd_fixture_stop(&g.fx, SIGKILL);
 	log_reset();
 	for (int i = 0; i < 3; i++) {
 		t0 = now_ms();
@@ -697,7 +569,7 @@ static void test_two_hosts(void **state)
 	}
 
 	/* etcd is back: both recover, one leader, both connected */
-	etcd_start();
+	etcd_fixture_start(&g.fx);
 	log_reset();
 	for (int i = 0; i < 2; i++) {
 		cluster_tick(&a.d);

@@ -29,151 +29,27 @@
 #include "common/error.h"
 #include "common/xalloc.h"
 #include "scheduler/etcd.h"
+#include "tests/unit/etcd_fixture.h"
 
-#define ETCD_BIN "/usr/bin/etcd"
 
 static struct {
-	bool available;
-	pid_t pid;
-	char dir[64];
-	int cport, pport;
-	char url[64];
+	struct etcd_fixture fx;   /* tests/unit/etcd_fixture.h */
 	struct etcd *c;
-} g = { .pid = -1 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A port nothing listens on right now. bound_fd (if not NULL) keeps the
- * socket bound but not listening: connecting to it is refused. */
-static int free_port(int *bound_fd)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	if (bound_fd)
-		*bound_fd = fd;
-	else
-		close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void print_log(void)
-{
-	char path[128], line[512];
-
-	snprintf(path, sizeof(path), "%s/etcd.log", g.dir);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s (tail)\n", path);
-	long n = 0;
-	while (fgets(line, sizeof(line), f))
-		n++;
-	rewind(f);
-	for (long i = 0; fgets(line, sizeof(line), f); i++)
-		if (i >= n - 30)
-			fputs(line, stderr);
-	fclose(f);
-}
-
-static void etcd_start(void)
-{
-	char data[96], log[96], peer[64], initial[96];
-
-	snprintf(data, sizeof(data), "%s/data", g.dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", g.dir);
-	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", g.pport);
-	snprintf(initial, sizeof(initial), "t=%s", peer);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setpgid(0, 0);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(ETCD_BIN, "etcd", "--name", "t", "--data-dir", data, "--listen-client-urls", g.url,
-		      "--advertise-client-urls", g.url, "--listen-peer-urls", peer,
-		      "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
-		      "--log-level", "warn", "--logger", "zap", (char *)NULL);
-		_exit(127);
-	}
-	g.pid = pid;
-	/* wait until it serves reads */
-	const char *eps[] = { g.url, NULL };
-	struct etcd_opts o = { .timeout_ms = 1000, .connect_timeout_ms = 200 };
-	struct etcd *c = NULL;
-	struct berr *err = NULL;
-	assert_int_equal(etcd_open(eps, &o, &c, &err), 0);
-	int64_t deadline = now_ms() + 20000;
-	for (;;) {
-		struct etcd_kv kv;
-		int status;
-
-		if (etcd_get(c, "health-probe", &kv, NULL, &err) >= 0) {
-			etcd_kv_clear(&kv);
-			break;
-		}
-		berr_clear(&err);
-		if (waitpid(g.pid, &status, WNOHANG) == g.pid) {
-			g.pid = -1;
-			print_log();
-			fail_msg("etcd exited during start (status %d)", status);
-		}
-		if (now_ms() > deadline) {
-			print_log();
-			fail_msg("etcd did not answer within 20 s");
-		}
-		sleep_ms(100);
-	}
-	etcd_close(c);
-}
-
-static void etcd_stop(int sig)
-{
-	if (g.pid <= 0)
-		return;
-	kill(g.pid, sig);
-	waitpid(g.pid, NULL, 0);
-	g.pid = -1;
-}
+} g = { .fx.pid = -1 };
 
 static int group_setup(void **state)
 {
-	(void)state;
-	if (access(ETCD_BIN, X_OK) != 0)
-		return 0; /* tests that need etcd skip */
-	snprintf(g.dir, sizeof(g.dir), "/tmp/berth-test-etcd-XXXXXX");
-	if (!mkdtemp(g.dir))
-		return -1;
-	g.cport = free_port(NULL);
-	g.pport = free_port(NULL);
-	snprintf(g.url, sizeof(g.url), "http://127.0.0.1:%d", g.cport);
-	etcd_start();
-	const char *eps[] = { g.url, NULL };
+	const char *eps[2];
 	struct berr *err = NULL;
+	int r;
+
+	(void)state;
+	if ((r = etcd_fixture_init(&g.fx, "/tmp/berth-test-etcd-XXXXXX")) <= 0)
+		return r;   /* 0: no etcd, the tests that need it skip */
+	eps[0] = g.fx.url;
+	eps[1] = NULL;
 	if (etcd_open(eps, NULL, &g.c, &err) < 0)
 		return -1;
-	g.available = true;
 	return 0;
 }
 
@@ -182,20 +58,20 @@ static int group_teardown(void **state)
 	(void)state;
 	etcd_close(g.c);
 	g.c = NULL;
-	etcd_stop(SIGKILL);
-	if (g.dir[0]) {
+	etcd_fixture_stop(&g.fx, SIGKILL);
+	if (g.fx.dir[0]) {
 		char cmd[128];
 
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g.dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g.fx.dir);
 		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", g.dir);
+			fprintf(stderr, "could not remove %s\n", g.fx.dir);
 	}
 	return 0;
 }
 
 #define NEED_ETCD()                                                                  \
 	do {                                                                         \
-		if (!g.available) {                                                  \
+		if (!g.fx.available) {                                                  \
 			fprintf(stderr, "skip: %s not installed (Debian etcd-server)\n", \
 				ETCD_BIN);                                           \
 			skip();                                                      \
@@ -490,7 +366,7 @@ static void test_lease(void **state)
 	OK(etcd_lease_revoke(g.c, id, &ok_err));
 	assert_int_equal(etcd_get(g.c, "lease/k", &kv, NULL, &err), 0);
 	assert_int_equal(etcd_lease_keepalive(g.c, id, &ttl, &err), -ENOENT);
-	assert_non_null(strstr(berr_msg(err), g.url));
+	assert_non_null(strstr(berr_msg(err), g.fx.url));
 	berr_clear(&err);
 	assert_int_equal(etcd_lease_ttl(g.c, id, &ttl, NULL, &err), -ENOENT);
 	berr_clear(&err);
@@ -571,11 +447,11 @@ static void test_watch_resume(void **state)
 	wait_established(w, true, 5000);
 
 	/* etcd goes away; the watch notices */
-	etcd_stop(SIGTERM);
+	etcd_fixture_stop(&g.fx, SIGTERM);
 	wait_established(w, false, 10000);
 	/* back on the same data dir; changes land before the watch reconnects
 	 * (it only works inside etcd_watch_poll, which is not called here) */
-	etcd_start();
+	etcd_fixture_start(&g.fx);
 	OK(etcd_put(g.c, "watch/c", "3", 1, 0, NULL, &ok_err));
 	OK(etcd_delete(g.c, "watch/b", false, NULL, &ok_err));
 	assert_int_equal(wait_events(w, 2, 15000, &ev, &n), 2);
@@ -643,7 +519,7 @@ static void test_compaction(void **state)
 	OK(etcd_compact(g.c, r3, true, &ok_err));
 	assert_int_equal(etcd_range(g.c, "compact/", &ro, &res, &err), -ERANGE);
 	assert_non_null(strstr(berr_msg(err), "compacted"));
-	assert_non_null(strstr(berr_msg(err), g.url));
+	assert_non_null(strstr(berr_msg(err), g.fx.url));
 	berr_clear(&err);
 	/* compacting again below the compacted revision is refused */
 	assert_int_equal(etcd_compact(g.c, r2, false, &err), -ERANGE);
@@ -683,7 +559,7 @@ static void test_election(void **state)
 {
 	(void)state;
 	NEED_ETCD();
-	const char *eps[] = { g.url, NULL };
+	const char *eps[] = { g.fx.url, NULL };
 	struct etcd *a, *b;
 	struct berr *err = NULL;
 	struct etcd_kv leader;
@@ -748,7 +624,7 @@ static void test_failover(void **state)
 	int dead = free_port(&dead_fd); /* bound, not listening: refused */
 	char dead_url[64];
 	snprintf(dead_url, sizeof(dead_url), "127.0.0.1:%d", dead);
-	const char *eps[] = { dead_url, g.url, NULL };
+	const char *eps[] = { dead_url, g.fx.url, NULL };
 	struct etcd *c;
 	struct berr *err = NULL;
 	struct etcd_kv kv;
@@ -758,7 +634,7 @@ static void test_failover(void **state)
 	snprintf(want_dead, sizeof(want_dead), "http://%s", dead_url);
 	assert_string_equal(etcd_endpoint(c), want_dead);
 	OK(etcd_put(c, "failover/k", "v", 1, 0, NULL, &ok_err));
-	assert_string_equal(etcd_endpoint(c), g.url); /* sticks to the one that answered */
+	assert_string_equal(etcd_endpoint(c), g.fx.url); /* sticks to the one that answered */
 	assert_int_equal(etcd_get(c, "failover/k", &kv, NULL, &err), 1);
 	etcd_kv_clear(&kv);
 
