@@ -168,4 +168,14 @@ static int etcd_fixture_init(struct etcd_fixture *fx, const char *tmpl)
 	return 1;
 }
 
+/* In a test that needs etcd: skip (never pass) when it is not there. */
+#define ETCD_FIXTURE_NEED(fx)                                                       \
+	do {                                                                        \
+		if (!(fx)->available) {                                             \
+			fprintf(stderr, "skip: %s not installed (Debian etcd-server)\n", \
+				ETCD_BIN);                                          \
+			skip();                                                     \
+		}                                                                   \
+	} while (0)
+
 #endif

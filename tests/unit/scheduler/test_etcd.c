@@ -69,14 +69,7 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_ETCD()                                                                  \
-	do {                                                                         \
-		if (!g.fx.available) {                                                  \
-			fprintf(stderr, "skip: %s not installed (Debian etcd-server)\n", \
-				ETCD_BIN);                                           \
-			skip();                                                      \
-		}                                                                    \
-	} while (0)
+#define NEED_ETCD() ETCD_FIXTURE_NEED(&g.fx)
 
 /* call must report into ok_err */
 #define OK(call)                                                                     \
