@@ -1,11 +1,15 @@
 /* lb/engine.c - berth-lb's engine: one epoll worker per engine, more
  * workers following a first one (lb/engine.h, docs/lb.md "Engine").
  *
- * Every socket is an object that starts with struct ev (kind, fd, the epoll
- * interest it has, a deadline). Level-triggered epoll; after handling an
- * event the engine recomputes the interest of the objects involved
- * (update()), which is also where back-pressure lives: a side is read only
- * while the buffer it would fill holds less than HIGH bytes. An object that
+ * Every socket is an object that starts with struct ev (kind, fd, the
+ * interest it has, a deadline). After handling an event the engine
+ * recomputes the interest of the objects involved (update()), which is also
+ * where back-pressure lives: a side is read only while the buffer it would
+ * fill holds less than HIGH bytes. Client, target and relay sockets are
+ * edge-triggered with the readiness remembered in the object, and ev_set()
+ * hands an object whose interest meets its readiness to its handler from
+ * the pending list (run_pending), so the handlers see level-triggered
+ * semantics without an epoll_ctl per state change (engine_int.h, struct ev). An object that
  * is closed is taken out of epoll at once and freed at the end of the loop
  * iteration, so later events of the same batch never touch freed memory.
  * Deadlines are checked by a sweep over all objects every SWEEP_MS. */
@@ -248,83 +252,106 @@ struct tgrp *lb_eng_group_by_name(struct lb_engine *e, const char *name)
 	return NULL;
 }
 
-/* an idle pooled connection to target idx of g that is still open */
+static void pool_unlink(struct tgrp *g, struct upstream *u)
+{
+	if (!u->pooled)
+		return;
+	if (u->pool_prev)
+		u->pool_prev->pool_next = u->pool_next;
+	else
+		g->pool[u->tidx] = u->pool_next;
+	if (u->pool_next)
+		u->pool_next->pool_prev = u->pool_prev;
+	u->pool_next = u->pool_prev = NULL;
+	u->pooled = false;
+	g->pool_n[u->tidx]--;
+}
+
+/* An idle pooled connection that had an event (rd) since its last
+ * response: still usable when nothing is there to read (an edge that the
+ * last read already drained); data or EOF: not reusable. */
+static bool pool_conn_quiet(struct upstream *u)
+{
+	char b;
+	ssize_t n;
+
+	if (!u->ev.rd)
+		return true;
+	n = read(u->ev.fd, &b, 1);
+	if (n < 0 && errno == EAGAIN) {
+		u->ev.rd = false;
+		return true;
+	}
+	return false;
+}
+
+/* an idle pooled connection to target idx of g: the one put back last (its
+ * target closing it shows as an event, which takes it out of the pool; the
+ * race left, a close in flight as the request leaves, is what the replay of
+ * idempotent requests covers) */
 static struct upstream *pool_take(struct lb_engine *e, struct tgrp *g, size_t idx)
 {
-	struct upstream **pp = &g->pool;
+	struct upstream *u;
 
-	while (*pp) {
-		struct upstream *u = *pp;
-		char b;
-		ssize_t n;
-
-		if (u->tidx != idx) {
-			pp = &u->pool_next;
+	while (idx < g->n_pool && (u = g->pool[idx])) {
+		pool_unlink(g, u);
+		if (u->tgen != g->tg.t[idx].gen || !pool_conn_quiet(u)) {
+			ev_kill(e, &u->ev); /* the slot holds another target now, or closed */
 			continue;
 		}
-		*pp = u->pool_next;
-		u->pool_next = NULL;
-		if (u->tgen != g->tg.t[idx].gen) { /* the slot holds another target now */
-			ev_kill(e, &u->ev);
-			continue;
-		}
-		/* closed by the target while idle? (data or EOF: not reusable) */
-		n = recv(u->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n < 0 && errno == EAGAIN) {
-			u->reused = true;
-			return u;
-		}
-		ev_kill(e, &u->ev);
+		u->reused = true;
+		return u;
 	}
 	return NULL;
 }
 
 static void pool_remove(struct tgrp *g, struct upstream *u)
 {
-	for (struct upstream **pp = &g->pool; *pp; pp = &(*pp)->pool_next)
-		if (*pp == u) {
-			*pp = u->pool_next;
-			return;
-		}
+	pool_unlink(g, u);
 }
 
 /* close the idle connections to target idx of g (deregistered) */
 void lb_eng_pool_drop_target(struct lb_engine *e, struct tgrp *g, size_t idx)
 {
-	struct upstream **pp = &g->pool;
+	struct upstream *u;
 
-	while (*pp) {
-		struct upstream *u = *pp;
-
-		if (u->tidx == idx) {
-			*pp = u->pool_next;
-			ev_kill(e, &u->ev);
-		} else {
-			pp = &u->pool_next;
-		}
+	while (idx < g->n_pool && (u = g->pool[idx])) {
+		pool_unlink(g, u);
+		ev_kill(e, &u->ev);
 	}
 }
 
 static void pool_put(struct lb_engine *e, struct upstream *u)
 {
-	const struct lb_target *t = &u->g->tg.t[u->tidx];
-	size_t n = 0;
+	struct tgrp *g = u->g;
+	const struct lb_target *t = &g->tg.t[u->tidx];
 
-	if (u->g->deleted || t->gen != u->tgen || t->state == LB_TARGET_DRAINING ||
+	if (g->deleted || t->gen != u->tgen || t->state == LB_TARGET_DRAINING ||
 	    t->state == LB_TARGET_UNUSED) {
 		ev_kill(e, &u->ev);
 		return;
 	}
-	for (struct upstream *p = u->g->pool; p; p = p->pool_next)
-		if (p->tidx == u->tidx)
-			n++;
-	if (n >= POOL_MAX_PER_TARGET) {
+	if (u->tidx >= g->n_pool) {
+		size_t n = g->tg.cap > u->tidx ? g->tg.cap : u->tidx + 1;
+
+		g->pool = xreallocarray(g->pool, n, sizeof(*g->pool));
+		g->pool_n = xreallocarray(g->pool_n, n, sizeof(*g->pool_n));
+		memset(g->pool + g->n_pool, 0, (n - g->n_pool) * sizeof(*g->pool));
+		memset(g->pool_n + g->n_pool, 0, (n - g->n_pool) * sizeof(*g->pool_n));
+		g->n_pool = n;
+	}
+	if (g->pool_n[u->tidx] >= POOL_MAX_PER_TARGET) {
 		ev_kill(e, &u->ev);
 		return;
 	}
 	u->c = NULL;
-	u->pool_next = u->g->pool;
-	u->g->pool = u;
+	u->pool_prev = NULL;
+	u->pool_next = g->pool[u->tidx];
+	if (u->pool_next)
+		u->pool_next->pool_prev = u;
+	g->pool[u->tidx] = u;
+	g->pool_n[u->tidx]++;
+	u->pooled = true;
 	u->ev.deadline = now_ms() + POOL_IDLE_MS;
 	buf_keep_small(&u->in); /* the next request reuses them: no malloc per request */
 	buf_keep_small(&u->out);
@@ -388,7 +415,7 @@ static struct upstream *upstream_new(struct lb_engine *e, struct tgrp *g, size_t
 	u->tidx = idx;
 	u->tgen = g->tg.t[idx].gen;
 	u->connecting = true;
-	ev_add(e, &u->ev, EPOLLOUT);
+	ev_add_et(e, &u->ev, EPOLLOUT);
 	return u;
 }
 
@@ -639,7 +666,7 @@ static void client_process(struct lb_engine *e, struct client *c)
 	if (c->up && !c->up->ev.dead) {
 		struct upstream *u = c->up;
 
-		if (!u->connecting && buf_flush(u->ev.fd, &u->out) < 0) {
+		if (!u->connecting && ev_flush(&u->ev, &u->out) < 0) {
 			/* a pooled connection the target reset: replay, or 502 */
 			if (u->reused && c->replay_ok && !u->head_done && buf_avail(&u->in) == 0)
 				upstream_replay(e, u);
@@ -661,12 +688,16 @@ static void client_update(struct lb_engine *e, struct client *c)
 
 	if (c->ev.dead)
 		return;
-	if ((w = buf_flush(c->ev.fd, &c->out)) < 0) {
+	if ((w = ev_flush(&c->ev, &c->out)) < 0) {
 		client_close(e, c);
 		return;
 	}
 	ST_ADD(e, bytes_out, (uint64_t)w);
 	if (c->state == C_CLOSING && buf_avail(&c->out) == 0) {
+		if (c->close_now) { /* all read, all answered: close as a FIN, no linger */
+			client_close(e, c);
+			return;
+		}
 		shutdown(c->ev.fd, SHUT_WR);
 		c->state = C_LINGER;
 		c->ev.deadline = now_ms() + LINGER_MS;
@@ -698,12 +729,15 @@ static void client_event(struct lb_engine *e, struct client *c, uint32_t events)
 		if (c->state == C_LINGER) {
 			char sink[4096];
 
-			n = read(c->ev.fd, sink, sizeof(sink));
-			if (n == 0 || (n < 0 && errno != EAGAIN))
+			while ((n = read(c->ev.fd, sink, sizeof(sink))) > 0)
+				;
+			if (n == 0 || errno != EAGAIN)
 				client_close(e, c);
+			else
+				c->ev.rd = false;
 			return;
 		}
-		n = buf_read(c->ev.fd, &c->in, CLIENT_IN_MAX);
+		n = ev_read(&c->ev, &c->in, CLIENT_IN_MAX, READ_CHUNK);
 		if (n > 0)
 			ST_ADD(e, bytes_in, (uint64_t)n);
 		if (n == 0 || (n < 0 && n != -EAGAIN)) {
@@ -760,11 +794,16 @@ static void tcp_update(struct lb_engine *e, struct tcpconn *t);
 /* re-point fd's epoll entry at a new object */
 static void ev_adopt(struct lb_engine *e, struct ev *from, struct ev *to, enum kind k)
 {
-	struct epoll_event ee = { .events = EPOLLIN | EPOLLOUT, .data.ptr = to };
+	struct epoll_event ee = { .events = EV_ET_EVENTS, .data.ptr = to };
 
 	ev_link(e, to, k, from->fd);
-	epoll_ctl(e->epfd, EPOLL_CTL_MOD, to->fd, &ee);
-	to->events = ee.events;
+	epoll_ctl(e->epfd, from->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, to->fd, &ee);
+	to->et = true;
+	to->reg = true;
+	to->events = 0; /* tcp_update sets it */
+	to->rd = from->rd;
+	to->wr = from->wr;
+	to->rdhup = from->rdhup;
 	from->fd = -1; /* ev_kill must not close it */
 	ev_kill(e, from);
 }
@@ -824,6 +863,12 @@ static void exchange_done(struct lb_engine *e, struct upstream *u)
 		if (!c->ev.dead)
 			client_next(e, c);
 	} else {
+		/* the answer ends the connection. The client asked for that and
+		 * sent nothing more: close at once (a FIN after the answer). The
+		 * target ended it, or the client sent more: linger (a client
+		 * not yet in epoll may have pipelined unseen requests) */
+		c->close_now = !c->h.keep_alive && c->body_done && buf_avail(&c->in) == 0 &&
+			       !c->ev.rd;
 		client_finish(e, c);
 	}
 }
@@ -943,12 +988,15 @@ static void upstream_event(struct lb_engine *e, struct upstream *u, uint32_t eve
 	bool eof = false;
 
 	if (!c) { /* idle in the pool: the target closed it or sent junk */
+		if (!(events & (EPOLLHUP | EPOLLERR)) && pool_conn_quiet(u))
+			return; /* an edge the last read had drained already */
 		pool_remove(u->g, u);
 		ev_kill(e, &u->ev);
 		return;
 	}
 	if (u->connecting) {
-		int r = sock_error(u->ev.fd);
+		/* a failed connect reports EPOLLERR: SO_ERROR only then */
+		int r = events & (EPOLLERR | EPOLLHUP) ? sock_error(u->ev.fd) : 0;
 
 		if (r < 0 || (events & (EPOLLERR | EPOLLHUP))) {
 			log_debug("connect to target %zu of %s: %s", u->tidx, u->g->name,
@@ -964,7 +1012,7 @@ static void upstream_event(struct lb_engine *e, struct upstream *u, uint32_t eve
 		u->connecting = false;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		ssize_t n = buf_read(u->ev.fd, &u->in, HIGH);
+		ssize_t n = ev_read(&u->ev, &u->in, HIGH, READ_CHUNK_BIG);
 
 		if (n == 0 || (n < 0 && n != -EAGAIN))
 			eof = u->eof = true;
@@ -973,7 +1021,7 @@ static void upstream_event(struct lb_engine *e, struct upstream *u, uint32_t eve
 		upstream_replay(e, u);
 		return;
 	}
-	if (buf_flush(u->ev.fd, &u->out) < 0 && !u->head_done) {
+	if (ev_flush(&u->ev, &u->out) < 0 && !u->head_done) {
 		if (u->reused && c->replay_ok && buf_avail(&u->in) == 0)
 			upstream_replay(e, u);
 		else
@@ -1034,7 +1082,7 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 	if (!p)
 		return;
 	if (t->connecting) {
-		if (sock_error(t->ev.fd) < 0 || (events & (EPOLLERR | EPOLLHUP))) {
+		if (events & (EPOLLERR | EPOLLHUP)) { /* the connect failed */
 			tcp_close(e, t);
 			return;
 		}
@@ -1043,7 +1091,7 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 		t->connecting = false;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		ssize_t n = buf_read(t->ev.fd, &p->out, HIGH);
+		ssize_t n = ev_read(&t->ev, &p->out, HIGH, READ_CHUNK_BIG);
 
 		if (n > 0) {
 			struct tcpconn *cs = t->client_side ? t : p;
@@ -1067,7 +1115,7 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 
 		if (x->connecting)
 			continue;
-		if ((w = buf_flush(x->ev.fd, &x->out)) < 0) {
+		if ((w = ev_flush(&x->ev, &x->out)) < 0) {
 			tcp_close(e, t);
 			return;
 		}
@@ -1075,7 +1123,9 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 			ST_ADD(e, bytes_out, (uint64_t)w);
 		/* y sent EOF and all of it reached x: pass the half-close on */
 		if (y->eof_in && !x->shut_out && buf_avail(&x->out) == 0) {
-			shutdown(x->ev.fd, SHUT_WR);
+			/* y done too: both close below, close() sends the FIN */
+			if (!y->shut_out)
+				shutdown(x->ev.fd, SHUT_WR);
 			x->shut_out = true;
 		}
 	}
@@ -1160,7 +1210,10 @@ static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 	struct tcpconn *a, *b;
 	int pick, tfd;
 
-	local_addr(fd, me);
+	if (l->local_any)
+		local_addr(fd, me);
+	else
+		memcpy(me, l->local, 16); /* bound to one address: no getsockname */
 	flow_of(&f, IPPROTO_TCP, ss, me, l->port);
 	pick = l4_pick(g, lb_flow_hash(&f, e->flow_seed));
 	if (pick < 0 || (tfd = connect_target(&g->tg.t[pick])) < 0) {
@@ -1178,8 +1231,8 @@ static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 	a->ev.deadline = now_ms() + a->idle_ms;
 	b->connecting = true;
 	ST_ADD(e, active_tcp, 1);
-	ev_add(e, &a->ev, EPOLLIN);
-	ev_add(e, &b->ev, EPOLLOUT);
+	ev_add_et_lazy(e, &a->ev, EPOLLIN);
+	ev_add_et(e, &b->ev, EPOLLOUT);
 }
 
 /* ------------------------------------------------------------ UDP */
@@ -1556,6 +1609,8 @@ static void listener_unref(struct lb_engine *e, struct listener *l)
 static void grp_free(struct tgrp *g)
 {
 	free(g->pub);
+	free(g->pool);
+	free(g->pool_n);
 	free(g->name);
 	free(g->fkeys);
 	lb_tg_destroy(&g->tg);
@@ -1583,6 +1638,26 @@ void lb_eng_grp_sync_keys(struct lb_engine *e, struct tgrp *g)
 
 /* ------------------------------------------------------------ the loop */
 
+/* a zeroed client, its buffers kept from a closed one when there is one */
+static struct client *client_alloc(struct lb_engine *e)
+{
+	struct client *c = e->spare_clients;
+	struct buf in, out, replay;
+
+	if (!c)
+		return xzalloc(sizeof(*c));
+	e->spare_clients = c->spare_next;
+	e->n_spare_clients--;
+	in = c->in;
+	out = c->out;
+	replay = c->replay;
+	memset(c, 0, sizeof(*c));
+	c->in = in;
+	c->out = out;
+	c->replay = replay;
+	return c;
+}
+
 static void listener_event(struct lb_engine *e, struct listener *l)
 {
 	if (l->udp) {
@@ -1592,8 +1667,8 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		/* TCP_NODELAY: set on the listener, accepted sockets inherit it */
 		int fd = accept4(l->ev.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int one = 1;
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -1601,12 +1676,11 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 			return;
 		}
 		ST_ADD(e, conns_total, 1);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (!l->http) {
 			tcp_accept(e, l, fd, &ss);
 			continue;
 		}
-		struct client *c = xzalloc(sizeof(*c));
+		struct client *c = client_alloc(e);
 
 		ev_link(e, &c->ev, K_CLIENT, fd);
 		c->l = l;
@@ -1620,7 +1694,7 @@ static void listener_event(struct lb_engine *e, struct listener *l)
 		inet_ntop(c->family, c->addr, c->ip, sizeof(c->ip));
 		lb_http_request_parser_init(&c->p, NULL);
 		c->ev.deadline = now_ms() + l->idle_ms;
-		ev_add(e, &c->ev, EPOLLIN);
+		ev_add_et_lazy(e, &c->ev, EPOLLIN);
 	}
 }
 
@@ -1682,11 +1756,20 @@ static void free_obj(struct lb_engine *e, struct ev *v)
 	case K_CLIENT: {
 		struct client *c = (struct client *)v;
 
+		ST_ADD(e, active_http, -1);
+		listener_unref(e, c->l);
+		if (e->n_spare_clients < SPARE_CLIENTS) { /* for the next accept */
+			buf_keep_small(&c->in);
+			buf_keep_small(&c->out);
+			buf_keep_small(&c->replay);
+			c->spare_next = e->spare_clients;
+			e->spare_clients = c;
+			e->n_spare_clients++;
+			return;
+		}
 		buf_free(&c->in);
 		buf_free(&c->out);
 		buf_free(&c->replay);
-		ST_ADD(e, active_http, -1);
-		listener_unref(e, c->l);
 		break;
 	}
 	case K_UPSTREAM: {
@@ -1746,6 +1829,66 @@ static void reap(struct lb_engine *e)
 	}
 }
 
+static void dispatch(struct lb_engine *e, struct ev *v, uint32_t events)
+{
+	switch (v->kind) {
+	case K_LISTENER:
+		listener_event(e, (struct listener *)v);
+		break;
+	case K_CLIENT:
+		client_event(e, (struct client *)v, events);
+		break;
+	case K_UPSTREAM:
+		upstream_event(e, (struct upstream *)v, events);
+		break;
+	case K_TCP:
+		tcp_event(e, (struct tcpconn *)v, events);
+		break;
+	case K_PROBE:
+		probe_event(e, (struct probe *)v, events);
+		break;
+	case K_UDPFLOW:
+		udp_flow_event(e, (struct udpflow *)v);
+		break;
+	case K_CTL_LISTEN:
+	case K_METRICS_LISTEN:
+		lb_eng_ctl_accept(e, v, v->kind == K_CTL_LISTEN ? K_CTL : K_METRICS);
+		break;
+	case K_CTL:
+	case K_METRICS:
+		lb_eng_ctl_event(e, (struct ctl *)v, events);
+		break;
+	case K_MQ:
+		lb_eng_mq_process(e);
+		break;
+	}
+}
+
+/* et objects whose state wants what they are ready for (ev_set): their
+ * handler, as level-triggered epoll would call it. Objects queued while
+ * this runs wait for the next turn (epoll_wait does not block then). */
+static void run_pending(struct lb_engine *e)
+{
+	struct ev head;
+
+	if (e->pend.pnext == &e->pend)
+		return;
+	head.pnext = e->pend.pnext;
+	head.pprev = e->pend.pprev;
+	head.pnext->pprev = &head;
+	head.pprev->pnext = &head;
+	e->pend.pnext = e->pend.pprev = &e->pend;
+	while (head.pnext != &head) {
+		struct ev *v = head.pnext;
+		uint32_t want;
+
+		ev_unpend(v);
+		want = ev_ready(v) & v->events;
+		if (want)
+			dispatch(e, v, want);
+	}
+}
+
 int lb_engine_run(struct lb_engine *e, struct berr **err)
 {
 	struct epoll_event evs[64];
@@ -1774,6 +1917,8 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 		if (e->hc_due < next)
 			next = e->hc_due;
 		timeout = next > now ? (int)(next - now) : 0;
+		if (e->pend.pnext != &e->pend)
+			timeout = 0; /* objects that can go on already */
 		n = epoll_wait(e->epfd, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1782,41 +1927,27 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 		}
 		for (int i = 0; i < n; i++) {
 			struct ev *v = evs[i].data.ptr;
+			uint32_t got = evs[i].events;
 
 			if (v->dead)
 				continue;
-			switch (v->kind) {
-			case K_LISTENER:
-				listener_event(e, (struct listener *)v);
-				break;
-			case K_CLIENT:
-				client_event(e, (struct client *)v, evs[i].events);
-				break;
-			case K_UPSTREAM:
-				upstream_event(e, (struct upstream *)v, evs[i].events);
-				break;
-			case K_TCP:
-				tcp_event(e, (struct tcpconn *)v, evs[i].events);
-				break;
-			case K_PROBE:
-				probe_event(e, (struct probe *)v, evs[i].events);
-				break;
-			case K_UDPFLOW:
-				udp_flow_event(e, (struct udpflow *)v);
-				break;
-			case K_CTL_LISTEN:
-			case K_METRICS_LISTEN:
-				lb_eng_ctl_accept(e, v, v->kind == K_CTL_LISTEN ? K_CTL : K_METRICS);
-				break;
-			case K_CTL:
-			case K_METRICS:
-				lb_eng_ctl_event(e, (struct ctl *)v, evs[i].events);
-				break;
-			case K_MQ:
-				lb_eng_mq_process(e);
-				break;
+			if (v->et) {
+				/* remember the readiness; hand over what the state wants
+				 * (hangups and errors always, as level-triggered epoll) */
+				if (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					v->rd = true;
+				if (got & (EPOLLRDHUP | EPOLLHUP))
+					v->rdhup = true;
+				if (got & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+					v->wr = true;
+				got = (ev_ready(v) & v->events) | (got & (EPOLLHUP | EPOLLERR));
+				if (!got)
+					continue;
+				ev_unpend(v);
 			}
+			dispatch(e, v, got);
 		}
+		run_pending(e);
 		now = now_ms();
 		if (now - last_sweep >= SWEEP_MS) {
 			sweep(e, now);
@@ -1958,6 +2089,8 @@ static int bind_listener(struct listener *l, const char *addr, struct berr **err
 		return berr_set(err, errno, "socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (!l->udp) /* inherited by accepted sockets */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->udp) {
 		/* the address each datagram was sent to: replies leave from it */
 		if (family == AF_INET)
@@ -1973,6 +2106,11 @@ static int bind_listener(struct listener *l, const char *addr, struct berr **err
 	}
 	l->family = family;
 	l->ev.fd = fd;
+	memcpy(l->local, a, 16);
+	l->local_any = true;
+	for (size_t i = 0; i < 16; i++)
+		if (a[i])
+			l->local_any = false;
 	return 0;
 }
 
@@ -2180,12 +2318,8 @@ void lb_eng_delete_group(struct lb_engine *e, size_t pos)
 	memmove(&e->groups[pos], &e->groups[pos + 1], (e->n_groups - pos - 1) * sizeof(*e->groups));
 	e->n_groups--;
 	g->deleted = true;
-	while (g->pool) {
-		struct upstream *u = g->pool;
-
-		g->pool = u->pool_next;
-		ev_kill(e, &u->ev);
-	}
+	for (size_t i = 0; i < g->n_pool; i++)
+		lb_eng_pool_drop_target(e, g, i);
 	if (g->refs == 0)
 		grp_free(g);
 }
@@ -2201,6 +2335,7 @@ static int engine_create(const json_t *cfg, struct lb_engine *leader, struct lb_
 	e->epfd = -1;
 	e->ctl_listen.fd = e->metrics_listen.fd = e->mq_ev.fd = -1;
 	e->live.next = e->live.prev = &e->live;
+	e->pend.pnext = e->pend.pprev = &e->pend;
 	e->udp_buf = xmalloc(UDP_MAX);
 	pthread_mutex_init(&e->mq_mu, NULL);
 	if (getrandom(&e->rnd, sizeof(e->rnd), 0) != sizeof(e->rnd) ||
@@ -2297,6 +2432,15 @@ void lb_engine_free(struct lb_engine *e)
 	while (e->live.next != &e->live)
 		ev_kill(e, e->live.next);
 	reap(e);
+	while (e->spare_clients) {
+		struct client *c = e->spare_clients;
+
+		e->spare_clients = c->spare_next;
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->replay);
+		free(c);
+	}
 	for (size_t i = 0; i < e->n_listeners; i++) {
 		struct listener *l = e->listeners[i];
 

@@ -32,13 +32,15 @@
 #include "lb/target.h"
 
 #define HIGH (256 * 1024)     /* a buffer this full stops the side that fills it */
-#define READ_CHUNK 16384
+#define READ_CHUNK 16384   /* client reads (requests are small) */
+#define READ_CHUNK_BIG 32768 /* target responses and L4 relays: a 16 KiB answer in one read */
 #define CLIENT_IN_MAX (96 * 1024) /* > the 64 KiB head limit */
 #define SWEEP_MS 50
 #define LINGER_MS 2000
 #define POOL_IDLE_MS 15000
 #define POOL_MAX_PER_TARGET 1024   /* as many as the concurrency needs; idle ones close after POOL_IDLE_MS */
 #define MAX_PROBES_PER_CALL 32
+#define SPARE_CLIENTS 64
 
 enum kind {
 	K_MQ,
@@ -54,14 +56,29 @@ enum kind {
 	K_METRICS,
 };
 
+/* Clients, upstreams and TCP relays (et) are registered once, edge-
+ * triggered, for reading and writing; the engine remembers what the kernel
+ * reported (rd, wr) until a read or write finds nothing more (EAGAIN, or a
+ * short read), and `events` is only the interest the object's state has.
+ * ev_set() queues an object whose interest meets remembered readiness on
+ * the engine's pending list, and the loop hands it to its handler as
+ * level-triggered epoll would have: same handlers, no epoll_ctl per state
+ * change. Other objects (listeners, probes, UDP flows, control) are
+ * level-triggered and `events` is their epoll interest. */
 struct ev {
 	enum kind kind;
 	int fd;
-	uint32_t events;  /* current epoll interest */
+	uint32_t events;  /* et: the interest; else the epoll interest */
 	bool dead;
+	bool et;     /* edge-triggered (see above) */
+	bool reg;    /* et: added to epoll (accepted sockets: once they must wait) */
+	bool rd, wr; /* et: may be readable / writable */
+	bool rdhup;  /* et: the peer's FIN (or a hangup) was reported: read until EOF */
+	bool queued; /* on the engine's pending list */
 	uint64_t deadline; /* 0: none */
 	struct ev *next, *prev; /* all live objects (for the sweep) */
 	struct ev *dead_next;
+	struct ev *pnext, *pprev; /* the pending list */
 };
 
 struct buf {
@@ -75,7 +92,11 @@ struct tgrp {
 	bool hc;
 	uint64_t *fkeys; /* flowhash keys of tg.t[] (tg.cap of them) */
 	size_t n_fkeys;
-	struct upstream *pool; /* idle connections to targets */
+	/* idle connections to targets: per target slot a LIFO list
+	 * (pool[i], pool_n[i] of them), n_pool slots allocated */
+	struct upstream **pool;
+	uint32_t *pool_n;
+	size_t n_pool;
 	unsigned refs;         /* live objects that point here (upstreams, probes, flows) */
 	bool deleted;          /* no longer in the engine's list: freed at refs 0 */
 	uint8_t *pub;          /* leader: the state last published per slot */
@@ -90,6 +111,8 @@ struct listener {
 	bool http, udp;
 	int family;
 	char *addr;               /* as configured */
+	uint8_t local[16];        /* addr as bytes (IPv4: the first 4) */
+	bool local_any;           /* addr is a wildcard: getsockname per TCP flow */
 	struct lb_ruleset *rules; /* HTTP */
 	struct tgrp *tcp_group;   /* TCP and UDP */
 	uint64_t idle_ms;         /* IdleTimeoutSeconds: clients, tunnels, relays, flows */
@@ -120,12 +143,14 @@ struct client {
 	uint64_t body_left;
 	struct lb_http_chunked ch;
 	bool body_done, keep_alive, http10;
+	bool close_now; /* C_CLOSING after a complete exchange, nothing unread: no linger */
 	struct upstream *up;
 	/* the head sent on a reused pooled connection, for one replay on a new
 	 * one when the target closed that connection before answering
 	 * (idempotent requests without a body, RFC 9110 9.2.2) */
 	struct buf replay;
 	bool replay_ok;
+	struct client *spare_next; /* on e->spare_clients */
 };
 
 struct upstream {
@@ -139,7 +164,8 @@ struct upstream {
 	bool connecting;
 	struct buf in, out;
 	struct client *c;       /* NULL: idle in the pool */
-	struct upstream *pool_next;
+	bool pooled;            /* on g->pool[tidx] */
+	struct upstream *pool_next, *pool_prev;
 	struct lb_http_parser p;
 	struct lb_http_head h;
 	bool head_done, sent_to_client;
@@ -238,6 +264,11 @@ struct lb_engine {
 	struct stats st;
 	struct ev live; /* list head */
 	struct ev *dead;
+	struct ev pend; /* list head (pnext, pprev): et objects to hand to their handler */
+	/* closed clients kept with their buffers for the next accept (a
+	 * Connection: close load allocates nothing per connection) */
+	struct client *spare_clients;
+	size_t n_spare_clients;
 	uint64_t rnd;
 	uint64_t flow_seed;
 };
@@ -344,7 +375,7 @@ static inline void buf_free(struct buf *b)
 /* empty b; keep its memory for reuse unless a large body made it big */
 static inline void buf_keep_small(struct buf *b)
 {
-	if (b->cap > 16384)
+	if (b->cap > 2 * READ_CHUNK_BIG)
 		buf_free(b);
 	else
 		b->r = b->len = 0;
@@ -382,6 +413,56 @@ static inline ssize_t buf_flush(int fd, struct buf *b)
 	return done;
 }
 
+/* buf_read for an et object: at most max bytes held, reads of up to chunk
+ * (more when the buffer has the room); clears v->rd once the socket is
+ * drained. -EAGAIN also when b is full (then v->rd stays). */
+static inline ssize_t ev_read(struct ev *v, struct buf *b, size_t max, size_t chunk)
+{
+	size_t room = max > buf_avail(b) ? max - buf_avail(b) : 0, want = chunk;
+	ssize_t n;
+
+	if (room == 0)
+		return -EAGAIN;
+	if (b->r == 0 && b->cap - b->len > want)
+		want = b->cap - b->len; /* use what the buffer has */
+	if (want > room)
+		want = room;
+	buf_reserve(b, want);
+	n = read(v->fd, b->d + b->len, want);
+	if (n < 0) {
+		if (errno == EAGAIN)
+			v->rd = false;
+		return -errno;
+	}
+	b->len += (size_t)n;
+	/* a short read emptied the socket: more data brings a new edge (unless
+	 * a FIN was reported: read on until the EOF) */
+	if (n > 0 && (size_t)n < want && !v->rdhup)
+		v->rd = false;
+	return n;
+}
+
+/* buf_flush for an object: et ones only while writable (EAGAIN clears it) */
+static inline ssize_t ev_flush(struct ev *v, struct buf *b)
+{
+	ssize_t done = 0;
+
+	if (v->et && !v->wr)
+		return 0;
+	while (buf_avail(b) > 0) {
+		ssize_t n = send(v->fd, buf_data(b), buf_avail(b), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN)
+				v->wr = false;
+			return errno == EAGAIN || errno == EINTR ? done : -errno;
+		}
+		buf_consume(b, (size_t)n);
+		done += n;
+	}
+	return done;
+}
+
 static inline uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -400,11 +481,55 @@ static inline void ev_link(struct lb_engine *e, struct ev *v, enum kind k, int f
 	e->live.next = v;
 }
 
+#define EV_ET_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static inline void ev_pend(struct lb_engine *e, struct ev *v)
+{
+	if (v->queued || v->dead)
+		return;
+	v->queued = true;
+	v->pnext = &e->pend;
+	v->pprev = e->pend.pprev;
+	e->pend.pprev->pnext = v;
+	e->pend.pprev = v;
+}
+
+static inline void ev_unpend(struct ev *v)
+{
+	if (!v->queued)
+		return;
+	v->pprev->pnext = v->pnext;
+	v->pnext->pprev = v->pprev;
+	v->pnext = v->pprev = NULL;
+	v->queued = false;
+}
+
+/* what an et object may do now, as epoll bits */
+static inline uint32_t ev_ready(const struct ev *v)
+{
+	return (v->rd ? EPOLLIN : 0) | (v->wr ? EPOLLOUT : 0);
+}
+
 static inline void ev_set(struct lb_engine *e, struct ev *v, uint32_t want)
 {
 	struct epoll_event ee = { .events = want, .data.ptr = v };
 
-	if (v->dead || v->events == want)
+	if (v->dead)
+		return;
+	if (v->et) {
+		v->events = want;
+		if (!v->reg && (want & ~ev_ready(v))) {
+			/* it must wait for the kernel now: register (the kernel
+			 * reports at once what is ready already) */
+			ee.events = EV_ET_EVENTS;
+			epoll_ctl(e->epfd, EPOLL_CTL_ADD, v->fd, &ee);
+			v->reg = true;
+		}
+		if (want & ev_ready(v))
+			ev_pend(e, v);
+		return;
+	}
+	if (v->events == want)
 		return;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, v->fd, &ee) < 0 && errno == ENOENT)
 		epoll_ctl(e->epfd, EPOLL_CTL_ADD, v->fd, &ee);
@@ -419,13 +544,42 @@ static inline void ev_add(struct lb_engine *e, struct ev *v, uint32_t want)
 		v->events = want;
 }
 
+/* register an et object once; want: its interest (the kernel reports the
+ * readiness the socket has at once) */
+static inline void ev_add_et(struct lb_engine *e, struct ev *v, uint32_t want)
+{
+	struct epoll_event ee = { .events = EV_ET_EVENTS, .data.ptr = v };
+
+	v->et = true;
+	v->reg = true;
+	v->events = want;
+	epoll_ctl(e->epfd, EPOLL_CTL_ADD, v->fd, &ee);
+}
+
+/* an accepted socket: taken as readable and writable, handed to its
+ * handler after the current batch (its request has usually arrived by
+ * then), and added to epoll only when it must wait (ev_set): a
+ * Connection: close exchange often needs no epoll_ctl at all */
+static inline void ev_add_et_lazy(struct lb_engine *e, struct ev *v, uint32_t want)
+{
+	v->et = true;
+	v->reg = false;
+	v->rd = v->wr = true;
+	v->events = want;
+	ev_pend(e, v);
+}
+
 static inline void ev_kill(struct lb_engine *e, struct ev *v)
 {
 	if (v->dead)
 		return;
 	v->dead = true;
+	ev_unpend(v);
 	if (v->fd >= 0) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, v->fd, NULL);
+		/* close() takes an fd that no other file refers to out of epoll:
+		 * the engine never dups its sockets, so et ones skip the call */
+		if (!v->et)
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, v->fd, NULL);
 		close(v->fd);
 		v->fd = -1;
 	}

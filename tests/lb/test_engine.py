@@ -71,6 +71,8 @@ def make_handler(name):
                 "connection": self.headers.get("Connection"),
             }
             payload = json.dumps(out).encode()
+            if "/bigresp" in self.path:  # back-pressure: more than the LB buffers
+                payload = bytes(range(256)) * (3 * 1024 * 1024 // 256)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             if self.path.startswith("/chunked"):
@@ -243,6 +245,65 @@ class Engine(unittest.TestCase):
         self.assertEqual(out.count(b"HTTP/1.1 200"), 2, out)
         self.assertIn(b'"body": "abcde"', out)
         self.assertIn(b'"/api/c2"', out)
+
+    def test_slow_reader_large_response(self):
+        # 3 MiB to a client that reads slowly: the LB stops reading the
+        # target while the client's buffer is full and goes on when it drains
+        s = socket.create_connection(("127.0.0.1", PORTS["http"]), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(b"GET /api/bigresp HTTP/1.1\r\nHost: x\r\n\r\n")
+        want = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        head, body = got.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        n = 0
+        while len(body) < len(want):
+            d = s.recv(65536)
+            self.assertTrue(d, "EOF after %d of %d bytes" % (len(body), len(want)))
+            body += d
+            n += 1
+            if n % 16 == 0:
+                time.sleep(0.01)
+        self.assertEqual(body, want)
+        # the connection goes on: the next request on it is answered
+        s.sendall(b"GET /api/after-big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        s.close()
+        self.assertIn(b'"/api/after-big"', out)
+
+    def test_connection_close_closes_at_once(self):
+        # the answer to a Connection: close request, then the LB's socket is
+        # gone (no lingering read): bytes sent after the EOF are refused (RST)
+        s = socket.create_connection(("127.0.0.1", PORTS["http"]), timeout=5)
+        s.sendall(b"GET /api/close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+        head, body = out.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Connection: close", head)
+        self.assertEqual(json.loads(body)["path"], "/api/close")
+        s.send(b"x")
+        time.sleep(0.3)
+        with self.assertRaises((BrokenPipeError, ConnectionResetError)):
+            s.send(b"y")
+            s.recv(1)
+        s.close()
+        # a request pipelined after a Connection: close one is not answered,
+        # but the first answer arrives whole and ends with a clean EOF
+        out = raw(b"GET /api/c1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                  b"GET /api/c2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(out.count(b"HTTP/1.1 200"), 1, out)
+        self.assertEqual(json.loads(out.split(b"\r\n\r\n", 1)[1])["path"], "/api/c1")
 
     def test_forwarded_headers(self):
         c = self.conn()
