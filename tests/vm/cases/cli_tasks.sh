@@ -46,8 +46,21 @@ ID=$("$B" run --detach --wait "$S/talk.json" 2> "$S/run.err") ||
 	die "run --detach --wait failed: $(cat "$S/run.err"); berthd: $(tail -n 20 "$S/berthd.log")"
 echo "$ID" | grep -qE '^[0-9a-f]{32}$' || die "run --detach printed '$ID', want a task id"
 say "task $ID is RUNNING"
-row=$("$B" ps | awk -v id="$(echo "$ID" | cut -c1-12)" '$1 == id')
-[ -n "$row" ] || die "ps does not list $ID: $("$B" ps)"
+# (once in CI the first ps here came back without the row, the next one
+# with it; its exit status and stderr were not kept: a ps that fails is
+# said and tried again, a ps that answers without the task fails the case)
+run_ps() {
+	"$B" ps > "$S/ps.out" 2> "$S/ps.err"
+}
+n=0
+until run_ps; do
+	n=$((n + 1))
+	say "ps failed (try $n): $(cat "$S/ps.err")"
+	[ $n -lt 5 ] || die "ps keeps failing: $(cat "$S/ps.err")"
+	sleep 1
+done
+row=$(awk -v id="$(echo "$ID" | cut -c1-12)" '$1 == id' "$S/ps.out")
+[ -n "$row" ] || die "ps does not list $ID: $(cat "$S/ps.out" "$S/ps.err"); berthd: $(tail -n 20 "$S/berthd.log")"
 set -- $row
 [ "$2 $3" = "cli-talk:1 RUNNING" ] || die "ps row: $row"
 "$B" describe "$(echo "$ID" | cut -c1-8)" > "$S/describe.txt" || die "describe by prefix"
