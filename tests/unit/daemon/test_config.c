@@ -101,6 +101,39 @@ static void test_pull_keys(void **state)
 	expect_error("{\"registryCredentials\": \"\"}", "registryCredentials: must not be empty");
 }
 
+/* the DNS responder (docs/berthd.md, "Service discovery") */
+static void test_dns_keys(void **state)
+{
+	struct berthd_config c;
+
+	(void)state;
+	parse_ok("{}", &c);
+	assert_int_equal(c.dns_enabled, -1);
+	assert_null(c.dns_upstreams);
+	assert_int_equal(c.dns_timeout_ms, 2000);
+	berthd_config_free(&c);
+	parse_ok("{\"dns\": {\"enabled\": false, \"upstreams\": [\"10.0.0.53\", \"127.0.0.1:5353\"], "
+		 "\"forwardTimeoutMilliseconds\": 500}}", &c);
+	assert_int_equal(c.dns_enabled, 0);
+	assert_string_equal(c.dns_upstreams[0], "10.0.0.53");
+	assert_string_equal(c.dns_upstreams[1], "127.0.0.1:5353");
+	assert_null(c.dns_upstreams[2]);
+	assert_int_equal(c.dns_timeout_ms, 500);
+	berthd_config_free(&c);
+	parse_ok("{\"dns\": {\"enabled\": true}}", &c);
+	assert_int_equal(c.dns_enabled, 1);
+	berthd_config_free(&c);
+	expect_error("{\"dns\": {\"enable\": true}}", "dns.enable: unknown key");
+	expect_error("{\"dns\": []}", "dns");
+	expect_error("{\"dns\": {\"upstreams\": \"10.0.0.53\"}}", "dns.upstreams: expected array");
+	expect_error("{\"dns\": {\"upstreams\": [\"resolver.local\"]}}",
+		     "dns.upstreams[0]: \"resolver.local\": want IPV4 or IPV4:PORT");
+	expect_error("{\"dns\": {\"upstreams\": [\"10.0.0.1:0\"]}}", "dns.upstreams[0]");
+	expect_error("{\"dns\": {\"upstreams\": [\"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", "
+		     "\"1.1.1.5\"]}}", "at most 4");
+	expect_error("{\"dns\": {\"forwardTimeoutMilliseconds\": 10}}", "forwardTimeoutMilliseconds");
+}
+
 /* task roles (docs/credentials.md) */
 static void test_role_keys(void **state)
 {
@@ -129,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_network_errors_name_the_key),
 		cmocka_unit_test(test_pull_keys),
 		cmocka_unit_test(test_role_keys),
+		cmocka_unit_test(test_dns_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
