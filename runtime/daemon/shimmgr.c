@@ -909,7 +909,9 @@ int shimmgr_restore(struct shimmgr *m, struct berr **err)
 
 			while (tmore && r >= 0) {
 				cleanup_json json_t *docs = NULL;
-				struct store_task_filter f = { .cluster = cluster };
+				/* in a cluster the store also mirrors the other hosts' tasks */
+				struct store_task_filter f = { .cluster = cluster,
+							       .owned_by = m->d->instance_id };
 				json_t *doc;
 				size_t j;
 

@@ -223,7 +223,21 @@ struct store {
 	int64_t events_max;
 	struct stmt_ent *stmts;
 	size_t n_stmts;
+	store_hook_fn hook;        /* store_set_hook */
+	void *hook_ctx;
 };
+
+void store_set_hook(struct store *s, store_hook_fn fn, void *ctx)
+{
+	s->hook = fn;
+	s->hook_ctx = ctx;
+}
+
+static void changed(struct store *s, char kind, const char *key, bool deleted)
+{
+	if (s->hook)
+		s->hook(s->hook_ctx, kind, key, deleted);
+}
 
 /* A statement is reset (and its bindings cleared) when the local holding
  * it goes out of scope: no read transaction outlives the call. */
@@ -698,6 +712,8 @@ int store_cluster_put(struct store *s, const json_t *doc, struct berr **err)
 		r = step(s, st, "store cluster", err);
 	}
 	stmt_resetp(&st);
+	if (r >= 0)
+		changed(s, STORE_K_CLUSTER, name, false);
 	return auto_end(s, own, r, err);
 }
 
@@ -795,6 +811,8 @@ int store_cluster_delete(struct store *s, const char *name, struct berr **err)
 		r = step(s, st, "delete cluster", err);
 	}
 	stmt_resetp(&st);
+	if (r >= 0)
+		changed(s, STORE_K_CLUSTER, name, true);
 	return auto_end(s, own, r, err);
 }
 
@@ -860,6 +878,12 @@ int store_taskdef_put(struct store *s, const json_t *doc, struct berr **err)
 	}
 	stmt_resetp(&fam);
 	stmt_resetp(&st);
+	if (r >= 0) {
+		char key[300];
+
+		snprintf(key, sizeof(key), "%s:%lld", family, (long long)json_integer_value(rev));
+		changed(s, STORE_K_TASKDEF, key, false);
+	}
 	return auto_end(s, own, r, err);
 }
 
@@ -1295,6 +1319,8 @@ int store_task_put(struct store *s, const json_t *doc, const char *client_token,
 		r = step(s, st, "store task", err);
 	}
 	stmt_resetp(&st);
+	if (r >= 0)
+		changed(s, STORE_K_TASK, last_component(arn), false);
 	return auto_end(s, own, r, err);
 }
 
@@ -1324,6 +1350,7 @@ int store_task_list(struct store *s, const struct store_task_filter *f, const st
 	q_cond(&q, "container_instance = ?",
 	       f->container_instance ? last_component(f->container_instance) : NULL);
 	q_cond(&q, "launch_type = ?", f->launch_type);
+	q_cond(&q, "(container_instance IS NULL OR container_instance = ?)", f->owned_by);
 	if (f->not_stopped)
 		q_add(&q, " AND last_status != 'STOPPED'");
 	q_cond(&q, "id > ?", page_after(pg));

@@ -27,6 +27,18 @@
 
 struct store;
 
+/* Replicated records (cstate.c shares them through etcd in a cluster). */
+enum {
+	STORE_K_CLUSTER = 'c',   /* key: the cluster's name */
+	STORE_K_TASKDEF = 'd',   /* key: "family:revision" */
+	STORE_K_TASK = 't',      /* key: the task id */
+};
+/* Called after each successful write of a replicated record, inside the
+ * caller's transaction (which may still roll back: read the record again
+ * once the event loop is back before acting on it). */
+typedef void (*store_hook_fn)(void *ctx, char kind, const char *key, bool deleted);
+void store_set_hook(struct store *s, store_hook_fn fn, void *ctx);
+
 /* Open (creating it and its schema when missing) the database at path. */
 int store_open(const char *path, struct store **out, struct berr **err);
 void store_close(struct store *s);
@@ -91,6 +103,8 @@ struct store_task_filter {
 	const char *container_instance; /* ARN or id; NULL: any */
 	const char *launch_type;
 	bool not_stopped;               /* only tasks whose lastStatus is not STOPPED */
+	const char *owned_by;           /* instance id: tasks it runs (its containerInstanceArn,
+					 * or none: a one-host FARGATE task); NULL: any */
 };
 /* Docs (not ARNs) of the matching tasks, in id order. */
 int store_task_list(struct store *s, const struct store_task_filter *f, const struct store_page *pg,
