@@ -294,6 +294,13 @@ json_t *api_call(struct berthd *d, const char *op, json_t *in, struct api_error 
 
 /* ------------------------------------------------------------------ time */
 
+char *api_availability_zone(const struct berthd *d)
+{
+	if (d->cfg.instance_az)
+		return xstrdup(d->cfg.instance_az);
+	return xasprintf("%sa", d->cfg.region ? d->cfg.region : "us-east-1");
+}
+
 double api_now(void)
 {
 	struct timespec ts;

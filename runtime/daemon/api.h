@@ -158,12 +158,26 @@ json_t *api_start_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_describe_tasks(struct berthd *d, json_t *in, struct api_error *e);
 json_t *api_list_tasks(struct berthd *d, json_t *in, struct api_error *e);
+/* This host's availability zone: instance.availabilityZone, or <region>a
+ * (xmalloc'd). */
+char *api_availability_zone(const struct berthd *d);
 /* for services.c: RunTask of one task whose id the caller chose (32 hex
  * digits; an INACTIVE task definition revision is allowed, as ECS lets a
  * service keep using one), and a stop with the caller's stopCode */
 json_t *api_run_task_as(struct berthd *d, json_t *in, const char *id, struct api_error *e);
+/* The same on the container instance the caller chose (a service's
+ * controller in a cluster): another instance gets it through etcd
+ * (cstate_assign); this one, or no cluster, is api_run_task_as. */
+json_t *api_run_task_on(struct berthd *d, json_t *in, const char *id, const char *instance_id,
+			const char *instance_arn, struct api_error *e);
 int api_task_stop_as(struct berthd *d, const char *cluster, const char *id, const char *stop_code,
 		     const char *reason, struct api_error *e);
+/* Record task id STOPPED (TaskFailedToStart, why) unless it is already:
+ * a task handed to this host that could not start (cstate.c). */
+void api_task_fail_as(struct berthd *d, const char *id, const char *why);
+/* doc as a STOPPED task: lastStatus and desiredStatus, stopCode and
+ * stoppedReason, the times (stoppingAt kept if set), every container. */
+void api_task_set_stopped(json_t *doc, const char *stop_code, const char *why, double now);
 /* What a task of a task definition (family, family:rev or ARN) needs on
  * an instance: its reservation and its static host ports (none in awsvpc,
  * none for dynamic ones) */

@@ -443,7 +443,7 @@ static int get_refs(json_t *in, size_t max, json_t **arr, struct api_error *e)
 
 static int bootstrap_attrs(struct berthd *d, json_t *attrs, struct berr **err)
 {
-	cleanup_free char *az = xasprintf("%sa", d->cfg.region);
+	cleanup_free char *az = api_availability_zone(d);
 	const char *arch = "x86_64";
 	struct utsname u;
 	const char *key;

@@ -7,6 +7,7 @@
  * point leaves either no task or a recorded one that live restore
  * (shimmgr_restore) adopts or marks STOPPED. */
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/shimmgr.h"
@@ -17,6 +18,8 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/task/task.h"
+#include "scheduler/model.h"
+#include "scheduler/place.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -155,6 +158,8 @@ struct run_req {
 	json_t *security_groups;        /* strings, or NULL */
 	int64_t cpu, memory;            /* the task's reservation */
 	char group_buf[300];
+	json_t *strategy, *constraints; /* placementStrategy, placementConstraints (a cluster) */
+	const char *instance_arn;       /* the instance that runs it; NULL: this one */
 };
 
 static json_t *container_doc(struct berthd *d, const struct run_req *q, const char *task_arn,
@@ -201,9 +206,12 @@ static json_t *task_doc(struct berthd *d, const struct run_req *q, const char *i
 	json_object_set_new(o, "memory", json_sprintf("%lld", (long long)q->memory));
 	json_object_set_new(o, "healthStatus", json_string("UNKNOWN"));
 	json_object_set_new(o, "connectivity", json_string("CONNECTED"));
-	if (!strcmp(q->launch_type, "EC2"))
-		json_object_set_new(o, "containerInstanceArn", json_string(d->instance_arn));
-	else
+	/* in a cluster every task names the instance that runs it, FARGATE
+	 * ones too: that instance alone writes its state (cstate.h) */
+	if (!strcmp(q->launch_type, "EC2") || cstate_on(d))
+		json_object_set_new(o, "containerInstanceArn",
+				    json_string(q->instance_arn ? q->instance_arn : d->instance_arn));
+	if (strcmp(q->launch_type, "EC2"))
 		json_object_set_new(o, "platformVersion", json_string("1.4.0"));
 	if (q->started_by)
 		json_object_set_new(o, "startedBy", json_string(q->started_by));
@@ -266,7 +274,7 @@ static json_t *shim_config(struct berthd *d, const struct run_req *q, const char
 	/* the task endpoint (169.254.170.2 in the task's netns, docs/credentials.md) */
 	{
 		cleanup_free char *arn = api_arn(d, "task/%s/%s", q->cluster, id);
-		cleanup_free char *az = xasprintf("%sa", d->cfg.region);
+		cleanup_free char *az = api_availability_zone(d);
 		json_t *ep = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "taskArn", arn,
 				       "clusterArn", q->cluster_arn, "region", d->cfg.region,
 				       "launchType", q->launch_type, "family", q->td->family,
@@ -336,9 +344,13 @@ static json_t *prepare(struct berthd *d, json_t *in, struct run_req *q, char *cl
 				"capacityProviderStrategy: not supported yet; use launchType");
 	if (api_get_array(in, "placementConstraints", false, &placement, e) < 0)
 		return NULL;
-	if (placement && json_array_size(placement))
+	if (placement && json_array_size(placement) && !cstate_on(d))
 		return api_fail(e, "InvalidParameterException",
-				"placementConstraints: not supported yet (this berthd is one host)");
+				"placementConstraints: not supported yet on one host (berthd.json has no "
+				"\"cluster\")");
+	q->constraints = placement;
+	if (api_get_array(in, "placementStrategy", false, &q->strategy, e) < 0)
+		return NULL;
 	if (api_get_string(in, "group", false, &q->group, e) < 0 ||
 	    api_get_string(in, "startedBy", false, &q->started_by, e) < 0 ||
 	    api_get_string(in, "clientToken", false, &q->client_token, e) < 0 ||
@@ -432,25 +444,207 @@ static json_t *failure(const char *arn, const char *reason, const char *detail)
 	return f;
 }
 
-/* Record a task that could not start as STOPPED (in its own transaction). */
-static void fail_task(struct berthd *d, json_t *doc, const char *why)
+void api_task_set_stopped(json_t *doc, const char *stop_code, const char *why, double now)
 {
-	cleanup_berr struct berr *err = NULL;
-	double now = api_now();
 	json_t *c;
 	size_t i;
 
 	json_object_set_new(doc, "lastStatus", json_string("STOPPED"));
 	json_object_set_new(doc, "desiredStatus", json_string("STOPPED"));
-	json_object_set_new(doc, "stopCode", json_string("TaskFailedToStart"));
+	json_object_set_new(doc, "stopCode", json_string(stop_code));
 	json_object_set_new(doc, "stoppedReason", json_string(why));
-	json_object_set_new(doc, "stoppingAt", json_real(now));
+	if (!json_object_get(doc, "stoppingAt"))
+		json_object_set_new(doc, "stoppingAt", json_real(now));
 	json_object_set_new(doc, "executionStoppedAt", json_real(now));
 	json_object_set_new(doc, "stoppedAt", json_real(now));
 	json_array_foreach(json_object_get(doc, "containers"), i, c)
 		json_object_set_new(c, "lastStatus", json_string("STOPPED"));
+}
+
+/* Record a task that could not start as STOPPED (in its own transaction). */
+static void fail_task(struct berthd *d, json_t *doc, const char *why)
+{
+	cleanup_berr struct berr *err = NULL;
+
+	api_task_set_stopped(doc, "TaskFailedToStart", why, api_now());
 	if (store_task_put(d->st, doc, NULL, &err) < 0)
 		log_error("record failed task: %s", berr_msg(err));
+}
+
+/* Start a recorded task's shim; a failure shows in the task, not the call. */
+static void start_shim(struct berthd *d, const struct run_req *q, json_t *doc)
+{
+	cleanup_berr struct berr *err = NULL;
+	const char *id = api_arn_tail(json_string_value(json_object_get(doc, "taskArn")) ?: "");
+	cleanup_json json_t *cfg = shim_config(d, q, id);
+
+	if (shimmgr_start(d->shims, id, cfg, q->cpu, q->memory, &err) < 0) {
+		log_error("task %s: start: %s", id, berr_msg(err));
+		fail_task(d, doc, berr_msg(err));
+	}
+}
+
+static int placement_args(json_t *a, const char *what, bool strategy, struct sched_strategy *st,
+			  struct sched_constraint *co, size_t max, size_t *n, struct api_error *e)
+{
+	json_t *v;
+	size_t i;
+
+	*n = 0;
+	if (!a)
+		return 0;
+	if (json_array_size(a) > max) {
+		api_fail(e, "InvalidParameterException", "%s: at most %zu", what, max);
+		return -1;
+	}
+	json_array_foreach(a, i, v) {
+		const char *type = json_string_value(json_object_get(v, "type"));
+		json_t *f = json_object_get(v, strategy ? "field" : "expression");
+
+		if (!json_is_object(v) || !type || (f && !json_is_string(f))) {
+			api_fail(e, "InvalidParameterException", "%s[%zu]: expected {\"type\": string, "
+				 "\"%s\": string}", what, i, strategy ? "field" : "expression");
+			return -1;
+		}
+		if (strategy)
+			st[i] = (struct sched_strategy){ .type = type, .field = json_string_value(f) };
+		else
+			co[i] = (struct sched_constraint){ .type = type, .expression = json_string_value(f) };
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Hand a recorded task to another instance through etcd: its document and
+ * the run command (the request for this one task) in one transaction; if
+ * etcd does not take it, the task is recorded STOPPED with why. */
+static void hand_over(struct berthd *d, const struct run_req *q, json_t *in, json_t *doc,
+		      const char *instance_id)
+{
+	cleanup_berr struct berr *err = NULL;
+	cleanup_json json_t *input = json_deep_copy(in);
+	static const char *const drop[] = { "count", "clientToken", "placementStrategy",
+					    "placementConstraints", "tags" };
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		json_object_del(input, drop[i]);
+	json_object_set_new(input, "group", json_string(q->group));
+	if (cstate_assign(d, instance_id, doc, input, &err) < 0) {
+		cleanup_free char *why = xasprintf("could not hand the task to container instance %s: %s",
+						   instance_id, berr_msg(err));
+
+		log_error("task %s: %s", api_arn_tail(json_string_value(json_object_get(doc, "taskArn")) ?: ""),
+			  why);
+		fail_task(d, doc, why);
+	}
+}
+
+/* RunTask in a cluster: the scheduler places each task on an instance of
+ * the cluster by the request's strategies and constraints; a task for this
+ * host starts here, one for another is recorded PROVISIONING and handed to
+ * it through etcd (cstate_assign), which starts it and reports from then
+ * on. */
+static json_t *run_placed(struct berthd *d, json_t *in, struct run_req *q, int64_t count, double now,
+			  struct api_error *e)
+{
+	cleanup_berr struct berr *err = NULL;
+	struct sched_strategy st[SCHED_MAX_STRATEGIES];
+	struct sched_constraint co[SCHED_MAX_CONSTRAINTS];
+	size_t nst, nco;
+	struct sched_plan *plan = NULL;
+	struct sched_cluster *cl = NULL;
+	struct sched_result res = { 0 };
+	char **ids = NULL, **arns = NULL;
+	char tid[RUN_TASK_MAX_COUNT][33];
+	const char *tids[RUN_TASK_MAX_COUNT];
+	json_t *tasks = NULL, *failures = NULL, *out = NULL;
+	cleanup_free char *family_rev = NULL;
+
+	if (placement_args(q->strategy, "placementStrategy", true, st, NULL, SCHED_MAX_STRATEGIES, &nst,
+			   e) < 0 ||
+	    placement_args(q->constraints, "placementConstraints", false, NULL, co,
+			   SCHED_MAX_CONSTRAINTS, &nco, e) < 0)
+		return NULL;
+	if (sched_plan_compile(co, nco, st, nst, &plan, &err) < 0)
+		return api_fail(e, "InvalidParameterException", "%s", berr_msg(err));
+	if (cstate_view(d, &cl, &ids, &arns, &err) < 0) {
+		sched_plan_free(plan);
+		return api_fail(e, "ServerException", "cluster state: %s", berr_msg(err));
+	}
+	for (int64_t i = 0; i < count; i++) {
+		hex_id(tid[i], 16);
+		tids[i] = tid[i];
+	}
+	family_rev = xasprintf("%s:%lld", q->td->family,
+			       (long long)json_integer_value(json_object_get(q->taskdef, "revision")));
+	{
+		struct sched_request rq = {
+			.cpu = (int32_t)q->cpu, .memory = (int32_t)q->memory, .group = q->group,
+			.family_rev = family_rev, .started_by = q->started_by,
+		};
+
+		if (sched_place(cl, plan, &rq, tids, (uint32_t)count, &res, &err) < 0) {
+			api_fail(e, "ServerException", "placement: %s", berr_msg(err));
+			goto done;
+		}
+	}
+	tasks = json_array();
+	failures = json_array();
+	/* every task recorded in one transaction before any starts (as on one
+	 * host): a failure leaves none behind */
+	if (res.placed && store_begin(d->st, &err) < 0) {
+		api_fail_berr(e, &err, "begin");
+		goto done;
+	}
+	for (uint32_t i = 0; i < res.placed; i++) {
+		uint32_t idx = res.instance[i];
+		bool here = !strcmp(ids[idx], d->instance_id);
+		json_t *doc;
+
+		q->instance_arn = arns[idx];
+		doc = task_doc(d, q, tid[i], now);
+		q->instance_arn = NULL;
+		json_array_append_new(tasks, doc);
+		if (store_task_put(d->st, doc, here ? q->client_token : NULL, &err) < 0 ||
+		    (q->tags && json_array_size(q->tags) &&
+		     store_tags_set(d->st, json_string_value(json_object_get(doc, "taskArn")), q->tags,
+				    &err) < 0)) {
+			store_rollback(d->st);
+			api_fail_berr(e, &err, "record task");
+			goto done;
+		}
+	}
+	if (res.placed && store_commit(d->st, &err) < 0) {
+		store_rollback(d->st);
+		api_fail_berr(e, &err, "commit");
+		goto done;
+	}
+	for (uint32_t i = 0; i < res.placed; i++) {
+		uint32_t idx = res.instance[i];
+
+		if (!strcmp(ids[idx], d->instance_id))
+			start_shim(d, q, json_array_get(tasks, i));
+		else
+			hand_over(d, q, in, json_array_get(tasks, i), ids[idx]);
+	}
+	if (res.failed) {
+		const char *reason = sched_reason_str(res.failure.reason);
+		const char *arn = res.failure.closest != SCHED_NONE ? arns[res.failure.closest] : q->cluster_arn;
+
+		for (int64_t i = res.placed; i < count; i++)
+			json_array_append_new(failures, failure(arn, reason, res.failure.message));
+	}
+	out = json_pack("{s:o, s:o}", "tasks", tasks, "failures", failures);
+	tasks = failures = NULL;
+done:
+	json_decref(tasks);
+	json_decref(failures);
+	sched_result_free(&res);
+	sched_cluster_free(cl);
+	sched_plan_free(plan);
+	cstate_strv_free(ids);
+	cstate_strv_free(arns);
+	return out;
 }
 
 /* fixed_id: the one task's id (count 1), chosen by the caller (a service's
@@ -478,6 +672,10 @@ static json_t *run(struct berthd *d, json_t *in, int64_t count, const char *fixe
 			out = json_pack("{s:O, s:[]}", "tasks", docs, "failures");
 			goto out;
 		}
+	}
+	if (cstate_on(d) && !fixed_id) {
+		out = run_placed(d, in, &q, count, now, e);
+		goto out;
 	}
 	shimmgr_reserved(d->shims, &res_cpu, &res_mem);
 	tasks = json_array();
@@ -532,18 +730,8 @@ static json_t *run(struct berthd *d, json_t *in, int64_t count, const char *fixe
 		goto out;
 	}
 	/* recorded: now start them; a failure shows in the task, not the call */
-	for (size_t i = 0; i < json_array_size(tasks); i++) {
-		json_t *doc = json_array_get(tasks, i);
-		const char *arn = json_string_value(json_object_get(doc, "taskArn"));
-		const char *id = api_arn_tail(arn);
-		cleanup_json json_t *cfg = shim_config(d, &q, id);
-
-		if (shimmgr_start(d->shims, id, cfg, q.cpu, q.memory, &err) < 0) {
-			log_error("task %s: start: %s", id, berr_msg(err));
-			fail_task(d, doc, berr_msg(err));
-			berr_clear(&err);
-		}
-	}
+	for (size_t i = 0; i < json_array_size(tasks); i++)
+		start_shim(d, &q, json_array_get(tasks, i));
 	out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
 out:
 	json_decref(tasks);
@@ -648,10 +836,33 @@ static int stop_doc(struct berthd *d, json_t *doc, const char *stop_code, const 
 		api_fail_berr(e, &err, "record stop");
 		return -1;
 	}
+	/* another host's task (a cluster): that host stops it and reports */
+	if (cstate_on(d) && cstate_owner(doc) && strcmp(cstate_owner(doc), d->instance_id)) {
+		if (cstate_stop_remote(d, cstate_owner(doc),
+				       api_arn_tail(json_string_value(json_object_get(doc, "clusterArn")) ?: ""),
+				       id, stop_code, reason, &err) < 0) {
+			api_fail(e, "ServerException", "could not reach container instance %s through "
+				 "etcd: %s", cstate_owner(doc), berr_msg(err));
+			return -1;
+		}
+		return 0;
+	}
 	r = d->shims ? shimmgr_stop(d->shims, id, reason, &err) : -ENOENT;
 	if (r < 0 && r != -ENOENT)
 		log_warn("stop task %s: %s", id, berr_msg(err));
 	return 0;
+}
+
+void api_task_fail_as(struct berthd *d, const char *id, const char *why)
+{
+	cleanup_berr struct berr *err = NULL;
+	cleanup_json json_t *doc = NULL;
+
+	if (store_task_get(d->st, id, &doc, &err) <= 0)
+		return;
+	if (!strcmp(json_string_value(json_object_get(doc, "lastStatus")) ?: "", "STOPPED"))
+		return;
+	fail_task(d, doc, why);
 }
 
 json_t *api_stop_task(struct berthd *d, json_t *in, struct api_error *e)
@@ -687,6 +898,36 @@ json_t *api_run_task_as(struct berthd *d, json_t *in, const char *id, struct api
 		return api_fail(e, "ServerException", "internal: task id \"%s\" is not 32 hex digits",
 				id ? id : "");
 	return run(d, in, 1, id, e);
+}
+
+json_t *api_run_task_on(struct berthd *d, json_t *in, const char *id, const char *instance_id,
+			const char *instance_arn, struct api_error *e)
+{
+	cleanup_berr struct berr *err = NULL;
+	struct run_req q = { 0 };
+	char cluster[256];
+	json_t *ok, *doc, *out = NULL;
+
+	if (!instance_id || !strcmp(instance_id, d->instance_id) || !cstate_on(d))
+		return api_run_task_as(d, in, id, e);
+	if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+		return api_fail(e, "ServerException", "internal: task id \"%s\" is not 32 hex digits",
+				id ? id : "");
+	if (!(ok = prepare(d, in, &q, cluster, sizeof(cluster), true, e)))
+		goto out;
+	json_decref(ok);
+	q.instance_arn = instance_arn;
+	doc = task_doc(d, &q, id, api_now());
+	if (store_task_put(d->st, doc, NULL, &err) < 0) {
+		json_decref(doc);
+		api_fail_berr(e, &err, "record task");
+		goto out;
+	}
+	hand_over(d, &q, in, doc, instance_id);
+	out = json_pack("{s:[o], s:[]}", "tasks", doc, "failures");
+out:
+	req_free(&q);
+	return out;
 }
 
 int api_task_stop_as(struct berthd *d, const char *cluster, const char *id, const char *stop_code,

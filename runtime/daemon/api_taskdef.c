@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/store.h"
 #include "runtime/task/task.h"
@@ -170,6 +171,9 @@ json_t *api_register_task_definition(struct berthd *d, json_t *in, struct api_er
 		goto out;
 	}
 	if (store_taskdef_next_revision(d->st, family, &rev, &err) < 0)
+		goto fail;
+	/* in a cluster the revision is taken in etcd: no other host hands it out */
+	if (cstate_on(d) && cstate_taskdef_revision(d, family, rev, &rev, &err) < 0)
 		goto fail;
 	arn = api_arn(d, "task-definition/%s:%" PRId64, family, rev);
 	json_object_set_new(doc, "taskDefinitionArn", json_string(arn));

@@ -1,6 +1,7 @@
 /* runtime/daemon/berthd_main.c - berthd: the ECS API daemon. */
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/cluster.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/discovery.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/server.h"
@@ -172,8 +173,13 @@ int main(int argc, char **argv)
 		goto out;
 	log_info("container instance %s; %zu task%s running", d.instance_arn,
 		 shimmgr_count(d.shims), shimmgr_count(d.shims) == 1 ? "" : "s");
+	/* after the shims (its commands start tasks), before the services (they
+	 * see the whole cluster's tasks) */
+	if (cstate_start(&d, &err) < 0)
+		goto out;
 	/* after the shims: the services find their tasks as they are */
-	if (svcctl_new(&d, &d.svcs, &err) < 0)
+	/* (in a cluster the shared services may have made it already) */
+	if (!d.svcs && svcctl_new(&d, &d.svcs, &err) < 0)
 		goto out;
 	if (server_run(&d, &err) < 0)
 		goto out;
@@ -181,6 +187,7 @@ int main(int argc, char **argv)
 out:
 	if (err)
 		log_error("%s", berr_msg(err));
+	cstate_stop(&d);
 	cluster_stop(&d);
 	svcctl_free(d.svcs);
 	autoscaling_free(&d);

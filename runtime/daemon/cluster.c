@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/server.h"
 #include "scheduler/etcd.h"
@@ -193,6 +194,7 @@ void cluster_tick(struct berthd *d)
 		log_info("cluster: etcd %s answers again", etcd_endpoint(c->etcd));
 		c->outage = false;
 	}
+	cstate_tick(d);
 	return;
 down:
 	lost_etcd(c, err);
@@ -343,6 +345,11 @@ void cluster_stop(struct berthd *d)
 	d->cluster = NULL;
 	d->cluster_leader = false;
 	cluster_free(c);
+}
+
+struct etcd *cluster_etcd(struct berthd *d)
+{
+	return d->cluster ? d->cluster->etcd : NULL;
 }
 
 int64_t cluster_lease(const struct berthd *d)

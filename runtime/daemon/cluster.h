@@ -44,6 +44,10 @@ void cluster_tick(struct berthd *d);
  * free. d->cluster is NULL afterwards. Nothing without a cluster. */
 void cluster_stop(struct berthd *d);
 
+/* The etcd client (NULL without a cluster): cstate.c shares the state
+ * through it. */
+struct etcd *cluster_etcd(struct berthd *d);
+
 /* The lease this host holds now (0: none, or no cluster). */
 int64_t cluster_lease(const struct berthd *d);
 

@@ -69,6 +69,7 @@ void berthd_config_free(struct berthd_config *c)
 	if (c->have_net)
 		netns_config_free(&c->net);
 	json_decref(c->instance_attributes);
+	free(c->instance_az);
 	json_decref(c->net_json);
 	free(c->berth_path);
 	free(c->pull_policy);
@@ -179,8 +180,19 @@ static int parse_instance(const json_t *o, struct berthd_config *c, struct berr 
 	if ((r = bjson_expect_object(o, "instance", err)) < 0)
 		return r;
 	json_object_foreach((json_t *)o, key, v) {
-		if (strcmp(key, "cpu") && strcmp(key, "memory") && strcmp(key, "attributes"))
+		if (strcmp(key, "cpu") && strcmp(key, "memory") && strcmp(key, "attributes") &&
+		    strcmp(key, "availabilityZone"))
 			return berr_set(err, EINVAL, "instance.%s: unknown key", key);
+	}
+	if ((v = json_object_get(o, "availabilityZone"))) {
+		const char *az = json_string_value(v);
+		size_t n = az ? strlen(az) : 0;
+
+		if (!az || n < 1 || n > 64 || strspn(az, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+			return berr_set(err, EINVAL, "instance.availabilityZone: want 1-64 of [a-z0-9-] "
+					"(\"us-east-1b\"), got %s", az ? berr_q(az) : bjson_type_name(v));
+		free(c->instance_az);
+		c->instance_az = xstrdup(az);
 	}
 	if ((r = bjson_get_int_range(o, "instance", "cpu", false, 128, 1 << 20,
 				     &c->instance_cpu, err)) < 0 ||
@@ -272,12 +284,12 @@ static int parse_dns(const json_t *o, struct berthd_config *c, struct berr **err
 	return 0;
 }
 
-/* "cluster": {"etcd": [URL, ...], "prefix", "leaseSeconds", "caFile",
- * "certFile", "keyFile"} (cluster.c). */
+/* "cluster": {"etcd": [URL, ...], "prefix", "leaseSeconds", "goneSeconds",
+ * "caFile", "certFile", "keyFile"} (cluster.c, cstate.c). */
 static int parse_cluster(const json_t *o, struct berthd_config *c, struct berr **err)
 {
-	static const char *const known[] = { "etcd", "prefix", "leaseSeconds", "caFile", "certFile",
-					     "keyFile", NULL };
+	static const char *const known[] = { "etcd", "prefix", "leaseSeconds", "goneSeconds", "caFile",
+					     "certFile", "keyFile", NULL };
 	static const char *const files[] = { "caFile", "certFile", "keyFile" };
 	char **dst[] = { &c->cluster_ca_file, &c->cluster_cert_file, &c->cluster_key_file };
 	const char *key, *prefix = NULL;
@@ -334,6 +346,16 @@ static int parse_cluster(const json_t *o, struct berthd_config *c, struct berr *
 	if ((r = bjson_get_int_range(o, "cluster", "leaseSeconds", false, 2, 300,
 				     &c->cluster_lease_seconds, err)) < 0)
 		return r;
+	c->cluster_gone_seconds = 0;
+	if ((r = bjson_get_int_range(o, "cluster", "goneSeconds", false, 2, 86400,
+				     &c->cluster_gone_seconds, err)) < 0)
+		return r;
+	if (!c->cluster_gone_seconds)
+		c->cluster_gone_seconds = c->cluster_lease_seconds * 6;
+	if (c->cluster_gone_seconds < c->cluster_lease_seconds)
+		return berr_set(err, EINVAL, "cluster.goneSeconds: %lld is less than leaseSeconds (%lld): "
+				"an instance is not gone before it is disconnected",
+				(long long)c->cluster_gone_seconds, (long long)c->cluster_lease_seconds);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		const char *f = NULL;
 

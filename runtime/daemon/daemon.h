@@ -49,6 +49,8 @@ struct berthd_config {
 	int64_t instance_cpu;      /* "instance.cpu" CPU units (default: 1024 x online CPUs) */
 	int64_t instance_memory;   /* "instance.memory" MiB (default: MemTotal) */
 	json_t *instance_attributes;   /* "instance.attributes": {name: value} custom attributes */
+	char *instance_az;         /* "instance.availabilityZone": the ecs.availability-zone
+				    * attribute and the tasks' zone (default: <region>a) */
 	/* image pulls at task start (docs/images.md), handed to each shim */
 	char *berth_path;          /* "berthPath": the berth CLI (default: next to berth-shim) */
 	char *pull_policy;         /* "imagePullPolicy": always | if-not-present (default) | never */
@@ -79,6 +81,8 @@ struct berthd_config {
 	char **cluster_etcd;       /* "etcd": endpoint URLs, NULL-terminated; NULL: no cluster */
 	char *cluster_prefix;      /* "prefix": every key of the cluster under it (/berth) */
 	int64_t cluster_lease_seconds; /* "leaseSeconds": liveness lease TTL (10; 2-300) */
+	int64_t cluster_gone_seconds;  /* "goneSeconds": an instance disconnected this long is
+					* gone, its tasks STOPPED (6 x leaseSeconds; >= it) */
 	char *cluster_ca_file;     /* "caFile", "certFile", "keyFile": TLS for https:// */
 	char *cluster_cert_file;   /*   endpoints (PEM paths); NULL: curl's defaults, */
 	char *cluster_key_file;    /*   no client certificate */
@@ -97,6 +101,7 @@ struct svcctl;
 struct aas_state;
 struct sd_state;
 struct cluster;
+struct cstate;
 
 /* Anything in the epoll set: epoll_data.ptr points at one of these, the
  * first member of the object that owns the fd. */
@@ -120,6 +125,7 @@ struct berthd {
 	uint8_t host_key[CREDS_HOST_KEY_LEN];   /* mints and checks task credentials */
 	bool have_host_key;        /* loaded (berthd_main); without it no session token verifies */
 	struct cluster *cluster;   /* membership in an etcd cluster (cluster.c); NULL: none */
+	struct cstate *cstate;     /* the state shared through etcd (cstate.c); NULL: none */
 	bool cluster_leader;       /* with a cluster: this berthd holds the leadership as of
 				    * its last tick (it runs the services controller) */
 	double started_at;

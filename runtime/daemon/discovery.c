@@ -1092,7 +1092,7 @@ void discovery_publish(struct berthd *d, const char *cluster, const char *servic
 					       "ECS_SERVICE_NAME", service, "ECS_TASK_DEFINITION_FAMILY",
 					       family, "REGION",
 					       d->cfg.region ? d->cfg.region : "us-east-1");
-			cleanup_free char *az = xasprintf("%sa", d->cfg.region ? d->cfg.region : "us-east-1");
+			cleanup_free char *az = api_availability_zone(d);
 
 			json_object_set_new(at, "AVAILABILITY_ZONE", json_string(az));
 			if (port)

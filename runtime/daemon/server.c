@@ -3,6 +3,7 @@
 
 #include "runtime/daemon/api.h"
 #include "runtime/daemon/discovery.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/http.h"
 #include "runtime/daemon/authz.h"
@@ -584,6 +585,8 @@ int server_run(struct berthd *d, struct berr **err)
 				h->fn(h, ev[i].events);
 		}
 		release_batch();
+		/* the batch's transactions are over: share what they wrote */
+		cstate_flush(d);
 	}
 	/* graceful: no new connections; give pending responses a moment */
 	d->stopping = true;

@@ -19,6 +19,7 @@
 #include "common/xalloc.h"
 #include "netns/tasknet.h"
 #include "runtime/daemon/api.h"
+#include "runtime/daemon/cstate.h"
 #include "runtime/daemon/daemon.h"
 #include "runtime/daemon/discovery.h"
 #include "runtime/daemon/lbclient.h"
@@ -65,6 +66,7 @@ struct svcctl {
 	size_t n;
 	int timerfd;
 	struct ev_handler h;
+	bool stepping;              /* in svcctl_step_all: saves are the leader's */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -419,6 +421,16 @@ static int svc_save(struct berthd *d, struct svc *s, bool force, struct berr **e
 
 	if (!force && s->saved && !strcmp(s->saved, both))
 		return 0;
+	/* in a cluster etcd first, compared with the record this host last saw
+	 * (and, from a step, with its leadership) */
+	if (cstate_on(d)) {
+		r = cstate_service_write(d, doc, state, d->svcs && d->svcs->stepping, err);
+		if (r < 0)
+			return berr_wrap(err, "service %s: write to the cluster", s->name);
+		if (r == 0)
+			return berr_set(err, EAGAIN, "service %s changed on another host meanwhile: "
+					"try again", s->name);
+	}
 	r = store_service_put(d->st, doc, state, err);
 	if (r < 0)
 		return r;
@@ -891,6 +903,43 @@ static void publish(struct berthd *d, struct svc *s, const json_t *live, const s
 	free(v);
 }
 
+/* A cluster: the tasks of an instance that is away (disconnected) are
+ * replaced: taken out of live, so the controller starts others, and
+ * written desiredStatus STOPPED, so that the instance stops them if it
+ * comes back (cstate.c, apply_task). */
+static void away_filter(struct berthd *d, struct svc *s, json_t *live)
+{
+	for (size_t i = 0; i < json_array_size(live);) {
+		json_t *v = json_array_get(live, i);
+		const char *owner = cstate_owner(v);
+
+		if (!owner || !strcmp(owner, d->instance_id) || !cstate_instance_down(d, owner)) {
+			i++;
+			continue;
+		}
+		if (strcmp(sget(v, "desiredStatus") ?: "", "STOPPED")) {
+			cleanup_free char *why = xasprintf("Container instance %s is disconnected: the "
+							   "service replaces the task", owner);
+			cleanup_berr struct berr *err = NULL;
+			const char *id = api_arn_tail(sget(v, "taskArn") ?: "");
+
+			if (cstate_mark_task(d, v, false, "ServiceSchedulerInitiated", why, &err) < 0)
+				log_warn("service %s: task %s: %s", s->name, id, berr_msg(err));
+			else
+				log_info("service %s: task %s is on disconnected instance %s: replacing it",
+					 s->name, id, owner);
+		}
+		json_array_remove(live, i);
+	}
+}
+
+static bool on_away_instance(struct berthd *d, const json_t *doc)
+{
+	const char *owner = cstate_owner(doc);
+
+	return owner && strcmp(owner, d->instance_id) && cstate_instance_down(d, owner);
+}
+
 static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 {
 	struct berthd *d = c->d;
@@ -901,6 +950,7 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	struct sched_svc_task *tv = NULL;
 	struct sched_cluster *cl = NULL;
 	struct sched_svc_actions a = { 0 };
+	char **vids = NULL, **varns = NULL;   /* a cluster: its instances (cstate_view) */
 	char **next = NULL;
 	size_t nt = 0, nnext = 0, i;
 	bool more;
@@ -910,9 +960,18 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	snprintf(group, sizeof(group), "service:%s", s->name);
 	if ((r = store_task_list(d->st, &f, NULL, &live, &more, err)) < 0)
 		return r;
+	/* a cluster: every instance with every task (also marks who is away) */
+	if (cstate_on(d)) {
+		if ((r = cstate_view(d, &cl, &vids, &varns, err)) < 0)
+			return r;
+		away_filter(d, s, live);
+	}
 	if (!strcmp(s->status, "DRAINING") &&
 	    !strcmp(sget(s->spec, "schedulingStrategy") ?: "", "DAEMON"))
-		return drain_daemon(c, s, live, err);
+	{
+		r = drain_daemon(c, s, live, err);
+		goto fail_view;
+	}
 	/* tasks live last step (or started) and not live now: shown once more,
 	 * as they are now (STOPPED), so their ends count */
 	for (i = 0; i < s->nexpect; i++) {
@@ -926,8 +985,10 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 		if (found)
 			continue;
 		if ((r = store_task_get(d->st, s->expect[i], &doc, err)) < 0)
-			return r;
-		if (r > 0)
+			goto fail_view;
+		if (r > 0 && on_away_instance(d, doc))
+			json_decref(doc);   /* replaced: not an end that counts */
+		else if (r > 0)
 			json_array_append_new(gone, doc);
 	}
 	nt = json_array_size(live) + json_array_size(gone);
@@ -951,17 +1012,18 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	/* target tracking: a new desired count before the step (REPLICA, ACTIVE) */
 	if (!strcmp(s->status, "ACTIVE") && !strcmp(sget(s->spec, "schedulingStrategy") ?: "", "REPLICA"))
 		autoscale(d, s, live);
-	if (!(cl = build_cluster(d, s, live, err))) {
+	if (!cl && !(cl = build_cluster(d, s, live, err))) {
 		free(tv);
 		json_decref(lv.health);
 		return -EIO;
 	}
 	r = sched_svc_step(s->ctl, tv, nt, cl, (int64_t)api_now(), &a, err);
 	sched_cluster_free(cl);
+	cl = NULL;
 	if (r < 0) {
 		free(tv);
 		json_decref(lv.health);
-		return r;
+		goto fail_view;
 	}
 	s->running = a.running_count;
 	s->pending = a.pending_count;
@@ -1004,7 +1066,11 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 
 		if (nc)
 			json_object_set(in, "networkConfiguration", nc);
-		res = api_run_task_as(d, in, a.start[i].task_id, &e);
+		if (vids && a.start[i].instance != SCHED_NONE)
+			res = api_run_task_on(d, in, a.start[i].task_id, vids[a.start[i].instance],
+					      varns[a.start[i].instance], &e);
+		else
+			res = api_run_task_as(d, in, a.start[i].task_id, &e);
 		if (!res) {
 			log_warn("service %s: start a task of %s: %s: %s", s->name, a.start[i].task_definition,
 				 e.type, e.message ?: "");
@@ -1019,6 +1085,8 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 	}
 	sched_svc_actions_free(&a);
 	json_decref(lv.health);
+	cstate_strv_free(vids);
+	cstate_strv_free(varns);
 	expect_clear(s);
 	s->expect = next;
 	s->nexpect = nnext;
@@ -1029,10 +1097,19 @@ static int svc_step(struct svcctl *c, struct svc *s, struct berr **err)
 		discovery_publish(d, s->cluster, s->name, NULL, NULL, 0);
 	}
 	return svc_save(d, s, false, err);
+fail_view:
+	sched_cluster_free(cl);
+	cstate_strv_free(vids);
+	cstate_strv_free(varns);
+	return r;
 }
 
 void svcctl_step_all(struct svcctl *c)
 {
+	/* in a cluster only the leader drives the services */
+	if (cstate_on(c->d) && !c->d->cluster_leader)
+		return;
+	c->stepping = true;
 	for (size_t i = 0; i < c->n;) {
 		struct svc *s = c->v[i];
 		cleanup_berr struct berr *err = NULL;
@@ -1051,6 +1128,59 @@ void svcctl_step_all(struct svcctl *c)
 		}
 		i++;
 	}
+	c->stepping = false;
+}
+
+static struct svc *svc_from_store(struct berthd *d, const json_t *doc, const json_t *state,
+				  struct berr **err);
+
+int svcctl_reload(struct berthd *d, const json_t *doc, const json_t *state, struct berr **err)
+{
+	const char *carn = sget(doc, "clusterArn") ?: "";
+	const char *slash = strrchr(carn, '/');
+	const char *cluster = slash ? slash + 1 : carn;
+	struct svc *s, *n, tmp;
+
+	if (!d->svcs)
+		return svcctl_new(d, &d->svcs, err);   /* loads it from the store */
+	s = find_svc(d->svcs, cluster, sget(doc, "serviceName") ?: "");
+	if (!strcmp(sget(doc, "status") ?: "", "INACTIVE")) {
+		if (s)
+			drop_svc(d->svcs, s);
+		return 0;
+	}
+	if (!(n = svc_from_store(d, doc, state, err)))
+		return -EINVAL;
+	if (!s) {
+		d->svcs->v = xreallocarray(d->svcs->v, d->svcs->n + 1, sizeof(*d->svcs->v));
+		d->svcs->v[d->svcs->n++] = n;
+		log_info("service %s (cluster %s): created on another host", n->name, n->cluster);
+		return 0;
+	}
+	/* in place (callers may hold s): the record's part from n, this host's
+	 * own bookkeeping (expected tasks, draining, logged failures) kept */
+	tmp = *s;
+	*s = *n;
+	s->expect = tmp.expect;
+	s->nexpect = tmp.nexpect;
+	s->drain = tmp.drain;
+	s->ndrain = tmp.ndrain;
+	s->broken = tmp.broken;
+	s->lb_broken = tmp.lb_broken;
+	tmp.expect = NULL;
+	tmp.nexpect = 0;
+	tmp.drain = NULL;
+	tmp.ndrain = 0;
+	*n = tmp;
+	svc_free(n);
+	{
+		cleanup_json json_t *d2 = service_doc(s), *s2 = state_json(s);
+		cleanup_free char *a = bjson_dumps(d2), *b = bjson_dumps(s2);
+
+		free(s->saved);
+		s->saved = xasprintf("%s\n%s", a, b);
+	}
+	return 0;
 }
 
 static void timer_event(struct ev_handler *h, uint32_t events)

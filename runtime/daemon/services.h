@@ -13,6 +13,8 @@
 #ifndef BERTH_RUNTIME_DAEMON_SERVICES_H
 #define BERTH_RUNTIME_DAEMON_SERVICES_H
 
+#include <jansson.h>
+
 #include "common/error.h"
 
 struct berthd;
@@ -23,7 +25,12 @@ struct svcctl;
  * load is logged and left as it is in the store (not driven). */
 int svcctl_new(struct berthd *d, struct svcctl **out, struct berr **err);
 void svcctl_free(struct svcctl *c);
-/* One step of every service now (the timer calls it; tests too). */
+/* One step of every service now (the timer calls it; tests too). In a
+ * cluster only the leader steps: elsewhere this does nothing. */
 void svcctl_step_all(struct svcctl *c);
+/* A service's record as another host of the cluster wrote it (cstate.c,
+ * after the store has it): this host's controller takes it, in place; an
+ * INACTIVE one is dropped, a new one added. */
+int svcctl_reload(struct berthd *d, const json_t *doc, const json_t *state, struct berr **err);
 
 #endif
