@@ -140,6 +140,8 @@ stage() {
 	# nft(8): the networking cases read back (and break on purpose) what berth writes
 	f=$(PATH=/usr/sbin:/sbin:$PATH command -v nft) || fail_setup "nft not found: run scripts/setup.sh --deps (nftables)"
 	stage_elf "$f" /bin
+	# etcd (Debian's etcd-server): the cluster cases (tests/vm/cluster_lib.sh) start one
+	if f=$(command -v etcd); then stage_elf "$f" /bin; fi
 	# berth's own programs (dynamically linked) and static test tools
 	for f in "$BUILD"/bin/*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
@@ -179,6 +181,7 @@ stage() {
 		done
 	done
 	install -m644 "$HERE/lib.sh" "$STAGE/berth/lib.sh"
+	install -m644 "$HERE/cluster_lib.sh" "$STAGE/berth/cluster_lib.sh"
 	install -m755 "$HERE/runner.sh" "$STAGE/berth/runner.sh"
 	install -m755 "$HERE/guest/init" "$STAGE/init"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' > "$STAGE/etc/passwd"
@@ -262,7 +265,11 @@ served=0 shown=0
 while kill -0 "$QPID" 2>/dev/null; do
 	n=$(wc -l < "$CONSOLE")
 	if [ "$n" -gt "$shown" ]; then sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r'; shown=$n; fi
-	mapfile -t calls < <(tr -d '\r' < "$RESULT" | sed -n 's/^HOSTCALL //p')
+	# whole lines only: a HOSTCALL line QEMU has written part of is read
+	# at the next turn (taken early, its name was cut and the call lost)
+	whole=
+	if [ -n "$(tail -c 1 "$RESULT" | tr -d '\n')" ]; then whole='$d'; fi
+	mapfile -t calls < <(tr -d '\r' < "$RESULT" | sed "$whole" | sed -n 's/^HOSTCALL //p')
 	while [ "$served" -lt "${#calls[@]}" ]; do
 		read -r call args <<<"${calls[$served]}"; served=$((served + 1))
 		if [[ $call =~ ^[a-z0-9_]+$ ]] && [ -x "$HERE/host/$call.sh" ]; then

@@ -10,6 +10,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 CASEDIR=${BERTH_CASEDIR:-$HERE/cases}
 LIB=${BERTH_LIB:-$HERE/lib.sh}
+export BERTH_LIB=$LIB   # cases source what sits next to it (cluster_lib.sh)
 . "$LIB"
 
 if [ $# -eq 0 ]; then
