@@ -76,7 +76,14 @@ B run --detach --wait sleeper >/dev/null || die "a new RunTask after the restart
 [ "$(B ps -q | wc -l)" = 18 ] || die "expected 18 running: $(B ps)"
 
 # ---- kill -9 during a burst of RunTask
-B stop --wait $(B ps -q) >/dev/null || die "stop all"
+# stop_all: StopTask for every task at once (berth stop --wait would stop
+# them one after the other), then until every task is STOPPED
+all_stopped() {   # every task's STATUS (lastStatus) in berth ps -a
+	_t=$(B ps -a) || return 1
+	[ -z "$(echo "$_t" | awk 'NR > 1 && $3 != "STOPPED"')" ]
+}
+stop_all() { B stop $(B ps -q) >/dev/null && wait_until 120 all_stopped; }
+stop_all || die "stop all: $(B ps -a)"
 for i in 1 2 3 4; do B run --detach --count 5 sleeper >/dev/null 2>&1 & done
 usleep 700000 2>/dev/null || sleep 1
 kill -9 "$BD"
@@ -90,7 +97,7 @@ say "after the crash: $(B ps -q | wc -l) running, $(grep -o '"lastStatus": *"STO
 if grep -o '"lastStatus": *"[A-Z]*"' "$S/burst.json" | grep -vqE 'RUNNING|STOPPED'; then
 	die "a task is neither RUNNING nor STOPPED: $(B ps -a)"
 fi
-B stop --wait $(B ps -q) >/dev/null 2>&1
+stop_all
 wait_until 60 shims_are 0 || die "shims left: $(pids_of berth-shim)"
 [ -z "$(ls "$RUN_DIR" 2>/dev/null)" ] || die "bundles left in $RUN_DIR: $(ls "$RUN_DIR")"
 left=$(find "$RUN_CG" -mindepth 1 -type d 2>/dev/null | head -n 5)

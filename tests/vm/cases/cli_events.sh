@@ -40,9 +40,9 @@ cat > "$S/hog.json" <<'JSON'
 { "family": "ev-hog", "requiresCompatibilities": ["EC2"], "networkMode": "none",
   "memory": "512",
   "containerDefinitions": [
-    { "name": "hog", "image": "berth-test/helper", "memory": 256, "entryPoint": ["/bin/sh", "-c"],
+    { "name": "hog", "image": "berth-test/helper", "memory": 256, "entryPoint": ["/bin/sh", "-c"], "stopTimeout": 2,
       "command": ["echo idle; until [ -e /tmp/go ]; do sleep 1; done; echo hog-start; exec memhog 160 --step 16 --hold inf"] },
-    { "name": "burn", "image": "berth-test/helper", "essential": false, "entryPoint": ["/bin/sh", "-c"],
+    { "name": "burn", "image": "berth-test/helper", "essential": false, "entryPoint": ["/bin/sh", "-c"], "stopTimeout": 2,
       "command": ["until [ -e /tmp/go ]; do sleep 1; done; echo burn-start; exec cpuburn --ms 600000"] } ] }
 JSON
 
@@ -141,7 +141,9 @@ say "stats: hog $m1 -> $m2 bytes, burn ${c1}% -> ${c2}% CPU"
 "$B" stats "$ID2" > "$S/stream.txt" 2>&1 &
 SP=$!
 on_exit "kill $SP"
-sleep 4
+# two blocks within 4 s (as many as it printed by then are counted)
+blocks2() { [ "$(grep -c "^TASK " "$S/stream.txt")" -ge 2 ]; }
+wait_until 4 blocks2
 kill -INT "$SP"
 wait "$SP" || die "stats (streaming) exit status $?"
 n=$(grep -c "^TASK " "$S/stream.txt")

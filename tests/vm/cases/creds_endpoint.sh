@@ -49,23 +49,13 @@ app creds-other awsvpc
 app creds-host host "$ROLE"
 app creds-bridge bridge
 
-# a role berthd does not define: refused before anything starts
-app creds-norole awsvpc arn:aws:iam::000000000000:role/undefined
-if "$B" run --detach "$S/creds-norole.json" > "$S/norole.out" 2>&1; then
-	die "a task with an undefined taskRoleArn started: $(cat "$S/norole.out")"
-fi
-grep -q "taskRoleArn: role arn:aws:iam::000000000000:role/undefined is not defined in berthd's configuration" \
-	"$S/norole.out" || die "undefined role: $(cat "$S/norole.out")"
-say "a task whose role berthd does not define is refused"
-
+# the credentials' 60 s run from the first fetch (the shim mints them
+# then): task app first, and its credentials, so that the other tasks
+# start, and the checks that need no clock run, while the clock runs
 A=$("$B" run --detach --wait "$S/creds-app.json" 2> "$S/run.err") || die "run creds-app: $(cat "$S/run.err")"
-O=$("$B" run --detach --wait "$S/creds-other.json" 2> "$S/run.err") || die "run creds-other: $(cat "$S/run.err")"
-H=$("$B" run --detach --wait "$S/creds-host.json" 2> "$S/run.err") || die "run creds-host: $(cat "$S/run.err")"
-BR=$("$B" run --detach --wait "$S/creds-bridge.json" 2> "$S/run.err") || die "run creds-bridge: $(cat "$S/run.err")"
 A_ARN=$("$B" describe --json "$A" | sed -n 's/.*"taskArn": *"\([^"]*\)".*/\1/p' | head -n 1)
 A_IP=$("$B" describe --json "$A" | sed -n 's/.*"privateIpv4Address": *"\([^"]*\)".*/\1/p' | head -n 1)
 [ -n "$A_ARN" ] && [ -n "$A_IP" ] || die "describe $A: no taskArn or address: $("$B" describe --json "$A")"
-say "tasks: app $A ($A_IP, role), other $O (no role), host-mode $H (role)"
 
 # ------------------------------------------------ the environment
 "$B" exec "$A" -- sh -c 'env' > "$S/env.a" || die "exec env in $A"
@@ -76,20 +66,6 @@ for v in "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/" \
 done
 URI=$(sed -n 's/^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=//p' "$S/env.a")
 META=$(sed -n 's/^ECS_CONTAINER_METADATA_URI_V4=//p' "$S/env.a")
-"$B" exec "$O" -- sh -c 'env' > "$S/env.o" || die "exec env in $O"
-grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.o" && die "a task without a role got a credentials URI"
-grep -q "^ECS_CONTAINER_METADATA_URI_V4=" "$S/env.o" || die "the task without a role has no metadata URI"
-# host mode: FULL_URI on the host's loopback, and the token
-"$B" exec "$H" -- sh -c 'env' > "$S/env.h" || die "exec env in $H"
-grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.h" && die "host mode got a relative URI"
-H_URI=$(sed -n 's/^AWS_CONTAINER_CREDENTIALS_FULL_URI=//p' "$S/env.h")
-H_TOK=$(sed -n 's/^AWS_CONTAINER_AUTHORIZATION_TOKEN=//p' "$S/env.h")
-echo "$H_URI" | grep -qE '^http://127\.0\.0\.1:[0-9]+/v2/credentials/' || die "host mode FULL_URI: $H_URI"
-[ ${#H_TOK} = 64 ] || die "host mode token: '$H_TOK'"
-"$B" exec "$H" -- sh -c 'berth-testhelper http-get "$AWS_CONTAINER_CREDENTIALS_FULL_URI" --header "Authorization:$AWS_CONTAINER_AUTHORIZATION_TOKEN"' \
-	> "$S/creds.h" 2> "$S/get.err" || die "host mode credentials with the token: $(cat "$S/get.err")"
-grep -q '"AccessKeyId":"ASIA' "$S/creds.h" || die "host mode credentials: $(cat "$S/creds.h")"
-say "the containers' environment points at the endpoint (host mode: loopback and a token)"
 
 # ------------------------------------------------ credentials and metadata
 get() {   # TASK URL -> body on stdout, status json in $S/get.err
@@ -107,6 +83,34 @@ echo "$AKID" | grep -qE '^ASIA[A-Z2-7]{16}$' || die "AccessKeyId: $AKID"
 [ ${#SAK} = 40 ] && [ -n "$TOK" ] || die "SecretAccessKey/Token: $(cat "$S/creds1.json")"
 echo "$EXP1" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' || die "Expiration: $EXP1"
 say "credentials: $AKID, expire at $EXP1"
+
+# a role berthd does not define: refused before anything starts
+app creds-norole awsvpc arn:aws:iam::000000000000:role/undefined
+if "$B" run --detach "$S/creds-norole.json" > "$S/norole.out" 2>&1; then
+	die "a task with an undefined taskRoleArn started: $(cat "$S/norole.out")"
+fi
+grep -q "taskRoleArn: role arn:aws:iam::000000000000:role/undefined is not defined in berthd's configuration" \
+	"$S/norole.out" || die "undefined role: $(cat "$S/norole.out")"
+say "a task whose role berthd does not define is refused"
+
+O=$("$B" run --detach --wait "$S/creds-other.json" 2> "$S/run.err") || die "run creds-other: $(cat "$S/run.err")"
+H=$("$B" run --detach --wait "$S/creds-host.json" 2> "$S/run.err") || die "run creds-host: $(cat "$S/run.err")"
+BR=$("$B" run --detach --wait "$S/creds-bridge.json" 2> "$S/run.err") || die "run creds-bridge: $(cat "$S/run.err")"
+say "tasks: app $A ($A_IP, role), other $O (no role), host-mode $H (role)"
+"$B" exec "$O" -- sh -c 'env' > "$S/env.o" || die "exec env in $O"
+grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.o" && die "a task without a role got a credentials URI"
+grep -q "^ECS_CONTAINER_METADATA_URI_V4=" "$S/env.o" || die "the task without a role has no metadata URI"
+# host mode: FULL_URI on the host's loopback, and the token
+"$B" exec "$H" -- sh -c 'env' > "$S/env.h" || die "exec env in $H"
+grep -q "^AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=" "$S/env.h" && die "host mode got a relative URI"
+H_URI=$(sed -n 's/^AWS_CONTAINER_CREDENTIALS_FULL_URI=//p' "$S/env.h")
+H_TOK=$(sed -n 's/^AWS_CONTAINER_AUTHORIZATION_TOKEN=//p' "$S/env.h")
+echo "$H_URI" | grep -qE '^http://127\.0\.0\.1:[0-9]+/v2/credentials/' || die "host mode FULL_URI: $H_URI"
+[ ${#H_TOK} = 64 ] || die "host mode token: '$H_TOK'"
+"$B" exec "$H" -- sh -c 'berth-testhelper http-get "$AWS_CONTAINER_CREDENTIALS_FULL_URI" --header "Authorization:$AWS_CONTAINER_AUTHORIZATION_TOKEN"' \
+	> "$S/creds.h" 2> "$S/get.err" || die "host mode credentials with the token: $(cat "$S/get.err")"
+grep -q '"AccessKeyId":"ASIA' "$S/creds.h" || die "host mode credentials: $(cat "$S/creds.h")"
+say "the containers' environment points at the endpoint (host mode: loopback and a token)"
 
 get "$A" "$META/task" > "$S/task.json" || die "metadata /task: $(cat "$S/get.err")"
 grep -q "\"TaskARN\": *\"$A_ARN\"" "$S/task.json" || die "/task TaskARN: $(cat "$S/task.json")"
@@ -223,6 +227,9 @@ on_exit "kill $BD"
 wait_until 30 sh -c "'$B' ps 2>/dev/null | grep -q creds-app" || die "berthd did not come back: $(tail -n 20 "$S/berthd.log")"
 say "botocore's container provider loaded them while berthd was down; berthd re-adopted the tasks"
 
+# the other tasks are done with (stopped while the first set expires)
+for t in "$O" "$H" "$BR"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
+
 # ------------------------------------------------ expired
 left=$((T0 + 62 - $(date +%s)))
 [ "$left" -gt 0 ] && sleep "$left"
@@ -230,5 +237,5 @@ rc=0
 hostcall creds_expired "$AKID" "$SAK" "$TOK" || rc=$?
 [ "$rc" = 0 ] || die "an expired set (rc $rc); berthd said: $(tail -n 5 "$S/berthd.log")"
 
-for t in "$A" "$O" "$H" "$BR"; do "$B" stop --wait "$t" > /dev/null || die "stop $t"; done
+"$B" stop --wait "$A" > /dev/null || die "stop $A"
 say "the task endpoint serves each task only its own credentials"

@@ -22,13 +22,15 @@ on_exit "ip link del $BR"
 ulim='"ulimits": [ { "name": "nofile", "softLimit": 1024, "hardLimit": 1024 } ]'
 
 # task FILE NAME CMD-JSON...: an awsvpc task whose containers run the helper
+# (stopTimeout 2: `sleep` as pid 1 ignores SIGTERM; the stop at the end
+# would wait the default 30 s for the SIGKILL)
 task() {
 	_f=$1; _fam=$2; shift 2
 	_defs=""; _i=0
 	for _cmd in "$@"; do
 		_i=$((_i + 1))
 		[ -n "$_defs" ] && _defs="$_defs,"
-		_defs="$_defs { \"name\": \"c$_i\", \"image\": \"berth-test/helper\", \"essential\": $([ $_i = 1 ] && echo true || echo false), \"command\": $_cmd }"
+		_defs="$_defs { \"name\": \"c$_i\", \"image\": \"berth-test/helper\", \"essential\": $([ $_i = 1 ] && echo true || echo false), \"command\": $_cmd, \"stopTimeout\": 2 }"
 	done
 	cat > "$_f" <<JSON
 { "family": "$_fam", "requiresCompatibilities": ["EC2"], "networkMode": "awsvpc", "memory": "256",
@@ -116,6 +118,7 @@ say "the next task start put the rule back"
 task "$S/local.json" local '["tcp-send", "127.0.0.1", "6000", "over-lo", "--timeout", "5"]' \
 	'["tcp-echo", "--port", "6000"]'
 sed -i 's/"essential": true, "command": \["tcp-send"/"essential": true, "dependsOn": [{"containerName": "c2", "condition": "START"}], "command": ["tcp-send"/' "$S/local.json"
+grep -q '"dependsOn"' "$S/local.json" || die "test bug: the dependsOn edit did not apply: $(cat "$S/local.json")"
 run_berth "$S/local.json" > "$S/local.out" 2>&1 || die "localhost between containers: $(cat "$S/local.out")"
 grep -q '"reply":"over-lo"' "$S/local.out" || die "no reply over localhost: $(cat "$S/local.out")"
 say "two containers of a task talk over localhost"

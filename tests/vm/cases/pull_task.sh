@@ -70,7 +70,7 @@ on_exit "'$B' ps -q | xargs -r '$B' stop --wait >/dev/null"
 cat > "$S/pulled.json" <<JSON
 { "family": "pulled", "requiresCompatibilities": ["EC2"], "networkMode": "none", "memory": "128",
   "containerDefinitions": [
-    { "name": "main", "image": "$REF", "entryPoint": ["/bin/sh", "-c"],
+    { "name": "main", "image": "$REF", "entryPoint": ["/bin/sh", "-c"], "stopTimeout": 2,
       "command": ["echo running-from-pulled-image; exec sleep 600"] } ] }
 JSON
 IDS=$("$B" run --detach --wait --count 2 "$S/pulled.json" 2> "$S/run.err") ||
@@ -101,9 +101,14 @@ grep -o '"GET /v2/berth-test/helper/blobs/sha256:[0-9a-f]* HTTP/1.1" 200' "$S/re
 [ "$(wc -l < "$S/gets")" -ge 4 ] || die "blob downloads in the registry's log: $(cat "$S/gets")"
 awk '$1 != 1 { bad = 1 } END { exit bad }' "$S/gets" || die "a blob was downloaded twice: $(cat "$S/gets")"
 say "two tasks, one download: $(wc -l < "$S/gets") blobs served once each"
+# (sleep, pid 1 of its container, ignores SIGTERM: killed after its
+# stopTimeout of 2 s; both at once)
+STOPS=
 for id in $IDS; do
-	"$B" stop --wait "$id" > /dev/null || die "stop $id"
+	"$B" stop --wait "$id" > /dev/null &
+	STOPS="$STOPS $!"
 done
+for p in $STOPS; do wait "$p" || die "stop of a pulled task failed (exit $?): $("$B" ps -a)"; done
 
 # ------------------------------------------------ a tag the registry lacks
 sed "s|$REF|127.0.0.1:8080/berth-test/helper:nope|" "$S/pulled.json" > "$S/missing.json"

@@ -5,11 +5,14 @@
 # root (issue 5), no fd of any process into berth's dirs, no berth
 # process, and the run dir, the store leases and the ephemeral dir are
 # empty. Each run must also exit 0 and log its container's output.
-# N=300 (issue 4 asks for 200 sequential runs, issue 5 for 300 tasks
-# leaving no cgroup) takes ~180 s in TCG on an idle host (0.55-0.6 s a run;
-# ~1.1 s when the host is busy).
+# N=300: issue 4 asks for 200 sequential runs, issue 5 for 300 tasks
+# leaving no cgroup (not one after another): runs 1-200 go one at a time,
+# runs 201-290 two at a time (the pair's runs start together; both must
+# pass), the last 10 (loop storage) one at a time again. ~150 s in TCG on
+# an idle host (0.55-0.6 s a sequential run; ~1.1 s when the host is busy).
 # timeout: 480
 N=300
+NSEQ=200
 NLOOP=10
 run_setup
 S=$BERTH_SCRATCH
@@ -65,22 +68,36 @@ run_wait_line 60 "$S/live.err" 't | {"ready":true' || die "live task never got r
 kill -TERM $RUN_PID
 run_wait || die "live task: berth run exited $?: $(cat "$S/live.err")"
 
+# one_run I STORAGE: run I, its output in $S/out.I; exits 0 and logged it
+one_run() {
+	if ! run_berth --storage "$2" --task-id "leak$1" "$S/tiny.json" > "$S/out.$1" 2>&1; then
+		die "run $1 ($2) failed: $(cat "$S/out.$1")"
+	fi
+	grep -qx 't | {"argv":\["tiny"\]}' "$S/out.$1" || die "run $1: no output: $(cat "$S/out.$1")"
+	rm -f "$S/out.$1"
+}
 t0=$(run_uptime)
 i=1
 while [ $i -le $N ]; do
 	storage=tmpfs
 	[ $i -gt $((N - NLOOP)) ] && storage=loop
-	if ! run_berth --storage $storage --task-id leak$i "$S/tiny.json" > "$S/out" 2>&1; then
-		die "run $i ($storage) failed: $(cat "$S/out")"
-	fi
-	grep -qx 't | {"argv":\["tiny"\]}' "$S/out" || die "run $i: no output: $(cat "$S/out")"
 	if [ $((i % 50)) = 1 ] || [ $i = $((N - NLOOP + 1)) ]; then
 		say "run $i ($storage): $(awk -v a="$t0" -v b="$(run_uptime)" 'BEGIN { printf "%.2f", b - a }') s since start"
 	fi
-	i=$((i + 1))
+	if [ $i -gt $NSEQ ] && [ $i -lt $((N - NLOOP)) ]; then
+		# two at a time: i and i+1 (both tmpfs), each checked
+		( one_run $((i + 1)) tmpfs ) &
+		pair=$!
+		one_run $i tmpfs
+		wait $pair || exit 1   # (its die printed why)
+		i=$((i + 2))
+	else
+		one_run $i $storage
+		i=$((i + 1))
+	fi
 done
 t1=$(run_uptime)
-say "$N runs ($((N - NLOOP)) tmpfs, $NLOOP loop) in $(awk -v a="$t0" -v b="$t1" -v n=$N 'BEGIN { printf "%.1f s, %.2f s each", b - a, (b - a) / n }')"
+say "$N runs ($((N - NLOOP)) tmpfs, $((N - NSEQ - NLOOP)) of them in pairs; $NLOOP loop) in $(awk -v a="$t0" -v b="$t1" -v n=$N 'BEGIN { printf "%.1f s, %.2f s each", b - a, (b - a) / n }')"
 
 [ "$(mounts)" = "$m0" ] || die "mounts changed: $(echo "$m0" > "$S/m0"; mounts > "$S/m1"; diff "$S/m0" "$S/m1")"
 [ "$(loops)" = "$l0" ] || die "loop devices changed: before: $l0; after: $(loops)"

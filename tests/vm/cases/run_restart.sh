@@ -18,7 +18,7 @@ cat > "$S/task.json" <<'JSON'
       "mountPoints": [ { "sourceVolume": "state", "containerPath": "/state" } ],
       "restartPolicy": { "enabled": true, "restartAttemptPeriod": 60 },
       "entryPoint": ["/bin/sh", "-c"],
-      "command": ["if [ -e /state/ran ]; then echo second; sleep 4; exit 3; fi; touch /state/ran; echo first; sleep 61; exit 1"] },
+      "command": ["if [ -e /state/ran ]; then echo second; sleep 1; exit 3; fi; touch /state/ran; echo first; sleep 61; exit 1"] },
     { "name": "ign", "image": "berth-test/helper", "essential": false,
       "restartPolicy": { "enabled": true, "ignoredExitCodes": [42], "restartAttemptPeriod": 60 },
       "entryPoint": ["/bin/sh", "-c"],

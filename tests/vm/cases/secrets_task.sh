@@ -60,7 +60,7 @@ cat > "$S/sec.json" <<JSON
 { "family": "sec-app", "requiresCompatibilities": ["EC2"], "networkMode": "none", "memory": "128",
   "executionRoleArn": "$ROLE",
   "containerDefinitions": [
-    { "name": "app", "image": "berth-test/helper", "entryPoint": ["/bin/sh", "-c"],
+    { "name": "app", "image": "berth-test/helper", "entryPoint": ["/bin/sh", "-c"], "stopTimeout": 2,
       "command": ["printf %s \"\$TOKEN\" | sha256sum; printf %s \"\$DB_PASSWORD\" | sha256sum; exec sleep 600"],
       "secrets": [ { "name": "TOKEN", "valueFrom": "/app/token" },
                    { "name": "DB_PASSWORD", "valueFrom": "$DBARN:password::" } ] } ] }

@@ -34,16 +34,27 @@ phase() {
 phase ascreate
 ID=$(B ps -q --family svc-as | head -n 1)
 [ -n "$ID" ] || die "no task of svc-as: $(B ps)"
-B exec "$ID" -- berth-testhelper cpuburn --ms 25000 > "$S/burn.out" 2>&1 &
+# the load lasts until the scale-out is done (at most 5 min), then the
+# test stops it
+BURNCMD='cpuburn --ms 300000'
+# burn_pid: the cpuburn process in the task (not the berth exec client)
+burn_pid() {
+	for _p in $(pids_matching "berth-testhelper $BURNCMD"); do
+		[ "$(cat "/proc/$_p/comm" 2>/dev/null)" = berth-testhelpe ] && echo "$_p"
+	done | head -n 1
+}
+burning() { [ -n "$(burn_pid)" ]; }
+B exec "$ID" -- berth-testhelper $BURNCMD > "$S/burn.out" 2>&1 &
 BURN=$!
-for i in $(seq 50); do
-	[ -n "$(pids_matching 'cpuburn --ms 25000')" ] && break
-	sleep 0.2
-done
-[ -n "$(pids_matching 'cpuburn --ms 25000')" ] || die "cpuburn does not run in task $ID: $(cat "$S/burn.out")"
-say "cpuburn runs in task $ID (pid $(pids_matching 'cpuburn --ms 25000' | head -n 1))"
+on_exit 'kill $(burn_pid)'
+wait_until 10 burning || die "cpuburn does not run in task $ID: $(cat "$S/burn.out")"
+bp=$(burn_pid)
+say "cpuburn runs in task $ID (pid $bp)"
 phase asout
-wait "$BURN" || die "cpuburn in the task failed: $(cat "$S/burn.out")"
-say "load: $(cat "$S/burn.out")"
+# it burned all through the scale-out (still running: it did not fail)
+kill -0 "$BURN" 2>/dev/null && [ -d "/proc/$bp" ] || die "cpuburn in the task ended before the scale-out: $(cat "$S/burn.out")"
+kill "$bp"
+wait "$BURN"
+say "load stopped after the scale-out (cpuburn killed, berth exec exited $?)"
 phase asin
 say "$(grep 'autoscaling service/default/asweb: desired count' "$S/berthd.log" | sed 's/.*autoscaling/autoscaling/')"

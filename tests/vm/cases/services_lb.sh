@@ -58,8 +58,13 @@ touch "$S/loop.on"
 LOOP=$!
 phase lbupdate
 # the last old task drains for 5 s after the deployment completed in the
-# controller's eyes; then a few more requests
-sleep 8
+# controller's eyes (the two old ones are stopped once drained: checked
+# below); then a few more requests
+drained() { [ "$(grep -c "drained from berth-lb, stopping it" "$S/berthd.log")" -ge 2 ]; }
+wait_until 60 drained
+n0=$(wc -l < "$S/bodies")
+more() { [ "$(wc -l < "$S/bodies")" -ge $((n0 + 5)) ]; }
+wait_until 30 more
 rm -f "$S/loop.on"
 wait "$LOOP"
 n=$(wc -l < "$S/bodies")

@@ -26,3 +26,20 @@ expect_error() {
 	grep -q "($want)" "$WORK/err" || fail "$*: expected ($want), got: $(cat "$WORK/err")"
 	ok "$want from: ${*:2:3}"
 }
+# `aws ecs wait ...` with the CLI's own waiters (same operation, acceptors and
+# total time), polling every second instead of every 6 or 15 s: a copy of
+# the CLI's ECS waiter model with delay 1 (maxAttempts scaled to keep
+# delay * maxAttempts) in a data path botocore searches first
+/usr/bin/python3 - "$WORK/data/ecs/2014-11-13" <<'EOF' || fail "cannot set up the 1 s ECS waiters"
+import json, os, sys, awscli
+src = os.path.join(os.path.dirname(awscli.__file__), "botocore", "data", "ecs", "2014-11-13", "waiters-2.json")
+with open(src) as f:
+    m = json.load(f)
+for w in m["waiters"].values():
+    w["maxAttempts"] = w["delay"] * w["maxAttempts"]
+    w["delay"] = 1
+os.makedirs(sys.argv[1])
+with open(os.path.join(sys.argv[1], "waiters-2.json"), "w") as f:
+    json.dump(m, f)
+EOF
+export AWS_DATA_PATH=$WORK/data

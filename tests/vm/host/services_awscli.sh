@@ -90,10 +90,10 @@ update)
 	# first the service settles: every task is HEALTHY (its container
 	# health check; the 40 s rule for tasks without one is unit-tested in
 	# test_service), the deployment COMPLETED, steady
-	for i in $(seq 120); do
+	for i in $(seq 240); do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==3 and s["events"][0]["message"].endswith("has reached a steady state.") else 1)' < "$WORK/s" && break
-		sleep 2
+		sleep 1
 	done
 	py 's=d["services"][0]; assert s["events"][0]["message"].endswith("has reached a steady state."), (s["deployments"], s["events"][:3])' < "$WORK/s"
 	ok "steady before the update"
@@ -191,7 +191,7 @@ asout)
 	while [ $SECONDS -lt $end ]; do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; sys.exit(0 if s["desiredCount"]==3 and s["runningCount"]==3 else 1)' < "$WORK/s" && break
-		sleep 2
+		sleep 1
 	done
 	py 's=d["services"][0]; assert s["desiredCount"]==3 and s["runningCount"]==3, (s["desiredCount"], s["runningCount"])' < "$WORK/s"
 	aas describe-scaling-activities --service-namespace ecs --resource-id service/default/asweb > "$WORK/a"
@@ -203,7 +203,7 @@ asin)
 	while [ $SECONDS -lt $end ]; do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; sys.exit(0 if s["desiredCount"]==1 and s["runningCount"]==1 else 1)' < "$WORK/s" && break
-		sleep 2
+		sleep 1
 	done
 	py 's=d["services"][0]; assert s["desiredCount"]==1 and s["runningCount"]==1, (s["desiredCount"], s["runningCount"])' < "$WORK/s"
 	aas describe-scaling-activities --service-namespace ecs --resource-id service/default/asweb |
@@ -236,7 +236,7 @@ JSON
 	while [ $SECONDS -lt $end ]; do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==2 else 1)' < "$WORK/s" && break
-		sleep 2
+		sleep 1
 	done
 	py 's=d["services"][0]; assert s["deployments"][0]["rolloutState"]=="COMPLETED", (s["deployments"], s["events"][:4])' < "$WORK/s"
 	ok "lbweb: 2 tasks RUNNING and healthy in berth-lb, deployment COMPLETED"
@@ -254,7 +254,7 @@ JSON
 	while [ $SECONDS -lt $end ]; do
 		svc > "$WORK/s"
 		py 's=d["services"][0]; ds=s["deployments"]; sys.exit(0 if len(ds)==1 and ds[0]["taskDefinition"].endswith("svc-lb:2") and ds[0]["rolloutState"]=="COMPLETED" and s["runningCount"]==2 else 1)' < "$WORK/s" && break
-		sleep 2
+		sleep 1
 	done
 	py 's=d["services"][0]; ds=s["deployments"]; assert len(ds)==1 and ds[0]["rolloutState"]=="COMPLETED", (ds, s["events"][:5])' < "$WORK/s"
 	n=$(tasks | awk '$2=="RUNNING" && $3=="RUNNING" && $4=="svc-lb:2"' | wc -l)
