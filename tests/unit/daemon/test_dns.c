@@ -281,7 +281,7 @@ static void ask(struct env *e, const char *name, uint16_t type, struct ans *a)
 static void publish(struct env *e, const char *fqdn, size_t n, uint32_t first_ip, enum dns_routing r)
 {
 	struct dns_instance v[64];
-	char ids[64][16];
+	char ids[64][24];
 	struct berr *err = NULL;
 
 	assert_true(n <= 64);

@@ -99,7 +99,7 @@ same_as() {
 	diff "$S/$1.snap" "$S/now.snap"
 	die "the host is not as before the tasks ($2)"
 }
-status_of() { B ps -a | awk -v id="$(echo "$1" | cut -c1-12)" '$1 == id { print $3 }'; }
+status_of() { B ps -a 2> "$S/ps.err" | awk -v id="$(echo "$1" | cut -c1-12)" '$1 == id { print $3 }'; }
 reason_of() { B --json describe "$1" | tr -d '\n' | sed -n 's/.*"stoppedReason": *"\([^"]*\)".*/\1/p'; }
 host_port() { B --json describe "$1" | tr -d ' \n' | sed -n 's/.*"hostPort":\([0-9]*\).*/\1/p' | head -n 1; }
 ip_of() { B --json describe "$1" | tr -d ' \n' | sed -n 's/.*"privateIpv4Address":"\([0-9.]*\)".*/\1/p' | head -n 1; }
@@ -150,7 +150,10 @@ B run --detach --wait br > /dev/null 2> "$S/noport.err" && die "a second bridge 
 S1=$(shim_pid "$A1") S2=$(shim_pid "$A2") S3=$(shim_pid "$B1") S4=$(shim_pid "$P1")
 kill -9 "$S1" "$S2" "$S3" "$S4"
 for id in $A1 $A2 $B1 $P1; do
-	wait_until 60 stopped_lost "$id" || die "task $id: $(status_of "$id") after its shim was killed"
+	wait_until 60 stopped_lost "$id" || die "task $id: '$(status_of "$id")' after its shim was killed
+  berth ps: $(cat "$S/ps.err")
+  berthd $BD: $(kill -0 "$BD" 2>/dev/null && echo running || echo 'not running')
+$(tail -n 30 "$S/berthd.log")"
 done
 grep -c "reclaimed from its dead shim" "$S/berthd.log" | grep -qx 4 || die "berthd did not reclaim 4 tasks: $(grep -i reclaim "$S/berthd.log")"
 grep -q "task $P1: reclaimed from its dead shim: cgroup (processes killed)" "$S/berthd.log" ||
