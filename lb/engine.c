@@ -688,6 +688,16 @@ static void client_update(struct lb_engine *e, struct client *c)
 
 	if (c->ev.dead)
 		return;
+	/* A response for a client that stays connected goes out after the
+	 * rest of the batch has been read (run_pending), not at once: the
+	 * client (and the targets, whose requests are sent meanwhile) then
+	 * find several answers per wakeup. Sent at once, each answer woke
+	 * the client for itself (docs/lb.md, "Benchmark": context switches
+	 * per request). A closing exchange still ends at once. */
+	if (e->in_poll && c->ev.wr && buf_avail(&c->out) && c->state != C_CLOSING) {
+		ev_set(e, &c->ev, c->ev.events | EPOLLOUT);
+		return;
+	}
 	if ((w = ev_flush(&c->ev, &c->out)) < 0) {
 		client_close(e, c);
 		return;
@@ -1105,6 +1115,14 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 			t->eof_in = true;
 		else if (n < 0 && n != -EAGAIN) {
 			tcp_close(e, t);
+			return;
+		}
+		/* bytes read while the batch is handled are relayed after it
+		 * (as client_update: fewer wakeups of the peer); an end of
+		 * stream is passed on at once (nothing would be queued for it) */
+		if (n > 0 && !t->eof_in && e->in_poll && !p->connecting) {
+			tcp_update(e, t);
+			tcp_update(e, p);
 			return;
 		}
 	}
@@ -1925,6 +1943,7 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 				continue;
 			return berr_set(err, errno, "epoll_wait");
 		}
+		e->in_poll = true;
 		for (int i = 0; i < n; i++) {
 			struct ev *v = evs[i].data.ptr;
 			uint32_t got = evs[i].events;
@@ -1947,6 +1966,7 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 			}
 			dispatch(e, v, got);
 		}
+		e->in_poll = false;
 		run_pending(e);
 		now = now_ms();
 		if (now - last_sweep >= SWEEP_MS) {

@@ -240,6 +240,7 @@ struct probe {
 };
 
 struct lb_engine {
+	bool in_poll;
 	int epfd;
 	int stop; /* atomic: set by signal handlers and other threads */
 	uint64_t response_timeout_ms;

@@ -27,7 +27,9 @@
 # of its worker from /proc/PID/stat before and after, divided by the requests
 # wrk counted), plus the backend's CPU us/req and how many connections the
 # backend accepted per request (nginx stub_status: shows whether a proxy
-# reuses its target connections). Reports medians over the rounds, the
+# reuses its target connections), the CPU time of the whole machine per request
+# and the proxy's context switches per request (how often it slept and was
+# woken: on these VMs a wakeup is dear). Reports medians over the rounds, the
 # ratios berth-lb / best(HAProxy http, nginx) per case (median of the
 # per-round ratios against that round's better peer, per figure), L4
 # berth-lb TCP / HAProxy tcp, and "goal ... met / NOT met" lines. Never fails
@@ -44,8 +46,9 @@
 # per request side by side. Needs Debian linux-perf and strace.
 #
 # OUT_DIR (default: a temporary directory, removed) keeps runs.tsv (every run:
-# round, case, proxy, CPU ticks of proxy and backend, backend accepts, wrk
-# output file), the wrk outputs, the generated configs and the logs.
+# round, case, proxy, CPU ticks of proxy and backend, backend accepts, machine
+# ticks, wrk CPU, seconds, wrk output file, the proxy's context switches),
+# the wrk outputs, the generated configs and the logs.
 #
 # Needs: wrk, haproxy, nginx (Debian packages; scripts/setup.sh --deps), curl,
 # python3, and BUILD_DIR/bin/berth-lb (built when missing; use a Release build).
@@ -302,6 +305,10 @@ ticks() { # pid -> utime + stime in clock ticks
 	echo $((${12} + ${13}))
 }
 
+csw() { # pid -> context switches of all its threads (voluntary + not)
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
 accepts() { # connections the backend accepted so far (nginx stub_status)
 	curl -s --max-time 5 "http://127.0.0.1:$p_be/bench-status" | awk 'NR == 3 {print $1}'
 }
@@ -321,7 +328,7 @@ busy() { # CPU ticks spent by anything on the machine so far (all CPUs)
 	echo $((u + n + sy + irq + sirq + st))
 }
 run_one() { # round case proxy [seconds]
-	local r=$1 c=$2 p=$3 d=${4:-$dur} path hdr=() t0 t1 b0 b1 a0 a1 m0 m1 f TIMEFORMAT='%3U %3S'
+	local r=$1 c=$2 p=$3 d=${4:-$dur} path hdr=() t0 t1 s0 s1 b0 b1 a0 a1 m0 m1 f TIMEFORMAT='%3U %3S'
 	case $c in
 	*-small) path=small ;;
 	*) path=16k ;;
@@ -330,17 +337,19 @@ run_one() { # round case proxy [seconds]
 	f=$out/wrk-$r-$c-$p.txt
 	a0=$(accepts)
 	t0=$(ticks "${cpupid[$p]}")
+	s0=$(csw "${cpupid[$p]}")
 	b0=$(ticks "$cpu_backend")
 	m0=$(busy)
 	{ time wrk -t1 -c"$conns" -d"${d}s" --timeout 10s --latency "${hdr[@]}" \
 		"http://127.0.0.1:${port[$p]}/$path" >"$f" 2>&1; } 2>"$f.cpu" || true
 	m1=$(busy)
 	t1=$(ticks "${cpupid[$p]}")
+	s1=$(csw "${cpupid[$p]}")
 	b1=$(ticks "$cpu_backend")
 	a1=$(accepts)
 	# the second status request's own connection is counted in a1
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$p" $((t1 - t0)) $((b1 - b0)) \
-		$((a1 - a0 - 1)) $((m1 - m0)) "$(tr ' ' + <"$f.cpu")" "$d" "$f" >>"$out/runs.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$p" $((t1 - t0)) $((b1 - b0)) \
+		$((a1 - a0 - 1)) $((m1 - m0)) "$(tr ' ' + <"$f.cpu")" "$d" "$f" $((s1 - s0)) >>"$out/runs.tsv"
 }
 
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -401,7 +410,7 @@ def wrk(path):
 runs = {}  # (case, proxy) -> {round: (rps, p99, us, be_us, err)}
 bad = []
 for line in open(tsv):
-    r, case, proxy, ticks, bticks, bconns, mticks, wcpu, secs, path = line.rstrip("\n").split("\t")
+    r, case, proxy, ticks, bticks, bconns, mticks, wcpu, secs, path, cs = line.rstrip("\n").split("\t")
     w = wrk(path)
     if w is None or w[1] == 0:
         bad.append(f"{case} {proxy} round {r}: no result ({path})")
@@ -412,7 +421,10 @@ for line in open(tsv):
     wrk_ticks = sum(float(x) for x in wcpu.split("+")) * hz if wcpu else 0.0
     mine = int(bticks) + wrk_ticks + (0 if proxy == "direct" else int(ticks))
     others = max(0.0, (int(mticks) - mine) / hz / float(secs) * 100)
-    runs.setdefault((case, proxy), {})[int(r)] = (rps, p99, us, be, err, int(bconns) / nreq, others)
+    # the machine's whole CPU time per request, and the proxy's context switches per request
+    mach = int(mticks) * 1e6 / hz / nreq
+    runs.setdefault((case, proxy), {})[int(r)] = (rps, p99, us, be, err, int(bconns) / nreq, others,
+                                                 mach, int(cs) / nreq)
 
 cases = [c for c in ["ka-small", "ka-16k", "close-small", "close-16k"]
          if any(k[0] == c for k in runs)]
@@ -429,11 +441,13 @@ def fig(case, proxy, i):
 print("medians over rounds: req/s, p99 latency (ms), proxy CPU us/req (utime+stime of its worker"
       " / requests), backend nginx CPU us/req, connections the backend accepted per request,"
       " wrk errors (socket errors + non-2xx, all rounds), and other work on the machine during"
-      " the run (CPU time not spent by wrk, the proxy or the backend, % of one CPU)")
+      " the run (CPU time not spent by wrk, the proxy or the backend, % of one CPU); then the"
+      " CPU time of the whole machine per request (us) and the proxy's context switches per"
+      " request")
 for case in cases:
     print(f"{case} ({desc[case]})")
     print(f"  {'':14s}{'req/s':>10s}{'p99 ms':>9s}{'us/req':>9s}{'be us/req':>11s}"
-          f"{'be conn/req':>13s}{'errors':>8s}{'others%':>9s}")
+          f"{'be conn/req':>13s}{'errors':>8s}{'others%':>9s}{'all us/req':>11s}{'cs/req':>8s}")
     for p in proxies:
         d = runs.get((case, p), {})
         if not d:
@@ -442,7 +456,8 @@ for case in cases:
         errs = sum(v[4] for v in d.values())
         us = "-" if p == "direct" else f"{fig(case, p, 2):.2f}"
         print(f"  {p:14s}{fig(case, p, 0):10.0f}{fig(case, p, 1):9.2f}{us:>9s}"
-              f"{fig(case, p, 3):11.2f}{fig(case, p, 5):13.3f}{errs:8d}{fig(case, p, 6):9.0f}")
+              f"{fig(case, p, 3):11.2f}{fig(case, p, 5):13.3f}{errs:8d}{fig(case, p, 6):9.0f}"
+              f"{fig(case, p, 7):11.2f}{fig(case, p, 8):8.3f}")
 
 def ratios(case, a, peers):
     """median over rounds of a / best(peers) per figure: req/s (higher is
