@@ -277,6 +277,15 @@ static int add_instance(struct sched_cluster *cl, const json_t *inst, bool conne
 typedef int (*cluster_fn)(struct berthd *d, const char *cluster, void *ctx, struct berr **err);
 typedef int (*task_fn)(struct berthd *d, json_t *doc, void *ctx, struct berr **err);
 
+/* The next page's cursor: the id of the last ARN of this page (NULL: it
+ * was empty). */
+static char *page_after_last(const json_t *arns)
+{
+	size_t n = json_array_size(arns);
+
+	return n ? xstrdup(api_arn_tail(json_string_value(json_array_get(arns, n - 1)))) : NULL;
+}
+
 /* fn for every cluster the store has, in name order; the first failure
  * stops the walk and is returned. */
 static int each_cluster(struct berthd *d, cluster_fn fn, void *ctx, struct berr **err)
@@ -297,10 +306,7 @@ static int each_cluster(struct berthd *d, cluster_fn fn, void *ctx, struct berr 
 			if ((r = fn(d, api_arn_tail(json_string_value(arn)), ctx, err)) < 0)
 				break;
 		free(after);
-		after = json_array_size(arns)
-			? xstrdup(api_arn_tail(json_string_value(json_array_get(arns, json_array_size(arns) - 1))))
-			: NULL;
-		if (!after)
+		if (!(after = page_after_last(arns)))
 			more = false;
 	}
 	free(after);
@@ -958,10 +964,7 @@ static int publish_local(struct cstate *c, struct berr **err)
 				break;
 		}
 		free(after);
-		after = json_array_size(arns)
-			? xstrdup(api_arn_tail(json_string_value(json_array_get(arns, json_array_size(arns) - 1))))
-			: NULL;
-		if (!after)
+		if (!(after = page_after_last(arns)))
 			more = false;
 	}
 	free(after);
