@@ -505,6 +505,12 @@ static long regex_seq(const char **pp, int depth, const char **why)
 		}
 		if (is_quant(**pp)) {   /* a quantifier with nothing before it: regcomp says */
 			(*pp)++;
+			/* but glibc may take it as a literal and repeat it by
+			 * what follows: no stacked quantifiers there either */
+			if (is_quant(**pp)) {
+				*why = "a quantifier after a quantifier";
+				return -1;
+			}
 			continue;
 		}
 		if ((a = regex_atom(pp, depth, why)) < 0 || (q = regex_quant(pp, why)) < 0)
@@ -535,8 +541,14 @@ static int compile_regex(struct parser *p, struct node *nd, size_t at)
 
 		do {   /* unbalanced ) are left to regcomp; go on after them */
 			size = regex_seq(&walk, 0, &why);
-			if (*walk == ')')
+			/* glibc takes an unbalanced ) as a literal, which its
+			 * quantifiers repeat: counted as one (a ) followed by 40
+			 * +'s made regcomp use gigabytes: tests/fuzz fuzz_cql) */
+			if (size >= 0 && *walk == ')') {
 				walk++;
+				if (regex_quant(&walk, &why) < 0)
+					size = -1;
+			}
 		} while (size >= 0 && *walk);
 		if (size < 0)
 			return fail(p, at, "regular expression: %s", why);

@@ -218,6 +218,11 @@ static const struct {
 	{ "attribute:x =~ '(a'", "at 16: invalid regular expression (" },   /* prefix: regerror text follows */
 	{ "attribute:x =~ 'a++'", "at 16: regular expression: a quantifier after a quantifier, got \"'a++'\"" },
 	{ "attribute:x =~ 'a+?'", "at 16: regular expression: a quantifier after a quantifier, got \"'a+?'\"" },
+	/* fuzz_cql: glibc repeats an unbalanced ) by its quantifiers (gigabytes for 40 +'s) */
+	{ "attribute:x =~ 'a)++++++++++++++++++++++++++++++++++++++++'",
+	  "at 16: regular expression: a quantifier after a quantifier, got \"'a)++++++++++++++++++++++++++++++++++++++++'\"" },
+	{ "attribute:x =~ '++++++++++++++++++++++++++++++++++++++++a'",
+	  "at 16: regular expression: a quantifier after a quantifier, got \"'++++++++++++++++++++++++++++++++++++++++a'\"" },
 	{ "attribute:x =~ '(a{100}){200}'", "at 16: regular expression: too large once its repetitions are expanded, got \"'(a{100}){200}'\"" },
 	{ "attribute:x =~ (a|b)", "at 16: a list is only valid after in and not_in; expected a value after \"=~\", got \"(\"" },
 	{ "attribute:x =~ 'a{256}'", "at 16: regular expression: a bad {m,n} (at most 255), got \"'a{256}'\"" },
