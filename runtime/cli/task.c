@@ -788,7 +788,8 @@ static void stop_usage(FILE *f)
 		"\n"
 		"  --reason TEXT    the stoppedReason recorded (default \"Task stopped by user\")\n"
 		"  --cluster NAME   look for the tasks in this cluster only\n"
-		"  --wait           return once the tasks are STOPPED\n"
+		"  --wait           return once the tasks are STOPPED (all are asked to stop\n"
+		"                   first, then waited for together)\n"
 		"  --json           {\"tasks\": [the stopped tasks' Task objects]}\n"
 		"\n"
 		"Exit codes: 0, 1 berthd unreachable or it refused, 2 usage or an ambiguous\n"
@@ -824,11 +825,15 @@ int cli_stop(int argc, char **argv)
 		log_error("stop: give a TASK id, id prefix or ARN (see berth ps)");
 		return CLI_EXIT_USAGE;
 	}
+	/* every stop is asked for first, then all are waited for together:
+	 * the tasks stop side by side, not one stopTimeout after another */
+	cleanup_json json_t *asked = json_array(); /* [{cluster, id, task}] */
+
 	for (int k = optind; k < argc; k++) {
-		cleanup_json json_t *resp = NULL, *final = NULL;
+		cleanup_json json_t *resp = NULL;
 		cleanup_free char *what = NULL;
 		struct cli_task ct;
-		json_t *q, *doc;
+		json_t *q;
 		int r = cli_task_find(argv[k], cluster, false, &ct);
 
 		if (r) {
@@ -846,22 +851,54 @@ int cli_stop(int argc, char **argv)
 				rc = r;
 			continue;
 		}
-		doc = json_object_get(resp, "task");
-		if (wait) {
-			cleanup_json json_t *ids = json_pack("[s]", ct.id);
+		json_array_append_new(asked, json_pack("{s:s, s:s, s:O}", "cluster", ct.cluster, "id",
+						       ct.id, "task", json_object_get(resp, "task")));
+	}
+	if (wait) {
+		size_t i, j;
+		json_t *a, *b;
 
-			if ((r = wait_tasks(ct.cluster, ids, "STOPPED", &final))) {
+		/* one wait per cluster, over all of its tasks */
+		json_array_foreach(asked, i, a) {
+			cleanup_json json_t *ids = json_array(), *final = NULL;
+			const char *cl = str(a, "cluster");
+			json_t *t;
+			size_t k;
+			int r;
+
+			if (json_is_true(json_object_get(a, "waited")))
+				continue;
+			json_array_foreach(asked, j, b)
+				if (j >= i && !strcmp(str(b, "cluster"), cl)) {
+					json_array_append(ids, json_object_get(b, "id"));
+					json_object_set_new(b, "waited", json_true());
+				}
+			if ((r = wait_tasks(cl, ids, "STOPPED", &final))) {
 				rc = rc ? rc : r;
 				continue;
 			}
-			if (json_array_size(final))
-				doc = json_array_get(final, 0);
-		}
-		json_array_append(out, doc);
-		if (!cli.json) {
-			const char *last = str(doc, "lastStatus");
+			json_array_foreach(final, k, t) {
+				const char *id = cli_arn_tail(str(t, "taskArn"));
 
-			printf("%s%s\n", ct.id, !strcmp(last, "STOPPED") ? " stopped" : " stopping");
+				json_array_foreach(asked, j, b)
+					if (!strcmp(str(b, "cluster"), cl) && !strcmp(str(b, "id"), id))
+						json_object_set(b, "task", t);
+			}
+		}
+	}
+	{
+		size_t i;
+		json_t *a;
+
+		json_array_foreach(asked, i, a) {
+			json_t *doc = json_object_get(a, "task");
+
+			json_array_append(out, doc);
+			if (!cli.json) {
+				const char *last = str(doc, "lastStatus");
+
+				printf("%s%s\n", str(a, "id"), !strcmp(last, "STOPPED") ? " stopped" : " stopping");
+			}
 		}
 	}
 	if (cli.json) {

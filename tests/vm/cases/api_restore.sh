@@ -76,8 +76,8 @@ B run --detach --wait sleeper >/dev/null || die "a new RunTask after the restart
 [ "$(B ps -q | wc -l)" = 18 ] || die "expected 18 running: $(B ps)"
 
 # ---- kill -9 during a burst of RunTask
-# stop_all: StopTask for every task at once (berth stop --wait would stop
-# them one after the other), then until every task is STOPPED
+# stop_all: StopTask for every task at once, then until every task is
+# STOPPED (ps -a, which lists them all)
 all_stopped() {   # every task's STATUS (lastStatus) in berth ps -a
 	_t=$(B ps -a) || return 1
 	[ -z "$(echo "$_t" | awk 'NR > 1 && $3 != "STOPPED"')" ]

@@ -1,8 +1,9 @@
 # The berth CLI driving berthd with tasks that really run (issue 7, CLI):
 # run --detach --wait, ps (RUNNING, then STOPPED with the essential
 # container's exit code), describe, logs (--tail, per container, merged), a
-# `logs -f` that ends by itself when the task stops, stop --wait, a task that
-# exits on its own, and nothing left behind.
+# `logs -f` that ends by itself when the task stops, stop --wait (several
+# tasks stop side by side), a task that exits on its own, and nothing left
+# behind.
 # tests/cli/test_cli.py covers the rest on the host, without running tasks.
 # timeout: 300
 run_setup 1024
@@ -109,6 +110,29 @@ row=$("$B" ps -a --family cli-bye | awk 'NR == 2 { print $3, $NF }')
 [ "$("$B" logs "$ID2" 2>/dev/null)" = bye ] || die "bye's logs: $("$B" logs "$ID2" 2>&1)"
 [ "$("$B" logs "$ID2" 2>&1 >/dev/null)" = oops ] || die "bye's stderr: $("$B" logs "$ID2" 2>&1)"
 "$B" logs -f "$ID2" > /dev/null 2>&1 || die "logs -f of a stopped task"
+
+# ------------------------------------------------ stop --wait of several tasks: side by side
+# stub's pid 1 ignores SIGTERM, so each stop takes its stopTimeout; all
+# three stops must have begun before the first task was STOPPED (the CLI
+# used to stop and wait for one task after the other)
+cat > "$S/stub.json" <<'JSON'
+{ "family": "cli-stub", "requiresCompatibilities": ["EC2"], "networkMode": "none",
+  "memory": "128",
+  "containerDefinitions": [
+    { "name": "stub", "image": "berth-test/helper", "stopTimeout": 2,
+      "entryPoint": ["/bin/sh", "-c"], "command": ["while :; do sleep 0.2; done"] } ] }
+JSON
+IDS=$("$B" run --detach --wait --count 3 "$S/stub.json" 2> "$S/run.err") || die "run --count 3: $(cat "$S/run.err")"
+[ "$(echo "$IDS" | wc -l)" = 3 ] || die "run --count 3 printed: $IDS"
+out=$("$B" stop --wait $IDS) || die "stop --wait of 3 tasks: $out"
+[ "$(echo "$out" | grep -c ' stopped$')" = 3 ] || die "stop --wait of 3 tasks printed: $out"
+"$B" --json describe $IDS > "$S/stub.out" || die "describe the stub tasks"
+stamps() { grep -o "\"$1\": *[0-9.e+]*" "$S/stub.out" | sed 's/.*: *//' | sort -n; }
+[ "$(stamps stoppingAt | wc -l)" = 3 ] && [ "$(stamps stoppedAt | wc -l)" = 3 ] ||
+	die "describe lacks stoppingAt/stoppedAt: $(cat "$S/stub.out")"
+awk -v a="$(stamps stoppingAt | tail -n 1)" -v b="$(stamps stoppedAt | head -n 1)" 'BEGIN { exit !(a + 0 < b + 0) }' ||
+	die "stop --wait stopped the tasks one after the other: stoppingAt $(stamps stoppingAt | tr '\n' ' ')stoppedAt $(stamps stoppedAt | tr '\n' ' ')"
+say "stop --wait stopped 3 tasks side by side"
 
 # ------------------------------------------------ nothing left
 kill "$BD"
