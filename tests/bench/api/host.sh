@@ -20,8 +20,8 @@
 # uts, ipc and network namespaces; no veth, no IP, no cgroup:
 # --cgroup-manager=disabled), one after the other. Prints per round and as
 # medians: berth's RunTask answers per second (accepted: recorded, shim
-# detached), berth's starts per second (first RunTask until every task is
-# RUNNING), crun's starts per second, the ratio berth/crun, and each idle
+# detached), berth's starts per second (first RunTask until the latest
+# startedAt, the last task's RUNNING as its shim stamped it), crun's starts per second, the ratio berth/crun, and each idle
 # shim's RSS, PSS and private memory (PSS: shared pages divided among the
 # 200 shims; private: what one more task costs). Not part of ctest.
 set -euo pipefail

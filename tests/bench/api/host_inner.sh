@@ -75,8 +75,11 @@ for round in $(seq "$BENCH_ROUNDS"); do
 		[ "$(count_running)" = "$N" ] && break
 		sleep 0.1
 	done
-	t2=$(ms)
 	[ "$(count_running)" = "$N" ] || { echo "not all $N tasks RUNNING:"; Bc ps -a | tail -n 5; exit 1; }
+	# the last start is the latest startedAt (the shim's RUNNING, ms), not
+	# when this 0.1 s poll saw it: the poll would add up to one period
+	t2=$(Bc ps --json | jq '[.tasks[].startedAt] | max * 1000 | floor')
+	[ "$t2" -gt "$t0" ] 2>/dev/null || { echo "startedAt: got '$t2'"; exit 1; }
 	sleep 2
 	rss=0 pss=0 priv=0 n=0
 	for p in $(pgrep -x berth-shim); do
