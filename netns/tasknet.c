@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,6 +247,30 @@ static char *sub_dir(const struct netns_config *c, const char *name)
  * the kernel's ruleset generation after berth's last change. A different
  * configuration, or any change by anyone since (a flushed chain, a deleted
  * table, another tool's rule), means apply again. */
+/* berth's own writers of its table (nft_ensure, and a task's set members
+ * with the stamp that follows them) take <state_dir>/nft.lock in turn. Else
+ * tasks starting side by side see each other's member changes as "changed
+ * by someone", apply the whole ruleset again, and those applies and member
+ * changes make each other's transactions stale (ERESTART), until one gives
+ * up and its task fails. The lock goes with its fd (close, or the process
+ * dying). */
+static int nft_lock(const struct netns_config *c, struct berr **err)
+{
+	cleanup_free char *path = sub_dir(c, "nft.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return berr_set(err, errno, "open %s", path);
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			int r = berr_set(err, errno, "lock %s", path);
+
+			close(fd);
+			return r;
+		}
+	return fd;
+}
+
 static uint64_t fnv1a(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -317,7 +342,7 @@ static int nft_ensure(const struct netns_config *c, struct berr **err)
 	if ((r = netns_nft_apply(&nc, err)) < 0)
 		return r;
 	stamp_write(c, want);
-	return 0;
+	return 1;
 }
 
 int netns_task_up(const struct netns_config *c, const struct netns_task_req *req,
@@ -333,7 +358,7 @@ int netns_task_up(const struct netns_config *c, const struct netns_task_req *req
 	cleanup_free char *dir = NULL;
 	struct netns_attach a;
 	uint64_t t0 = now_us();
-	int bridge_if, r;
+	int bridge_if, lk, r;
 
 	netns_task_net_init(out);
 	if (!c->state_dir)
@@ -366,8 +391,15 @@ int netns_task_up(const struct netns_config *c, const struct netns_task_req *req
 	}
 	if ((r = fs_mkdir_p(c->state_dir, 0700, err)) < 0)
 		goto fail;
-	if ((r = nft_ensure(c, err)) < 0)
+	if ((lk = nft_lock(c, err)) < 0) {
+		r = lk;
 		goto fail;
+	}
+	r = nft_ensure(c, err);
+	close(lk);
+	if (r < 0)
+		goto fail;
+	out->ruleset_applied = r > 0;
 	dir = sub_dir(c, "ipam");
 	if ((r = netns_ipam_open(dir, &c->subnet, &ipam, err)) < 0)
 		goto fail;
@@ -412,10 +444,17 @@ int netns_task_up(const struct netns_config *c, const struct netns_task_req *req
 	for (size_t i = 0; i < n_groups; i++)
 		out->groups[i] = xstrdup(groups[i]);
 	out->n_groups = n_groups;
-	if ((r = netns_nft_members_add(c->table, out->ip, (const char *const *)out->groups, n_groups, err)) < 0)
+	if ((lk = nft_lock(c, err)) < 0) {
+		r = lk;
+		goto fail;
+	}
+	r = netns_nft_members_add(c->table, out->ip, (const char *const *)out->groups, n_groups, err);
+	if (r == 0)
+		stamp_follow(c);
+	close(lk);
+	if (r < 0)
 		goto fail;
 	out->members_in = true;
-	stamp_follow(c);
 	out->us_setup = now_us() - t0;
 	return 0;
 
@@ -429,11 +468,18 @@ int netns_task_down(const struct netns_config *c, struct netns_task_net *n, stru
 	int first = 0, r;
 
 	if (n->members_in) {
-		r = netns_nft_members_del(c->table, n->ip, (const char *const *)n->groups, n->n_groups, err);
+		int lk = nft_lock(c, err);
+
+		r = lk;
+		if (lk >= 0) {
+			r = netns_nft_members_del(c->table, n->ip, (const char *const *)n->groups,
+						  n->n_groups, err);
+			if (r == 0)
+				stamp_follow(c);
+			close(lk);
+		}
 		if (r < 0 && !first)
 			first = r, err = NULL;
-		else if (r == 0)
-			stamp_follow(c);
 		n->members_in = false;
 	}
 	if (n->nsfd >= 0) {

@@ -96,6 +96,10 @@ struct netns_task_net {
 	bool ip_held, ports_held, ns_made, members_in;
 	/* set-up time of each part, microseconds (for `berth run` timing) */
 	uint64_t us_setup;
+	/* netns_task_up applied berth's whole nftables ruleset: it had changed
+	 * since berth's own last change (or its configuration did); tasks that
+	 * start side by side do not count as such a change */
+	bool ruleset_applied;
 };
 
 void netns_task_net_init(struct netns_task_net *n);

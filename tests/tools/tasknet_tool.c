@@ -1,21 +1,32 @@
 /* tests/tools/tasknet_tool.c - netns/tasknet from shell, for the leak test.
  *
  *     berth-tasknet-tool cycle --config FILE --state DIR --dir NSDIR --count N [--batch K]
+ *                        [--parallel P]
  *
  * N times: netns_task_up then netns_task_down of one task, alternating
  * awsvpc (security group "default") and bridge mode (two dynamic host ports
  * and one static one); then, with --batch K, K tasks up at once and all
- * down again. Prints one JSON line: {"cycles":N,"batch":K,"fds_before":..,
- * "fds_after":..,"setup_us_p50":..,"teardown_us_p50":..}. Exits 1 on the
- * first failure, after tearing down what it made. The caller checks that
- * the kernel and the state directory have nothing left. */
+ * down again; then, with --parallel P, P processes side by side, each
+ * PARALLEL_CYCLES tasks up and down (as tasks starting and stopping at
+ * the same time do: they share the IPAM, the ports and the nftables
+ * table). Prints one JSON line: {"cycles":N,"batch":K,"parallel":P,
+ * "parallel_applies":A,"fds_before":..,"fds_after":..,"setup_us_p50":..,
+ * "teardown_us_p50":..}; A counts the set-ups of the parallel part that
+ * applied the whole ruleset again (none should: nothing but those tasks
+ * changes it meanwhile).
+ * Exits 1 on the first failure (of any process), after tearing down what
+ * it made. The caller checks that the kernel and the state directory have
+ * nothing left. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/xalloc.h"
@@ -57,6 +68,8 @@ static const struct netns_portmap maps[] = {
 	{ .container_port = 443, .host_port = 0, .proto = NETNS_TCP },
 };
 
+#define PARALLEL_CYCLES 25
+
 static int up(const struct netns_config *c, const char *dir, unsigned i, struct netns_task_net *n,
 	      struct berr **err)
 {
@@ -82,17 +95,20 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "state", required_argument, NULL, 's' },
 		{ "dir", required_argument, NULL, 'd' }, { "count", required_argument, NULL, 'n' },
-		{ "batch", required_argument, NULL, 'b' }, { NULL, 0, NULL, 0 },
+		{ "batch", required_argument, NULL, 'b' }, { "parallel", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *state = NULL, *dir = NULL;
-	unsigned count = 0, batch = 0;
+	unsigned count = 0, batch = 0, parallel = 0;
+	unsigned *applies = NULL;
 	struct netns_config cfg;
 	struct berr *err = NULL;
 	uint64_t *tu, *td;
 	int o, fds0, rc = 0;
 
 	if (argc < 2 || strcmp(argv[1], "cycle")) {
-		fprintf(stderr, "usage: berth-tasknet-tool cycle --config FILE --state DIR --dir NSDIR --count N [--batch K]\n");
+		fprintf(stderr, "usage: berth-tasknet-tool cycle --config FILE --state DIR --dir NSDIR --count N [--batch K] "
+			"[--parallel P]\n");
 		return 2;
 	}
 	optind = 2;
@@ -103,6 +119,7 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'n': count = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'b': batch = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'p': parallel = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
@@ -164,13 +181,69 @@ int main(int argc, char **argv)
 			}
 		free(ns);
 	}
+	if (rc == 0 && parallel) {
+		pid_t *kids = xcalloc(parallel, sizeof(*kids));
+
+		applies = mmap(NULL, sizeof(*applies), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			       -1, 0);
+		if (applies == MAP_FAILED) {
+			fprintf(stderr, "berth-tasknet-tool: mmap: %m\n");
+			return 1;
+		}
+		*applies = 0;
+		fflush(NULL);
+		for (unsigned k = 0; k < parallel; k++) {
+			kids[k] = fork();
+			if (kids[k] < 0) {
+				fprintf(stderr, "berth-tasknet-tool: fork: %m\n");
+				rc = 1;
+				break;
+			}
+			if (kids[k] == 0) {
+				int krc = 0;
+
+				for (unsigned j = 0; j < PARALLEL_CYCLES && !krc; j++) {
+					struct netns_task_net n;
+					unsigned id = count + batch + k * PARALLEL_CYCLES + j;
+
+					if (up(&cfg, dir, id, &n, &err) < 0) {
+						fprintf(stderr, "berth-tasknet-tool: parallel %u, task %u: up: %s\n",
+							k, j, berr_msg(err));
+						krc = 1;
+						continue;
+					}
+					if (n.ruleset_applied)
+						__atomic_add_fetch(applies, 1, __ATOMIC_RELAXED);
+					if (netns_task_down(&cfg, &n, &err) < 0) {
+						fprintf(stderr, "berth-tasknet-tool: parallel %u, task %u: down: %s\n",
+							k, j, berr_msg(err));
+						krc = 1;
+					}
+				}
+				_exit(krc);
+			}
+		}
+		for (unsigned k = 0; k < parallel && kids[k] > 0; k++) {
+			int st;
+			pid_t w;
+
+			while ((w = waitpid(kids[k], &st, 0)) < 0 && errno == EINTR)
+				;
+			if (w < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				rc = 1;
+		}
+		free(kids);
+	}
 	if (rc == 0) {
 		qsort(tu, count, sizeof(*tu), cmp_u64);
 		qsort(td, count, sizeof(*td), cmp_u64);
-		printf("{\"cycles\":%u,\"batch\":%u,\"fds_before\":%d,\"fds_after\":%d,"
-		       "\"setup_us_p50\":%llu,\"teardown_us_p50\":%llu}\n", count, batch, fds0, count_fds(),
+		printf("{\"cycles\":%u,\"batch\":%u,\"parallel\":%u,\"parallel_applies\":%u,"
+		       "\"fds_before\":%d,\"fds_after\":%d,\"setup_us_p50\":%llu,\"teardown_us_p50\":%llu}\n",
+		       count, batch, parallel, applies ? *applies : 0, fds0, count_fds(),
 		       (unsigned long long)tu[count / 2], (unsigned long long)td[count / 2]);
 	}
+	if (applies)
+		munmap(applies, sizeof(*applies));
 	free(tu);
 	free(td);
 	berr_free(err);
