@@ -471,17 +471,35 @@ static void fail_task(struct berthd *d, json_t *doc, const char *why)
 		log_error("record failed task: %s", berr_msg(err));
 }
 
-/* Start a recorded task's shim; a failure shows in the task, not the call. */
-static void start_shim(struct berthd *d, const struct run_req *q, json_t *doc)
+/* Start recorded tasks' shims, side by side (shimmgr_start_many); a
+ * failure shows in its task, not the call. */
+static void start_shims(struct berthd *d, const struct run_req *q, json_t *const *docs, size_t n)
 {
-	cleanup_berr struct berr *err = NULL;
-	const char *id = api_arn_tail(json_string_value(json_object_get(doc, "taskArn")) ?: "");
-	cleanup_json json_t *cfg = shim_config(d, q, id);
+	struct shimmgr_launch *l;
+	json_t **cfgs;
 
-	if (shimmgr_start(d->shims, id, cfg, q->cpu, q->memory, &err) < 0) {
-		log_error("task %s: start: %s", id, berr_msg(err));
-		fail_task(d, doc, berr_msg(err));
+	if (!n)
+		return;
+	l = xcalloc(n, sizeof(*l));
+	cfgs = xcalloc(n, sizeof(*cfgs));
+	for (size_t i = 0; i < n; i++) {
+		l[i].id = api_arn_tail(json_string_value(json_object_get(docs[i], "taskArn")) ?: "");
+		cfgs[i] = shim_config(d, q, l[i].id);
+		l[i].config = cfgs[i];
+		l[i].cpu = q->cpu;
+		l[i].memory = q->memory;
 	}
+	shimmgr_start_many(d->shims, l, n);
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].r < 0) {
+			log_error("task %s: start: %s", l[i].id, berr_msg(l[i].err));
+			fail_task(d, docs[i], berr_msg(l[i].err));
+			berr_free(l[i].err);
+		}
+		json_decref(cfgs[i]);
+	}
+	free(cfgs);
+	free(l);
 }
 
 static int placement_args(json_t *a, const char *what, bool strategy, struct sched_strategy *st,
@@ -619,13 +637,20 @@ static json_t *run_placed(struct berthd *d, json_t *in, struct run_req *q, int64
 		api_fail_berr(e, &err, "commit");
 		goto done;
 	}
-	for (uint32_t i = 0; i < res.placed; i++) {
-		uint32_t idx = res.instance[i];
+	{
+		json_t **local = xcalloc(res.placed ? res.placed : 1, sizeof(*local));
+		size_t n_local = 0;
 
-		if (!strcmp(ids[idx], d->instance_id))
-			start_shim(d, q, json_array_get(tasks, i));
-		else
-			hand_over(d, q, in, json_array_get(tasks, i), ids[idx]);
+		for (uint32_t i = 0; i < res.placed; i++) {
+			uint32_t idx = res.instance[i];
+
+			if (!strcmp(ids[idx], d->instance_id))
+				local[n_local++] = json_array_get(tasks, i);
+			else
+				hand_over(d, q, in, json_array_get(tasks, i), ids[idx]);
+		}
+		start_shims(d, q, local, n_local);
+		free(local);
 	}
 	if (res.failed) {
 		const char *reason = sched_reason_str(res.failure.reason);
@@ -730,8 +755,15 @@ static json_t *run(struct berthd *d, json_t *in, int64_t count, const char *fixe
 		goto out;
 	}
 	/* recorded: now start them; a failure shows in the task, not the call */
-	for (size_t i = 0; i < json_array_size(tasks); i++)
-		start_shim(d, &q, json_array_get(tasks, i));
+	{
+		size_t n = json_array_size(tasks);
+		json_t **recorded = xcalloc(n ? n : 1, sizeof(*recorded));
+
+		for (size_t i = 0; i < n; i++)
+			recorded[i] = json_array_get(tasks, i);
+		start_shims(d, &q, recorded, n);
+		free(recorded);
+	}
 	out = json_pack("{s:O, s:O}", "tasks", tasks, "failures", failures);
 out:
 	json_decref(tasks);

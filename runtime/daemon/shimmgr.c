@@ -754,56 +754,117 @@ static struct shim_ent *ent_new(struct shimmgr *m, const char *id, int64_t cpu, 
 	return e;
 }
 
-int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
-		  int64_t memory, struct berr **err)
+/* What a shim needs before it can start: the bundle with config.json, and
+ * its secrets fd (-1: none). On failure nothing of the task is left. */
+static int launch_prepare(struct shimmgr *m, struct shimmgr_launch *l, int *secrets_fd)
 {
-	struct shim_ent *e = ent_new(m, id, cpu, memory);
+	struct shim_ent *e = ent_new(m, l->id, l->cpu, l->memory);
 	cleanup_free char *cfg = xasprintf("%s/%s", e->bundle, SHIM_CONFIG_FILE);
-	cleanup_close int secrets_fd = -1;
 	int r;
 
+	*secrets_fd = -1;
 	/* the task's secrets, before anything of the task exists: resolved,
 	 * authorized for its execution role by api_secret_authorize_role (the
 	 * role's policies in berthd.json) and decrypted here, then handed to
 	 * the shim in a sealed memfd (docs/credentials.md, "Secrets") */
-	if ((r = api_secret_task_fd(m->d, config, api_secret_authorize_role, m->d, &secrets_fd,
-				    err)) < 0) {
+	if ((r = api_secret_task_fd(m->d, l->config, api_secret_authorize_role, m->d, secrets_fd,
+				    &l->err)) < 0) {
 		ent_bury(e);
 		return r;
 	}
 	if (mkdir(e->bundle, 0700) < 0) {
-		r = berr_set(err, errno, "mkdir %s", e->bundle);
+		r = berr_set(&l->err, errno, "mkdir %s", e->bundle);
 		ent_bury(e);
 		return r;
 	}
-	if ((r = bjson_write_file_atomic(cfg, config, 0600, err)) < 0 ||
-	    (r = shimc_spawn_fds(m->d->cfg.shim_path, e->bundle,
-				 m->d->init_fd > 2 ? m->d->init_fd : -1, secrets_fd, 0, &e->pid,
-				 err)) < 0) {
-		/* the shim recorded why in status.json when it got that far: it is
-		 * in *err too; nothing of the task exists outside the bundle */
+	if ((r = bjson_write_file_atomic(cfg, l->config, 0600, &l->err)) < 0) {
 		cleanup_berr struct berr *e2 = NULL;
 
 		fs_rm_rf_at(AT_FDCWD, e->bundle, &e2);
 		ent_bury(e);
 		return r;
 	}
-	if ((r = ent_watch_pid(e, err)) < 0) {
+	l->e = e;
+	return 0;
+}
+
+/* The shim has detached (or failed to): watch it and connect. */
+static void launch_finish(struct shimmgr_launch *l)
+{
+	struct shim_ent *e = l->e;
+	cleanup_berr struct berr *cerr = NULL;
+
+	if (l->r < 0) {
+		/* the shim recorded why in status.json when it got that far: it
+		 * is in l->err too; nothing of the task exists outside the bundle */
+		cleanup_berr struct berr *e2 = NULL;
+
+		fs_rm_rf_at(AT_FDCWD, e->bundle, &e2);
+		ent_bury(e);
+		l->e = NULL;
+		return;
+	}
+	if ((l->r = ent_watch_pid(e, &l->err)) < 0) {
 		/* the shim runs but its end could not be told: stop it rather
 		 * than lose it */
 		if (e->pid > 1)
 			kill(e->pid, SIGTERM);
 		ent_bury(e);
-		return r;
+		l->e = NULL;
+		return;
 	}
-	{
-		cleanup_berr struct berr *cerr = NULL;
+	if (ent_connect(e, &cerr) < 0) {
+		/* it lives (the pidfd says when it ends): connect later */
+		log_warn("task %s: connect to its shim: %s (retrying)", l->id, berr_msg(cerr));
+		schedule_reconnect(e);
+	}
+}
 
-		if (ent_connect(e, &cerr) < 0) {
-			/* it lives (the pidfd says when it ends): connect later */
-			log_warn("task %s: connect to its shim: %s (retrying)", id, berr_msg(cerr));
-			schedule_reconnect(e);
+void shimmgr_start_many(struct shimmgr *m, struct shimmgr_launch *l, size_t n)
+{
+	struct shimc_spawn *sp = xcalloc(n ? n : 1, sizeof(*sp));
+
+	/* every shim is started first, then each one's detach is waited for:
+	 * they get ready side by side, not one after the other */
+	for (size_t i = 0; i < n; i++) {
+		int secrets_fd;
+
+		l[i].e = NULL;
+		l[i].err = NULL;
+		if ((l[i].r = launch_prepare(m, &l[i], &secrets_fd)) < 0)
+			continue;
+		l[i].r = shimc_spawn_begin(m->d->cfg.shim_path, l[i].e->bundle,
+					   m->d->init_fd > 2 ? m->d->init_fd : -1, secrets_fd, 0, &sp[i],
+					   &l[i].err);
+		if (secrets_fd >= 0)
+			close(secrets_fd);
+		if (l[i].r < 0)
+			launch_finish(&l[i]);
+		else
+			l[i].r = 1; /* begun */
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].r != 1)
+			continue;
+		l[i].r = shimc_spawn_end(&sp[i], &l[i].e->pid, &l[i].err);
+		launch_finish(&l[i]);
+	}
+	free(sp);
+}
+
+int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
+		  int64_t memory, struct berr **err)
+{
+	struct shimmgr_launch l = { .id = id, .config = config, .cpu = cpu, .memory = memory };
+
+	shimmgr_start_many(m, &l, 1);
+	if (l.r < 0) {
+		if (err) {
+			*err = l.err;
+			l.err = NULL;
 		}
+		berr_free(l.err);
+		return l.r;
 	}
 	return 0;
 }

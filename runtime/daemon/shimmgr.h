@@ -49,6 +49,21 @@ void shimmgr_free(struct shimmgr *m);
  * records the task STOPPED (TaskFailedToStart). */
 int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
 		  int64_t memory, struct berr **err);
+/* shimmgr_start for n tasks at once (RunTask's count): every shim is
+ * started before the first detach is waited for, so they get ready side
+ * by side. Each l[i] gives id, config, cpu and memory, and gets r (0, or
+ * negative with err set: the caller records that task STOPPED and frees
+ * err). */
+struct shim_ent;
+struct shimmgr_launch {
+	const char *id;
+	const json_t *config;
+	int64_t cpu, memory;
+	int r;
+	struct berr *err;
+	struct shim_ent *e; /* internal */
+};
+void shimmgr_start_many(struct shimmgr *m, struct shimmgr_launch *l, size_t n);
 /* Ask the shim of task `id` to stop it. 0 when asked (or it is gone
  * already), -ENOENT when berthd has no shim for it. */
 int shimmgr_stop(struct shimmgr *m, const char *id, const char *reason, struct berr **err);

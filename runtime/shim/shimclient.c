@@ -80,17 +80,27 @@ int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int
 int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
 		    int timeout_ms, pid_t *pid, struct berr **err)
 {
+	struct shimc_spawn sp;
+	int r = shimc_spawn_begin(shim_path, bundle, init_fd, secrets_fd, timeout_ms, &sp, err);
+
+	if (r < 0)
+		return r;
+	return shimc_spawn_end(&sp, pid, err);
+}
+
+int shimc_spawn_begin(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
+		      int timeout_ms, struct shimc_spawn *sp, struct berr **err)
+{
 	char *argv[8];
 	size_t na = 0;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t all, none;
-	cleanup_close int rd = -1, sfd = -1;
-	int p[2], r, status = 0;
-	char msg[SPAWN_MSG_MAX + 1];
-	size_t len = 0;
-	pid_t child;
+	cleanup_close int sfd = -1;
+	int p[2], r;
 
+	sp->rd = -1;
+	sp->child = -1;
 	argv[na++] = (char *)shim_path;
 	if (init_fd >= 0) {
 		argv[na++] = "--init-fd";
@@ -108,7 +118,6 @@ int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int 
 	argv[na] = NULL;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return berr_set(err, errno, "pipe");
-	rd = p[0];
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
@@ -123,21 +132,40 @@ int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int 
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	r = posix_spawn(&child, shim_path, &fa, &at, argv, environ);
+	r = posix_spawn(&sp->child, shim_path, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(p[1]);
-	if (r != 0)
+	if (r != 0) {
+		close(p[0]);
+		sp->child = -1;
 		return berr_set(err, r, "run %s", shim_path);
+	}
+	sp->rd = p[0];
+	sp->shim_path = shim_path;
+	sp->bundle = bundle;
+	sp->timeout_ms = timeout_ms > 0 ? timeout_ms : SPAWN_TIMEOUT_MS;
+	sp->deadline = mono_ms() + sp->timeout_ms;
+	return 0;
+}
+
+int shimc_spawn_end(struct shimc_spawn *sp, pid_t *pid, struct berr **err)
+{
+	const char *shim_path = sp->shim_path, *bundle = sp->bundle;
+	char msg[SPAWN_MSG_MAX + 1];
+	size_t len = 0;
+	int r, status = 0;
 
 	/* EOF: the first process has exited and the detached one has moved
 	 * its stdio to shim.log */
-	r = read_until_eof(rd, msg, SPAWN_MSG_MAX, &len,
-			   mono_ms() + (timeout_ms > 0 ? timeout_ms : SPAWN_TIMEOUT_MS));
+	r = read_until_eof(sp->rd, msg, SPAWN_MSG_MAX, &len, sp->deadline);
+	close(sp->rd);
+	sp->rd = -1;
 	if (r < 0)
-		kill(child, SIGKILL);
-	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		kill(sp->child, SIGKILL);
+	while (waitpid(sp->child, &status, 0) < 0 && errno == EINTR)
 		;
+	sp->child = -1;
 	if (r < 0) {
 		/* a detached shim that got as far as its pid file must not run
 		 * the task behind our back (one that did not sees its first
@@ -158,7 +186,7 @@ int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int 
 			msg[i] = '?';
 	if (r == -ETIMEDOUT)
 		return berr_set(err, ETIMEDOUT, "%s %s: not detached within %d ms%s%s", shim_path, bundle,
-				timeout_ms > 0 ? timeout_ms : SPAWN_TIMEOUT_MS, len ? ": " : "", msg);
+				sp->timeout_ms, len ? ": " : "", msg);
 	if (r < 0)
 		return berr_set(err, -r, "%s %s: read its output", shim_path, bundle);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

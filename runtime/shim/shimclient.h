@@ -51,6 +51,24 @@ int shimc_spawn_init(const char *shim_path, const char *bundle, int init_fd, int
 int shimc_spawn_fds(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
 		    int timeout_ms, pid_t *pid, struct berr **err);
 
+/* shimc_spawn_fds in two halves, so that several shims get ready side by
+ * side (berthd's RunTask with a count): _begin starts the shim (the fds
+ * are handed over by then: the caller may close its own), _end waits for
+ * it to detach as shimc_spawn_fds does, its timeout counted from _begin.
+ * Every _begin that succeeded needs its _end (it reaps the first process
+ * and closes the pipe); the strings passed to _begin must live until
+ * then. */
+struct shimc_spawn {
+	const char *shim_path, *bundle;
+	pid_t child;          /* the first process */
+	int rd;               /* its stdout and stderr */
+	int timeout_ms;
+	int64_t deadline;     /* CLOCK_MONOTONIC ms */
+};
+int shimc_spawn_begin(const char *shim_path, const char *bundle, int init_fd, int secrets_fd,
+		      int timeout_ms, struct shimc_spawn *sp, struct berr **err);
+int shimc_spawn_end(struct shimc_spawn *sp, pid_t *pid, struct berr **err);
+
 /* Connect to BUNDLE/shim.sock: the fd, non-blocking and close-on-exec.
  * -ENOENT or -ECONNREFUSED: no shim runs there (read status.json);
  * -EAGAIN: its backlog is full, try again. The shim sends the current
