@@ -87,10 +87,7 @@ table ip berthcl {
 }
 NFT
 	if [ ! -d "$CL_CG" ]; then
-		for _c in cpu memory pids; do
-			grep -qw "$_c" "$BERTH_CGROUP/cgroup.subtree_control" ||
-				echo "+$_c" > "$BERTH_CGROUP/cgroup.subtree_control" || die "enable $_c at $BERTH_CGROUP"
-		done
+		cg_enable_root
 		mkdir "$CL_CG" || die "mkdir $CL_CG"
 	fi
 }

@@ -48,15 +48,21 @@ wait_until() {
 	done
 }
 
+# cg_enable_root: the cpu, memory and pids controllers enabled for the
+# children of $BERTH_CGROUP (each once)
+cg_enable_root() {
+	for _c in cpu memory pids; do
+		grep -qw "$_c" "$BERTH_CGROUP/cgroup.subtree_control" ||
+			echo "+$_c" > "$BERTH_CGROUP/cgroup.subtree_control" || die "enable $_c at $BERTH_CGROUP"
+	done
+}
+
 # cg_make NAME: a cgroup under a per-case parent with cpu, memory and pids
 # enabled; prints its path. Removed (after its processes are killed) on exit.
 cg_make() {
 	_parent=$BERTH_CGROUP/berth-test.$BERTH_CASE
 	if [ ! -d "$_parent" ]; then
-		for _c in cpu memory pids; do
-			grep -qw "$_c" "$BERTH_CGROUP/cgroup.subtree_control" ||
-				echo "+$_c" > "$BERTH_CGROUP/cgroup.subtree_control" || die "enable $_c at $BERTH_CGROUP"
-		done
+		cg_enable_root
 		mkdir "$_parent" || die "mkdir $_parent"
 		echo "+cpu +memory +pids" > "$_parent/cgroup.subtree_control" || die "enable controllers in $_parent"
 		on_exit "rmdir '$_parent'"
