@@ -831,13 +831,16 @@ void shimmgr_start_many(struct shimmgr *m, struct shimmgr_launch *l, size_t n)
 
 		l[i].e = NULL;
 		l[i].err = NULL;
-		if ((l[i].r = launch_prepare(m, &l[i], &secrets_fd)) < 0)
-			continue;
-		l[i].r = shimc_spawn_begin(m->d->cfg.shim_path, l[i].e->bundle,
-					   m->d->init_fd > 2 ? m->d->init_fd : -1, secrets_fd, 0, &sp[i],
-					   &l[i].err);
+		l[i].r = launch_prepare(m, &l[i], &secrets_fd);
+		if (l[i].r == 0)
+			l[i].r = shimc_spawn_begin(m->d->cfg.shim_path, l[i].e->bundle,
+						   m->d->init_fd > 2 ? m->d->init_fd : -1, secrets_fd, 0,
+						   &sp[i], &l[i].err);
+		/* the shim has its own copy by now (or never will) */
 		if (secrets_fd >= 0)
 			close(secrets_fd);
+		if (!l[i].e)
+			continue; /* launch_prepare failed: nothing was made */
 		if (l[i].r < 0)
 			launch_finish(&l[i]);
 		else
