@@ -310,6 +310,15 @@ class Cli(unittest.TestCase):
     def test_ps_and_kill(self):
         p = subprocess.Popen(["sleep", "30"])
         try:
+            # Popen returns once the exec has closed its close-on-exec
+            # pipe; the kernel sets the new cmdline a little later (once
+            # failed in CI with an empty cmdline): wait for it
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                    if f.read() == b"sleep\x0030\x00":
+                        break
+                time.sleep(0.01)
             r = run("ps")
             self.assertEqual(r.returncode, 0)
             procs = {x["pid"]: x for x in lines(r.stdout)}
