@@ -112,24 +112,24 @@ row=$("$B" ps -a --family cli-bye | awk 'NR == 2 { print $3, $NF }')
 "$B" logs -f "$ID2" > /dev/null 2>&1 || die "logs -f of a stopped task"
 
 # ------------------------------------------------ stop --wait of several tasks: side by side
-# stub's pid 1 ignores SIGTERM, so each stop takes its stopTimeout; all
+# deaf's pid 1 ignores SIGTERM, so each stop takes its stopTimeout; all
 # three stops must have begun before the first task was STOPPED (the CLI
 # used to stop and wait for one task after the other)
-cat > "$S/stub.json" <<'JSON'
-{ "family": "cli-stub", "requiresCompatibilities": ["EC2"], "networkMode": "none",
+cat > "$S/deaf.json" <<'JSON'
+{ "family": "cli-deaf", "requiresCompatibilities": ["EC2"], "networkMode": "none",
   "memory": "128",
   "containerDefinitions": [
-    { "name": "stub", "image": "berth-test/helper", "stopTimeout": 2,
+    { "name": "deaf", "image": "berth-test/helper", "stopTimeout": 2,
       "entryPoint": ["/bin/sh", "-c"], "command": ["while :; do sleep 0.2; done"] } ] }
 JSON
-IDS=$("$B" run --detach --wait --count 3 "$S/stub.json" 2> "$S/run.err") || die "run --count 3: $(cat "$S/run.err")"
+IDS=$("$B" run --detach --wait --count 3 "$S/deaf.json" 2> "$S/run.err") || die "run --count 3: $(cat "$S/run.err")"
 [ "$(echo "$IDS" | wc -l)" = 3 ] || die "run --count 3 printed: $IDS"
 out=$("$B" stop --wait $IDS) || die "stop --wait of 3 tasks: $out"
 [ "$(echo "$out" | grep -c ' stopped$')" = 3 ] || die "stop --wait of 3 tasks printed: $out"
-"$B" --json describe $IDS > "$S/stub.out" || die "describe the stub tasks"
-stamps() { grep -o "\"$1\": *[0-9.e+]*" "$S/stub.out" | sed 's/.*: *//' | sort -n; }
+"$B" --json describe $IDS > "$S/deaf.out" || die "describe the deaf tasks"
+stamps() { grep -o "\"$1\": *[0-9.e+]*" "$S/deaf.out" | sed 's/.*: *//' | sort -n; }
 [ "$(stamps stoppingAt | wc -l)" = 3 ] && [ "$(stamps stoppedAt | wc -l)" = 3 ] ||
-	die "describe lacks stoppingAt/stoppedAt: $(cat "$S/stub.out")"
+	die "describe lacks stoppingAt/stoppedAt: $(cat "$S/deaf.out")"
 awk -v a="$(stamps stoppingAt | tail -n 1)" -v b="$(stamps stoppedAt | head -n 1)" 'BEGIN { exit !(a + 0 < b + 0) }' ||
 	die "stop --wait stopped the tasks one after the other: stoppingAt $(stamps stoppingAt | tr '\n' ' ')stoppedAt $(stamps stoppedAt | tr '\n' ' ')"
 say "stop --wait stopped 3 tasks side by side"
