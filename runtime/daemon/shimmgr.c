@@ -855,23 +855,6 @@ void shimmgr_start_many(struct shimmgr *m, struct shimmgr_launch *l, size_t n)
 	free(sp);
 }
 
-int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
-		  int64_t memory, struct berr **err)
-{
-	struct shimmgr_launch l = { .id = id, .config = config, .cpu = cpu, .memory = memory };
-
-	shimmgr_start_many(m, &l, 1);
-	if (l.r < 0) {
-		if (err) {
-			*err = l.err;
-			l.err = NULL;
-		}
-		berr_free(l.err);
-		return l.r;
-	}
-	return 0;
-}
-
 int shimmgr_stop(struct shimmgr *m, const char *id, const char *reason, struct berr **err)
 {
 	struct shim_ent *e = find(m, id);

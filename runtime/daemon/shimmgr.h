@@ -43,17 +43,13 @@ const struct shimmgr_stats *shimmgr_stats(const struct shimmgr *m);
 int shimmgr_new(struct berthd *d, struct shimmgr **out, struct berr **err);
 void shimmgr_free(struct shimmgr *m);
 
-/* Start the shim of task `id`, whose document is in the store already
- * (PROVISIONING). `config` is the shim's config.json (runtime/shim/shim.h).
- * cpu/memory: the task's reservation on this host. On failure the caller
- * records the task STOPPED (TaskFailedToStart). */
-int shimmgr_start(struct shimmgr *m, const char *id, const json_t *config, int64_t cpu,
-		  int64_t memory, struct berr **err);
-/* shimmgr_start for n tasks at once (RunTask's count): every shim is
- * started before the first detach is waited for, so they get ready side
- * by side. Each l[i] gives id, config, cpu and memory, and gets r (0, or
- * negative with err set: the caller records that task STOPPED and frees
- * err). */
+/* Start the shims of n tasks (RunTask's count), whose documents are in
+ * the store already (PROVISIONING): every shim is started before the
+ * first detach is waited for, so they get ready side by side. Each l[i]
+ * gives the task's id, its shim's config.json (runtime/shim/shim.h) and
+ * its cpu/memory reservation on this host, and gets r (0, or negative
+ * with err set: the caller records that task STOPPED, TaskFailedToStart,
+ * and frees err). */
 struct shim_ent;
 struct shimmgr_launch {
 	const char *id;

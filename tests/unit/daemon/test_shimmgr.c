@@ -19,7 +19,8 @@
  * restore, a dead shim's task is reclaimed and recorded, a live one beside
  * it untouched; a reclaim that failed is tried again at the next start;
  * the exit code lands in the task's attributes, and that
- * DescribeTasks answer passes botocore's model (shape_check.py). */
+ * DescribeTasks answer passes botocore's model (shape_check.py); RunTask's
+ * shims are started side by side (shimmgr_start_many). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -716,6 +717,55 @@ static void test_exit_code_shape(void **state)
 		fail_msg("shape_check.py: the DescribeTasks answer does not fit botocore's model");
 }
 
+/* RunTask's count: every shim is started before the first one's detach is
+ * waited for. Each fake shim (a script in place of berth-shim) says it has
+ * started, waits until all three have (5 s at most), then fails, printing
+ * how many it saw: started one after the other, the first would see only
+ * itself. The failures come back per task with the shim's words, and each
+ * bundle is gone again. */
+static void test_start_side_by_side(void **state)
+{
+	struct fx *f = *state;
+	cleanup_free char *shim = in_dir(f, "fake-shim.sh"), *seen = in_dir(f, "started");
+	cleanup_free char *text = xasprintf(
+		"#!/bin/sh\n"
+		"echo x >> '%s'\n"
+		"i=0\n"
+		"while [ \"$(wc -l < '%s')\" -lt 3 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done\n"
+		"echo \"fake shim saw $(wc -l < '%s') started\"\n"
+		"exit 3\n",
+		seen, seen, seen);
+	const char *ids[3] = { T1, T2, "00112233445566778899aabbccddeeff" };
+	struct shimmgr_launch l[3];
+	json_t *cfg[3];
+	struct berr *err = NULL;
+
+	if (fs_write_file_replace(shim, text, strlen(text), 0755, &err) < 0)
+		fail_msg("%s", berr_msg(err));
+	free(f->d.cfg.shim_path);
+	f->d.cfg.shim_path = xstrdup(shim);
+	memset(l, 0, sizeof(l));
+	for (int i = 0; i < 3; i++) {
+		cfg[i] = json_pack("{s:s}", "taskId", ids[i]);
+		l[i].id = ids[i];
+		l[i].config = cfg[i];
+		l[i].cpu = 256;
+		l[i].memory = 512;
+	}
+	shimmgr_start_many(f->d.shims, l, 3);
+	for (int i = 0; i < 3; i++) {
+		cleanup_free char *bundle = xasprintf("%s/%s", f->d.cfg.run_dir, ids[i]);
+
+		assert_true(l[i].r < 0);
+		assert_non_null(l[i].err);
+		if (!strstr(berr_msg(l[i].err), "fake shim saw 3 started"))
+			fail_msg("task %d: %s", i, berr_msg(l[i].err));
+		assert_int_equal(access(bundle, F_OK), -1);
+		berr_free(l[i].err);
+		json_decref(cfg[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +775,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reclaim_retried_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_no_bundle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_code_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_side_by_side, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
