@@ -698,7 +698,9 @@ static void client_update(struct lb_engine *e, struct client *c)
 		ev_set(e, &c->ev, c->ev.events | EPOLLOUT);
 		return;
 	}
-	if ((w = ev_flush(&c->ev, &c->out)) < 0) {
+	/* closing: the whole answer is queued and the FIN follows at once
+	 * (shutdown or close below), so the kernel may send both together */
+	if ((w = ev_flush_flags(&c->ev, &c->out, c->state == C_CLOSING ? MSG_MORE : 0)) < 0) {
 		client_close(e, c);
 		return;
 	}
@@ -1133,7 +1135,10 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 
 		if (x->connecting)
 			continue;
-		if ((w = ev_flush(&x->ev, &x->out)) < 0) {
+		/* y's end of stream is in: these are the last bytes for x, and
+		 * the FIN follows at once (below), so let the kernel send them
+		 * together (one segment and one ACK fewer per connection) */
+		if ((w = ev_flush_flags(&x->ev, &x->out, y->eof_in && !x->shut_out ? MSG_MORE : 0)) < 0) {
 			tcp_close(e, t);
 			return;
 		}

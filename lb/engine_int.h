@@ -444,14 +444,17 @@ static inline ssize_t ev_read(struct ev *v, struct buf *b, size_t max, size_t ch
 }
 
 /* buf_flush for an object: et ones only while writable (EAGAIN clears it) */
-static inline ssize_t ev_flush(struct ev *v, struct buf *b)
+/* Send what b holds; `flags` adds to MSG_NOSIGNAL (MSG_MORE: the caller
+ * shuts the socket down right after, and the kernel sends the last bytes
+ * and the FIN in one segment). */
+static inline ssize_t ev_flush_flags(struct ev *v, struct buf *b, int flags)
 {
 	ssize_t done = 0;
 
 	if (v->et && !v->wr)
 		return 0;
 	while (buf_avail(b) > 0) {
-		ssize_t n = send(v->fd, buf_data(b), buf_avail(b), MSG_NOSIGNAL);
+		ssize_t n = send(v->fd, buf_data(b), buf_avail(b), MSG_NOSIGNAL | flags);
 
 		if (n < 0) {
 			if (errno == EAGAIN)
@@ -462,6 +465,11 @@ static inline ssize_t ev_flush(struct ev *v, struct buf *b)
 		done += n;
 	}
 	return done;
+}
+
+static inline ssize_t ev_flush(struct ev *v, struct buf *b)
+{
+	return ev_flush_flags(v, b, 0);
 }
 
 static inline uint64_t now_us(void)

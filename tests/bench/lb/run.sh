@@ -29,9 +29,11 @@
 # backend accepted per request (nginx stub_status: shows whether a proxy
 # reuses its target connections), the CPU time of the whole machine per request
 # and the proxy's context switches per request (how often it slept and was
-# woken: on these VMs a wakeup is dear). Reports medians over the rounds, the
-# ratios berth-lb / best(HAProxy http, nginx) per case (median of the
-# per-round ratios against that round's better peer, per figure), L4
+# woken: on these VMs a wakeup is dear), and the TCP segments sent per request
+# (all three programs: each segment is work for its sender and its receiver).
+# Reports medians over the rounds, the ratios berth-lb / best(HAProxy http,
+# nginx) per case (median of the per-round ratios against that round's
+# better peer, per figure), L4
 # berth-lb TCP / HAProxy tcp, and "goal ... met / NOT met" lines. Never fails
 # on a number.
 #
@@ -47,7 +49,8 @@
 #
 # OUT_DIR (default: a temporary directory, removed) keeps runs.tsv (every run:
 # round, case, proxy, CPU ticks of proxy and backend, backend accepts, machine
-# ticks, wrk CPU, seconds, wrk output file, the proxy's context switches),
+# ticks, wrk CPU, seconds, wrk output file, the proxy's context switches, TCP
+# segments sent),
 # the wrk outputs, the generated configs and the logs.
 #
 # Needs: wrk, haproxy, nginx (Debian packages; scripts/setup.sh --deps), curl,
@@ -322,13 +325,16 @@ if [ -n "$only" ]; then
 		esac
 	done
 fi
+segs() { # TCP segments this network namespace has sent so far (/proc/net/snmp OutSegs)
+	awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "OutSegs") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
 busy() { # CPU ticks spent by anything on the machine so far (all CPUs)
 	local u n sy irq sirq st
 	read -r _ u n sy _ _ irq sirq st _ </proc/stat
 	echo $((u + n + sy + irq + sirq + st))
 }
 run_one() { # round case proxy [seconds]
-	local r=$1 c=$2 p=$3 d=${4:-$dur} path hdr=() t0 t1 s0 s1 b0 b1 a0 a1 m0 m1 f TIMEFORMAT='%3U %3S'
+	local r=$1 c=$2 p=$3 d=${4:-$dur} path hdr=() t0 t1 s0 s1 b0 b1 a0 a1 m0 m1 g0 g1 f TIMEFORMAT='%3U %3S'
 	case $c in
 	*-small) path=small ;;
 	*) path=16k ;;
@@ -340,16 +346,18 @@ run_one() { # round case proxy [seconds]
 	s0=$(csw "${cpupid[$p]}")
 	b0=$(ticks "$cpu_backend")
 	m0=$(busy)
+	g0=$(segs)
 	{ time wrk -t1 -c"$conns" -d"${d}s" --timeout 10s --latency "${hdr[@]}" \
 		"http://127.0.0.1:${port[$p]}/$path" >"$f" 2>&1; } 2>"$f.cpu" || true
+	g1=$(segs)
 	m1=$(busy)
 	t1=$(ticks "${cpupid[$p]}")
 	s1=$(csw "${cpupid[$p]}")
 	b1=$(ticks "$cpu_backend")
 	a1=$(accepts)
 	# the second status request's own connection is counted in a1
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$p" $((t1 - t0)) $((b1 - b0)) \
-		$((a1 - a0 - 1)) $((m1 - m0)) "$(tr ' ' + <"$f.cpu")" "$d" "$f" $((s1 - s0)) >>"$out/runs.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$c" "$p" $((t1 - t0)) $((b1 - b0)) \
+		$((a1 - a0 - 1)) $((m1 - m0)) "$(tr ' ' + <"$f.cpu")" "$d" "$f" $((s1 - s0)) $((g1 - g0)) >>"$out/runs.tsv"
 }
 
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -410,7 +418,7 @@ def wrk(path):
 runs = {}  # (case, proxy) -> {round: (rps, p99, us, be_us, err)}
 bad = []
 for line in open(tsv):
-    r, case, proxy, ticks, bticks, bconns, mticks, wcpu, secs, path, cs = line.rstrip("\n").split("\t")
+    r, case, proxy, ticks, bticks, bconns, mticks, wcpu, secs, path, cs, segs = line.rstrip("\n").split("\t")
     w = wrk(path)
     if w is None or w[1] == 0:
         bad.append(f"{case} {proxy} round {r}: no result ({path})")
@@ -424,7 +432,7 @@ for line in open(tsv):
     # the machine's whole CPU time per request, and the proxy's context switches per request
     mach = int(mticks) * 1e6 / hz / nreq
     runs.setdefault((case, proxy), {})[int(r)] = (rps, p99, us, be, err, int(bconns) / nreq, others,
-                                                 mach, int(cs) / nreq)
+                                                 mach, int(cs) / nreq, int(segs) / nreq)
 
 cases = [c for c in ["ka-small", "ka-16k", "close-small", "close-16k"]
          if any(k[0] == c for k in runs)]
@@ -442,12 +450,14 @@ print("medians over rounds: req/s, p99 latency (ms), proxy CPU us/req (utime+sti
       " / requests), backend nginx CPU us/req, connections the backend accepted per request,"
       " wrk errors (socket errors + non-2xx, all rounds), and other work on the machine during"
       " the run (CPU time not spent by wrk, the proxy or the backend, % of one CPU); then the"
-      " CPU time of the whole machine per request (us) and the proxy's context switches per"
-      " request")
+      " CPU time of the whole machine per request (us), the proxy's context switches per"
+      " request and the TCP segments sent per request (wrk, proxy and backend together: every"
+      " segment is work for both ends)")
 for case in cases:
     print(f"{case} ({desc[case]})")
     print(f"  {'':14s}{'req/s':>10s}{'p99 ms':>9s}{'us/req':>9s}{'be us/req':>11s}"
-          f"{'be conn/req':>13s}{'errors':>8s}{'others%':>9s}{'all us/req':>11s}{'cs/req':>8s}")
+          f"{'be conn/req':>13s}{'errors':>8s}{'others%':>9s}{'all us/req':>11s}{'cs/req':>8s}"
+          f"{'segs/req':>10s}")
     for p in proxies:
         d = runs.get((case, p), {})
         if not d:
@@ -457,7 +467,7 @@ for case in cases:
         us = "-" if p == "direct" else f"{fig(case, p, 2):.2f}"
         print(f"  {p:14s}{fig(case, p, 0):10.0f}{fig(case, p, 1):9.2f}{us:>9s}"
               f"{fig(case, p, 3):11.2f}{fig(case, p, 5):13.3f}{errs:8d}{fig(case, p, 6):9.0f}"
-              f"{fig(case, p, 7):11.2f}{fig(case, p, 8):8.3f}")
+              f"{fig(case, p, 7):11.2f}{fig(case, p, 8):8.3f}{fig(case, p, 9):10.2f}")
 
 def ratios(case, a, peers):
     """median over rounds of a / best(peers) per figure: req/s (higher is
