@@ -443,10 +443,10 @@ static inline ssize_t ev_read(struct ev *v, struct buf *b, size_t max, size_t ch
 	return n;
 }
 
-/* buf_flush for an object: et ones only while writable (EAGAIN clears it) */
-/* Send what b holds; `flags` adds to MSG_NOSIGNAL (MSG_MORE: the caller
- * shuts the socket down right after, and the kernel sends the last bytes
- * and the FIN in one segment). */
+/* buf_flush for an object: et ones only while writable (EAGAIN clears
+ * it). `flags` adds to MSG_NOSIGNAL (MSG_MORE: the caller shuts the socket
+ * down right after, and the kernel sends the last bytes and the FIN in one
+ * segment). */
 static inline ssize_t ev_flush_flags(struct ev *v, struct buf *b, int flags)
 {
 	ssize_t done = 0;
