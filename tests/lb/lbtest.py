@@ -15,3 +15,13 @@ def free_port(kind=socket.SOCK_STREAM):
         if p not in _GIVEN:
             _GIVEN.add(p)
             return p
+
+
+def read_to_eof(s):
+    """Everything the peer sends on socket s until its FIN."""
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return out
+        out += d

@@ -24,7 +24,7 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from lbtest import free_port
+from lbtest import free_port, read_to_eof
 
 LB = None
 PROC = None
@@ -202,12 +202,7 @@ def raw(data, port=None, timeout=5):
     """Send data, read until the LB closes; return the bytes."""
     s = socket.create_connection(("127.0.0.1", port or PORTS["http"]), timeout=timeout)
     s.sendall(data)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
+    out = read_to_eof(s)
     s.close()
     return out
 
@@ -295,12 +290,7 @@ class Engine(unittest.TestCase):
         self.assertEqual(body, want)
         # the connection goes on: the next request on it is answered
         s.sendall(b"GET /api/after-big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
+        out = read_to_eof(s)
         s.close()
         self.assertIn(b'"/api/after-big"', out)
 
@@ -309,12 +299,7 @@ class Engine(unittest.TestCase):
         # gone (no lingering read): bytes sent after the EOF are refused (RST)
         s = socket.create_connection(("127.0.0.1", PORTS["http"]), timeout=5)
         s.sendall(b"GET /api/close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
+        out = read_to_eof(s)
         head, body = out.split(b"\r\n\r\n", 1)
         self.assertIn(b"Connection: close", head)
         self.assertEqual(json.loads(body)["path"], "/api/close")
@@ -418,12 +403,7 @@ class Engine(unittest.TestCase):
         payload = os.urandom(200000)
         threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)),
                          daemon=True).start()
-        got = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
+        got = read_to_eof(s)
         s.close()
         self.assertEqual(got, payload)
 
@@ -437,12 +417,7 @@ class Engine(unittest.TestCase):
         joined = []
         for i in range(20):
             s = socket.create_connection(("127.0.0.1", PORTS["tcp-bye"]), timeout=5)
-            got = b""
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                got += d
+            got = read_to_eof(s)
             n = segs_in(s)
             s.close()
             self.assertEqual(got, b"bye\n")

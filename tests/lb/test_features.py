@@ -27,7 +27,7 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from lbtest import free_port
+from lbtest import free_port, read_to_eof
 
 LB = None
 PROC = None
@@ -306,12 +306,7 @@ class Features(unittest.TestCase):
         payload = os.urandom(300000)
         threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)),
                          daemon=True).start()
-        got = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
+        got = read_to_eof(s)
         s.close()
         self.assertEqual(got, payload)
         st = ctl({"Action": "GetStats"})["Stats"]
@@ -348,12 +343,7 @@ class Features(unittest.TestCase):
         s = socket.create_connection(("127.0.0.1", PORTS["ws_l"]), timeout=10)
         s.sendall(b"GET /no HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
                   b"GET /no HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
+        out = read_to_eof(s)
         s.close()
         self.assertEqual(out.count(b"HTTP/1.1 426 "), 2, out)
 
