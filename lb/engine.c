@@ -816,6 +816,8 @@ static void ev_adopt(struct lb_engine *e, struct ev *from, struct ev *to, enum k
 	to->rd = from->rd;
 	to->wr = from->wr;
 	to->rdhup = from->rdhup;
+	to->fin = from->fin;
+	to->at_eof = from->at_eof;
 	from->fd = -1; /* ev_kill must not close it */
 	ev_kill(e, from);
 }
@@ -1224,6 +1226,23 @@ static void local_addr(int fd, uint8_t out[16])
 		memcpy(out, &((struct sockaddr_in6 *)&me)->sin6_addr, 16);
 }
 
+/* a relay half from the spares (its buffer's memory kept: no 32 KiB
+ * malloc and free per connection) or a new one */
+static struct tcpconn *tcpconn_alloc(struct lb_engine *e)
+{
+	struct tcpconn *t = e->spare_tcp;
+	struct buf out;
+
+	if (!t)
+		return xzalloc(sizeof(*t));
+	e->spare_tcp = t->spare_next;
+	e->n_spare_tcp--;
+	out = t->out;
+	memset(t, 0, sizeof(*t));
+	t->out = out;
+	return t;
+}
+
 static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 		       const struct sockaddr_storage *ss)
 {
@@ -1243,8 +1262,8 @@ static void tcp_accept(struct lb_engine *e, struct listener *l, int fd,
 		close(fd);
 		return;
 	}
-	a = xzalloc(sizeof(*a));
-	b = xzalloc(sizeof(*b));
+	a = tcpconn_alloc(e);
+	b = tcpconn_alloc(e);
 	ev_link(e, &a->ev, K_TCP, fd);
 	ev_link(e, &b->ev, K_TCP, tfd);
 	a->peer = b;
@@ -1806,11 +1825,18 @@ static void free_obj(struct lb_engine *e, struct ev *v)
 	case K_TCP: {
 		struct tcpconn *t = (struct tcpconn *)v;
 
-		buf_free(&t->out);
 		if (t->client_side && t->tunnel)
 			ST_ADD(e, active_tunnels, -1);
 		else if (t->client_side)
 			ST_ADD(e, active_tcp, -1);
+		if (e->n_spare_tcp < SPARE_TCP) { /* for the next accept */
+			buf_keep_small(&t->out);
+			t->spare_next = e->spare_tcp;
+			e->spare_tcp = t;
+			e->n_spare_tcp++;
+			return;
+		}
+		buf_free(&t->out);
 		break;
 	}
 	case K_PROBE:
@@ -1962,6 +1988,8 @@ int lb_engine_run(struct lb_engine *e, struct berr **err)
 					v->rd = true;
 				if (got & (EPOLLRDHUP | EPOLLHUP))
 					v->rdhup = true;
+				if ((got & (EPOLLRDHUP | EPOLLERR)) == EPOLLRDHUP)
+					v->fin = true;
 				if (got & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 					v->wr = true;
 				got = (ev_ready(v) & v->events) | (got & (EPOLLHUP | EPOLLERR));
@@ -2465,6 +2493,13 @@ void lb_engine_free(struct lb_engine *e)
 		buf_free(&c->out);
 		buf_free(&c->replay);
 		free(c);
+	}
+	while (e->spare_tcp) {
+		struct tcpconn *t = e->spare_tcp;
+
+		e->spare_tcp = t->spare_next;
+		buf_free(&t->out);
+		free(t);
 	}
 	for (size_t i = 0; i < e->n_listeners; i++) {
 		struct listener *l = e->listeners[i];

@@ -407,6 +407,25 @@ class Engine(unittest.TestCase):
         s.close()
         self.assertEqual(got, payload)
 
+    def test_tcp_relays_one_after_another(self):
+        # berth-lb keeps finished relay halves and their buffers for the next
+        # connections, and ends a read at a reported FIN without asking the
+        # socket again: sizes around its read sizes (32 KiB), bigger ones
+        # (their buffers are not kept) and none at all, one after another,
+        # each echoed intact and closed
+        sizes = [0, 1, 32767, 32768, 32769, 65536, 65537, 300000, 5, 32768 * 3 + 1] * 3
+        for i, n in enumerate(sizes):
+            s = socket.create_connection(("127.0.0.1", PORTS["tcp"]), timeout=5)
+            payload = os.urandom(n)
+            t = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)),
+                                 daemon=True)
+            t.start()
+            got = read_to_eof(s)
+            t.join()
+            s.close()
+            self.assertEqual(len(got), n, "connection %d (%d bytes)" % (i, n))
+            self.assertEqual(got, payload, "connection %d (%d bytes)" % (i, n))
+
     def test_tcp_last_bytes_with_fin(self):
         # the target's last bytes and its FIN came in one segment: berth-lb
         # passes both on in one segment too (MSG_MORE before the shutdown),
