@@ -20,6 +20,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/xalloc.h"
 #include "runtime/container/launch.h"
 #include "runtime/creds/secrets.h"
@@ -132,19 +133,30 @@ static int wait_ready(int fd)
 extern const unsigned char berth_init_blob[];
 extern const unsigned char berth_init_blob_end[];
 
-/* Once the task runs, hand back what set-up needed and idling does not:
- * freed heap, and the ~850 KiB of the embedded berth-init that copying it
- * into the memfd faulted in (file pages: they stay in the page cache,
- * only this process's mapping of them goes). */
-static void shed_setup_memory(void)
+/* taskrun's on_quiet: once the task runs and nothing has happened for a
+ * second (then at most once a minute, after more work), hand back what
+ * set-up and that work needed and idling does not:
+ * the ~850 KiB of the embedded berth-init that copying it into the memfd
+ * faulted in, the rest of the text and read-only data that set-up ran
+ * (file pages: they stay in the page cache, shared by every shim; only
+ * this process's mappings of them go, and idling faults back the few it
+ * runs), the stack set-up used, and freed heap (common/memtrim.h). */
+static MEMTRIM_IDLE_PATH void shed_setup_memory(void *arg)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t a = ((uintptr_t)berth_init_blob + page - 1) & ~(page - 1);
 	uintptr_t b = (uintptr_t)berth_init_blob_end & ~(page - 1);
+	bool debug = blog_enabled(BLOG_DEBUG); /* asked before the text goes */
+	struct memtrim_stats st;
 
-	malloc_trim(0);
+	(void)arg;
 	if (b > a)
 		(void)madvise((void *)a, b - a, MADV_DONTNEED);
+	if (memtrim_idle(&st) < 0)
+		malloc_trim(0);
+	else if (debug)
+		blog(BLOG_DEBUG, "idle: dropped %zu KiB of file mappings, %zu KiB of stack (%u left)",
+		     st.file_bytes / 1024, st.stack_bytes / 1024, st.skipped);
 }
 
 /* taskrun's on_state: publish, and log the transitions. */
@@ -171,8 +183,6 @@ static void on_state(void *arg, const struct trun_state *st)
 	if (st->status != s->last || s->srv.seq == 1)
 		log_info("task %s: seq %" PRIu64 " %s (desired %s)", st->task_id, s->srv.seq,
 			 trun_status_name(st->status), st->desired_stopped ? "STOPPED" : "RUNNING");
-	if (st->status == TRUN_RUNNING && s->last != TRUN_RUNNING)
-		shed_setup_memory();
 	s->last = st->status;
 }
 
@@ -302,6 +312,7 @@ static int detach_and_run(struct shim *s)
 	trun_opts_init(&o);
 	shim_config_opts(&s->cfg, s->bundle, &o);
 	o.on_state = on_state;
+	o.on_quiet = shed_setup_memory;
 	o.state_arg = s;
 	o.ctl_fd = s->srv.epfd;
 	o.on_ctl = shim_server_on_ctl;

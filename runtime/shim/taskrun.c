@@ -35,6 +35,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/xalloc.h"
 #include "rootfs/ephemeral.h"
 #include "rootfs/oci.h"
@@ -182,6 +183,9 @@ struct trun {
 	bool have_exit;
 	int exit_code;
 	int64_t t0;
+	/* on_quiet: due once nothing was ready since last_event_ms (ms) */
+	bool quiet_due;
+	int64_t last_event_ms, last_quiet_ms;
 
 	/* berth exec: processes started in the containers, in start order */
 	struct texec execs[TRUN_MAX_EXECS];
@@ -198,7 +202,7 @@ struct trun {
 	bool published;
 };
 
-static int64_t now_ms(void)
+MEMTRIM_IDLE_PATH static int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -229,6 +233,8 @@ void trun_opts_init(struct trun_opts *o)
 	o->stop_fd = -1;
 	o->ctl_fd = -1;
 	o->pull_policy = ROOTFS_PULL_IF_NOT_PRESENT;
+	o->quiet_ms = TRUN_QUIET_MS;
+	o->quiet_gap_ms = TRUN_QUIET_GAP_MS;
 }
 
 static void close_fd(int *fd)
@@ -1886,7 +1892,7 @@ static struct tctr *by_name(struct trun *t, const char *name)
 	return NULL;
 }
 
-static bool final(const struct tctr *c)
+MEMTRIM_IDLE_PATH static bool final(const struct tctr *c)
 {
 	return c->st == C_EXITED || c->st == C_FAILED || c->st == C_SKIPPED;
 }
@@ -2063,7 +2069,7 @@ static void start_failed(struct trun *t, struct tctr *c, const char *reason, int
 	}
 }
 
-static void try_start(struct trun *t, int64_t now)
+MEMTRIM_IDLE_PATH static void try_start(struct trun *t, int64_t now)
 {
 	bool progress = true;
 
@@ -2540,7 +2546,7 @@ static void on_signal(struct trun *t)
 	}
 }
 
-static bool done(const struct trun *t)
+MEMTRIM_IDLE_PATH static bool done(const struct trun *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (!final(&t->c[i]))
@@ -2550,7 +2556,7 @@ static bool done(const struct trun *t)
 
 /* Pending containers that wait on something that cannot happen any more
  * (everything else final) would wait for ever: fail them. */
-static void resolve_stuck(struct trun *t)
+MEMTRIM_IDLE_PATH static void resolve_stuck(struct trun *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (t->c[i].st == C_RUNNING)
@@ -2572,7 +2578,7 @@ const char *trun_status_name(enum trun_status s)
 
 /* ECS: HEALTHY when every essential container with a health check is
  * HEALTHY, UNHEALTHY when one of them is UNHEALTHY, UNKNOWN otherwise. */
-static enum health task_health(const struct trun *t)
+MEMTRIM_IDLE_PATH static enum health task_health(const struct trun *t)
 {
 	bool any = false, all = true;
 
@@ -2590,7 +2596,7 @@ static enum health task_health(const struct trun *t)
 	return any && all ? H_HEALTHY : H_UNKNOWN;
 }
 
-static struct pub_ctr pub_ctr_of(const struct tctr *c)
+MEMTRIM_IDLE_PATH static struct pub_ctr pub_ctr_of(const struct tctr *c)
 {
 	return (struct pub_ctr){
 		.st = c->st,
@@ -2602,7 +2608,7 @@ static struct pub_ctr pub_ctr_of(const struct tctr *c)
 	};
 }
 
-static struct pub_task pub_task_of(const struct trun *t)
+MEMTRIM_IDLE_PATH static struct pub_task pub_task_of(const struct trun *t)
 {
 	return (struct pub_task){
 		.status = t->status, .health = task_health(t), .exit_code = t->exit_code,
@@ -2610,7 +2616,7 @@ static struct pub_task pub_task_of(const struct trun *t)
 	};
 }
 
-static bool pub_changed(const struct trun *t)
+MEMTRIM_IDLE_PATH static bool pub_changed(const struct trun *t)
 {
 	struct pub_task pt = pub_task_of(t);
 
@@ -2631,7 +2637,7 @@ static bool pub_changed(const struct trun *t)
 
 /* Call on_state when something a client sees changed since the last call
  * (always with force). */
-static void publish(struct trun *t, bool force)
+MEMTRIM_IDLE_PATH static void publish(struct trun *t, bool force)
 {
 	struct trun_container_state *cs;
 	struct trun_state st;
@@ -2709,6 +2715,8 @@ static void set_status(struct trun *t, enum trun_status s)
 		break;
 	case TRUN_RUNNING:
 		t->ts_started = now;
+		t->quiet_due = true;
+		t->last_event_ms = now_ms();
 		break;
 	case TRUN_DEPROVISIONING:
 		if (!t->ts_stopping)
@@ -2725,7 +2733,7 @@ static void set_status(struct trun *t, enum trun_status s)
 }
 
 /* Every container that will run has started (ECS's RUNNING). */
-static bool all_started(const struct trun *t)
+MEMTRIM_IDLE_PATH static bool all_started(const struct trun *t)
 {
 	bool any = false;
 
@@ -2760,7 +2768,28 @@ static void poll_ctl(struct trun *t)
 		handle_ctl(t);
 }
 
-static int loop(struct trun *t)
+/* on_quiet (taskrun.h): call it now if the loop has been quiet long
+ * enough, else bring *next forward to when it will have been. */
+MEMTRIM_IDLE_PATH static void quiet(struct trun *t, int64_t now, int64_t *next)
+{
+	int64_t at;
+
+	if (!t->o->on_quiet || !t->quiet_due || t->status != TRUN_RUNNING || t->stopping)
+		return;
+	at = t->last_event_ms + t->o->quiet_ms;
+	if (t->last_quiet_ms && t->last_quiet_ms + t->o->quiet_gap_ms > at)
+		at = t->last_quiet_ms + t->o->quiet_gap_ms;
+	if (at > now) {
+		if (at < *next)
+			*next = at;
+		return;
+	}
+	t->quiet_due = false;
+	t->last_quiet_ms = now;
+	t->o->on_quiet(t->o->quiet_arg);
+}
+
+MEMTRIM_IDLE_PATH static int loop(struct trun *t)
 {
 	enum { MAXFDS = 3 + 10 * 5 + TRUN_MAX_EXECS };
 
@@ -2783,6 +2812,7 @@ static int loop(struct trun *t)
 		if (done(t))
 			return 0;
 		publish(t, false);
+		quiet(t, now, &next);
 
 		pfd[np] = (struct pollfd){ .fd = t->sfd, .events = POLLIN };
 		who[np].c = NULL;
@@ -2845,6 +2875,10 @@ static int loop(struct trun *t)
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		now = now_ms();
+		if (r > 0) {
+			t->last_event_ms = now;
+			t->quiet_due = true;
+		}
 		for (size_t i = 0; r > 0 && i < np; i++) {
 			struct tctr *c = who[i].c;
 

@@ -142,7 +142,21 @@ struct trun_opts {
 	 * task's start with its message. */
 	int (*on_netns)(void *arg, int netns_fd, struct berr **err);
 	void *netns_arg;
+	/* on_quiet is called, while the task is RUNNING and not stopping,
+	 * right before the supervisor loop would sleep when nothing it
+	 * watches has been ready for quiet_ms (default TRUN_QUIET_MS): first
+	 * that long after RUNNING, then again only after something happened
+	 * and at least quiet_gap_ms (default TRUN_QUIET_GAP_MS) after the
+	 * previous call. The shim hands back the memory its work touched
+	 * there (common/memtrim.h), once the burst of work is over and before
+	 * it idles. */
+	void (*on_quiet)(void *arg);
+	void *quiet_arg;
+	int quiet_ms, quiet_gap_ms;
 };
+
+#define TRUN_QUIET_MS 1000
+#define TRUN_QUIET_GAP_MS 60000
 
 void trun_opts_init(struct trun_opts *o);
 

@@ -80,7 +80,9 @@ for round in $(seq "$BENCH_ROUNDS"); do
 	# when this 0.1 s poll saw it: the poll would add up to one period
 	t2=$(Bc ps --json | jq '[.tasks[].startedAt] | max * 1000 | floor')
 	[ "$t2" -gt "$t0" ] 2>/dev/null || { echo "startedAt: got '$t2'"; exit 1; }
-	sleep 2
+	# idle shims: each gives back its set-up's memory once its task has
+	# run 1 s with nothing to do (TRUN_QUIET_MS, docs/berthd.md)
+	sleep 3
 	rss=0 pss=0 priv=0 n=0
 	for p in $(pgrep -x berth-shim); do
 		rss=$((rss + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status")))

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -451,6 +452,130 @@ static int ns_full_run(int out)
 	return 0;
 }
 
+/* on_quiet: a task whose one container sleeps 1.5 s; the loop must call
+ * on_quiet once it has been quiet quiet_ms after RUNNING, and (poked by
+ * a byte on the ctl pipe, which is activity but no stop) once more only
+ * quiet_gap_ms after that, and never again while nothing happens. */
+struct quiet_rec {
+	struct rec r;
+	int64_t running_ms;         /* when on_state first saw RUNNING */
+	int64_t at[8];              /* on_quiet calls, ms */
+	int n;
+	bool poked;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void quiet_state(void *arg, const struct trun_state *st)
+{
+	struct quiet_rec *q = arg;
+
+	if (st->status == TRUN_RUNNING && !q->running_ms)
+		q->running_ms = mono_ms();
+}
+
+static bool quiet_ctl(void *arg, const char **code, char **reason)
+{
+	struct quiet_rec *q = arg;
+	char c;
+
+	(void)code;
+	(void)reason;
+	if (read(q->r.ctl[0], &c, 1) == 1 && c == 'p')
+		q->poked = true;
+	return false;
+}
+
+static void quiet_hook(void *arg)
+{
+	struct quiet_rec *q = arg;
+
+	if (q->n < 8)
+		q->at[q->n] = mono_ms();
+	if (q->n++ == 0 && write(q->r.ctl[1], "p", 1) != 1)
+		abort();
+}
+
+static int ns_quiet(int out)
+{
+	const char *bin = getenv("BERTH_BINARY_DIR");
+	cleanup_free char *archive = xasprintf("%s/images/helper.oci.tar", bin ? bin : ".");
+	cleanup_free char *doc = jq("{'family':'f','networkMode':'none','containerDefinitions':["
+		"{'name':'app','image':'berth-test/helper','memory':32," NOFILE
+		" 'command':['sleep','1.5']}]}");
+	struct rootfs_import_opts io = { 0 };
+	struct rootfs_import_result ir = { 0 };
+	struct rootfs_store *s = NULL;
+	struct task_def *td = NULL;
+	char *root, *run, *logs, *images;
+	struct trun_result res;
+	struct trun_opts o;
+	struct berr *err = NULL;
+	struct quiet_rec q;
+
+	child_opts(&o, &root, &run, &logs);
+	images = xasprintf("%s/images", root);
+	io.unpack.flags = ROOTFS_UNPACK_NO_CHOWN | ROOTFS_UNPACK_USER_XATTR;
+	if (rootfs_store_open(images, &s, &err) < 0 || rootfs_import(s, archive, &io, &ir, &err) < 0) {
+		dprintf(out, "ERROR import %s: %s\n", archive, berr_msg(err));
+		return 1;
+	}
+	rootfs_import_result_free(&ir);
+	rootfs_store_close(s);
+	if (task_def_parse(doc, strlen(doc), "t", TASK_MODE_EC2, &td, &err) < 0) {
+		dprintf(out, "ERROR %s\n", berr_msg(err));
+		return 1;
+	}
+	memset(&q, 0, sizeof(q));
+	rec_init(&q.r, &o);
+	o.on_state = quiet_state;
+	o.state_arg = &q;
+	o.on_ctl = quiet_ctl;
+	o.ctl_arg = &q;
+	o.on_quiet = quiet_hook;
+	o.quiet_arg = &q;
+	o.quiet_ms = 200;
+	o.quiet_gap_ms = 600;
+	if (trun_run(td, &o, &res, &err) < 0) {
+		dprintf(out, "ERROR trun_run: %s\n", berr_msg(err));
+		return 1;
+	}
+	dprintf(out, "{'calls':%d,'poked':%s,'first':%lld,'second':%lld}\n", q.n, q.poked ? "true" : "false",
+		(long long)(q.n > 0 ? q.at[0] - q.running_ms : -1),
+		(long long)(q.n > 1 ? q.at[1] - q.at[0] : -1));
+	return 0;
+}
+
+static void test_quiet(void **state)
+{
+	cleanup_free char *out = NULL;
+	json_t *msgs, *m;
+	int st = in_userns_pid(ns_quiet, &out);
+
+	(void)state;
+	if (st != 0)
+		fail_msg("child exit %d: %s", st, out);
+	for (char *p = out; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	msgs = lines_to_msgs(out);
+	assert_int_equal(json_array_size(msgs), 1);
+	m = json_array_get(msgs, 0);
+	/* RUNNING at ~0 ms, quiet at ~200, poked, quiet again at ~800 (gap),
+	 * then nothing until the container exits at ~1500 */
+	assert_int_equal(json_integer_value(json_object_get(m, "calls")), 2);
+	assert_true(json_is_true(json_object_get(m, "poked")));
+	assert_true(json_integer_value(json_object_get(m, "first")) >= 200);
+	assert_true(json_integer_value(json_object_get(m, "second")) >= 600);
+	json_decref(msgs);
+}
+
 static void test_full_run(void **state)
 {
 	cleanup_free char *out = NULL, *run = path_in("run");
@@ -530,6 +655,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_before_setup, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_setup_fails, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_full_run, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_quiet, setup_tmp, teardown_tmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
