@@ -39,13 +39,10 @@ static MEMTRIM_IDLE_PATH int drop(uintptr_t a, size_t len)
 #endif
 }
 
-struct range {
-	uintptr_t a, b;
-};
-
 /* one smaps entry while its fields are read */
 struct entry {
 	uintptr_t a, b;
+	bool valid;    /* a well-formed header line began it */
 	bool file;     /* a file's pages, never written (no 'w'), not a memfd */
 	bool stack;
 	size_t rss_kb, anon_kb;
@@ -61,24 +58,55 @@ static bool flag_in(const char *flags, const char *f)
 	return false;
 }
 
-MEMTRIM_IDLE_PATH int memtrim_idle(struct memtrim_stats *st)
+static void plan_add(struct memtrim_plan *p, uintptr_t a, uintptr_t b)
 {
-	struct memtrim_stats local = { 0 };
-	struct range on_stack[RANGES_ON_STACK], *r = on_stack, stack = { 0, 0 };
-	size_t n = 0, cap = RANGES_ON_STACK;
-	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+	if (p->n_file == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct memtrim_range *m = xreallocarray(p->on_heap ? p->file : NULL, cap, sizeof(*m));
+
+		if (!p->on_heap && p->n_file)
+			memcpy(m, p->file, p->n_file * sizeof(*m));
+		p->file = m;
+		p->cap = cap;
+		p->on_heap = true;
+	}
+	p->file[p->n_file++] = (struct memtrim_range){ a, b };
+}
+
+/* the entry is complete (its VmFlags line): what becomes of it */
+static void entry_done(struct memtrim_plan *p, const struct entry *e, const char *vmflags)
+{
+	/* locked, I/O or pfn mappings: not ours to touch */
+	bool odd = flag_in(vmflags, "lo") || flag_in(vmflags, "io") || flag_in(vmflags, "pf");
+
+	if (!e->valid || odd)
+		return;
+	if (e->stack)
+		p->stack = (struct memtrim_range){ e->a, e->b };
+	else if (e->file && e->rss_kb > 0) {
+		if (e->anon_kb > 0)
+			p->skipped++; /* RELRO, or text a debugger patched */
+		else
+			plan_add(p, e->a, e->b);
+	}
+}
+
+void memtrim_scan(FILE *f, struct memtrim_plan *p, uintptr_t page)
+{
 	struct entry e = { 0 };
 	char line[512];
-	FILE *f;
+	bool rest = false; /* the line read last had no end: skip to its end */
 
-	if (!st)
-		st = &local;
-	memset(st, 0, sizeof(*st));
-	f = fopen("/proc/self/smaps", "re");
-	if (!f)
-		return -errno;
+	p->n_file = 0;
+	p->skipped = 0;
+	p->stack = (struct memtrim_range){ 0, 0 };
 	while (fgets(line, sizeof(line), f)) {
+		bool whole = strchr(line, '\n') != NULL || feof(f);
+		bool tail = rest;
+
+		rest = !whole;
+		if (tail)
+			continue; /* a long line's rest (a long path): never a field */
 		if (line[0] >= 'A' && line[0] <= 'Z') { /* a field of the current entry */
 			size_t kb;
 
@@ -87,28 +115,7 @@ MEMTRIM_IDLE_PATH int memtrim_idle(struct memtrim_stats *st)
 			else if (sscanf(line, "Anonymous: %zu kB", &kb) == 1)
 				e.anon_kb = kb;
 			else if (strncmp(line, "VmFlags:", 8) == 0) { /* the entry's last field */
-				/* locked, I/O or pfn mappings: not ours to touch */
-				bool odd = flag_in(line + 8, "lo") || flag_in(line + 8, "io") ||
-					   flag_in(line + 8, "pf");
-
-				if (e.stack && !odd)
-					stack = (struct range){ e.a, e.b };
-				else if (e.file && !odd && e.rss_kb > 0) {
-					if (e.anon_kb > 0) {
-						st->skipped++; /* RELRO, or text a debugger patched */
-					} else {
-						if (n == cap) {
-							struct range *m = xreallocarray(r == on_stack ? NULL : r,
-											cap * 2, sizeof(*r));
-
-							if (r == on_stack)
-								memcpy(m, on_stack, sizeof(on_stack));
-							r = m;
-							cap *= 2;
-						}
-						r[n++] = (struct range){ e.a, e.b };
-					}
-				}
+				entry_done(p, &e, line + 8);
 				memset(&e, 0, sizeof(e));
 			}
 			continue;
@@ -121,30 +128,60 @@ MEMTRIM_IDLE_PATH int memtrim_idle(struct memtrim_stats *st)
 		memset(&e, 0, sizeof(e));
 		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %*s %*s %*s %n", &a, &b, perms, &pos) < 3)
 			continue;
-		e.a = a;
-		e.b = b;
+		if (b <= a || (a | b) & (page - 1))
+			continue; /* not what the kernel writes: leave it */
 		const char *path = pos > 0 ? line + pos : "";
 
+		e.a = a;
+		e.b = b;
+		e.valid = true;
 		e.stack = strncmp(path, "[stack]", 7) == 0;
 		e.file = path[0] == '/' && strncmp(path, "/memfd:", 7) != 0 && strchr(perms, 'w') == NULL;
 	}
+}
+
+void memtrim_plan_free(struct memtrim_plan *p)
+{
+	if (p->on_heap)
+		free(p->file);
+	p->file = NULL;
+	p->n_file = p->cap = 0;
+	p->on_heap = false;
+}
+
+MEMTRIM_IDLE_PATH int memtrim_idle(struct memtrim_stats *st)
+{
+	struct memtrim_stats local = { 0 };
+	struct memtrim_range on_stack[RANGES_ON_STACK];
+	struct memtrim_plan p = { .file = on_stack, .cap = RANGES_ON_STACK };
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+	FILE *f;
+
+	if (!st)
+		st = &local;
+	memset(st, 0, sizeof(*st));
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -errno;
+	memtrim_scan(f, &p, page);
 	fclose(f);
 	/* The heap first (the reading above used it), then the mappings,
 	 * last: what runs after a drop faults back in, 64 KiB around each
 	 * page it touches (the kernel's fault-around), so as little as
 	 * possible runs after them. */
 	malloc_trim(0);
-	for (size_t i = 0; i < n; i++)
-		if (drop(r[i].a, r[i].b - r[i].a) == 0)
-			st->file_bytes += r[i].b - r[i].a;
-	if (r != on_stack)
-		free(r);
+	st->skipped = p.skipped;
+	for (size_t i = 0; i < p.n_file; i++)
+		if (drop(p.file[i].a, p.file[i].b - p.file[i].a) == 0)
+			st->file_bytes += p.file[i].b - p.file[i].a;
+	memtrim_plan_free(&p);
 	/* only the stack this runs on (not from another thread's) */
-	if (frame >= stack.a + STACK_KEEP + page && frame < stack.b) {
+	if (frame >= p.stack.a + STACK_KEEP + page && frame < p.stack.b) {
 		uintptr_t top = (frame - STACK_KEEP) & ~(page - 1);
 
-		if (top > stack.a && drop(stack.a, top - stack.a) == 0)
-			st->stack_bytes = top - stack.a;
+		if (top > p.stack.a && drop(p.stack.a, top - p.stack.a) == 0)
+			st->stack_bytes = top - p.stack.a;
 	}
 	return 0;
 }

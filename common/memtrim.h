@@ -13,7 +13,10 @@
 #ifndef BERTH_COMMON_MEMTRIM_H
 #define BERTH_COMMON_MEMTRIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct memtrim_stats {
 	size_t file_bytes;  /* clean file-backed mappings dropped (their size) */
@@ -26,6 +29,25 @@ struct memtrim_stats {
  * 0, or -errno when /proc/self/smaps cannot be read (nothing dropped).
  * st may be NULL. */
 int memtrim_idle(struct memtrim_stats *st);
+
+/* What memtrim_idle would drop, as read from a smaps text. */
+struct memtrim_range {
+	uintptr_t a, b;
+};
+struct memtrim_plan {
+	struct memtrim_range *file; /* clean file mappings with resident pages */
+	size_t n_file, cap;         /* the caller may hand in a buffer (file, cap) */
+	bool on_heap;               /* file was grown on the heap: memtrim_plan_free */
+	struct memtrim_range stack; /* [stack], or { 0, 0 } */
+	unsigned skipped;           /* unwritable file mappings with anonymous pages */
+};
+
+/* Reads /proc/PID/smaps text from f into p. Entries that are not as the
+ * kernel writes them (an end not above the start, addresses not on page
+ * boundaries, a header too long for one read is cut: its path is enough)
+ * are left out, never guessed at: what is listed here gets unmapped. */
+void memtrim_scan(FILE *f, struct memtrim_plan *p, uintptr_t page);
+void memtrim_plan_free(struct memtrim_plan *p);
 
 /* Marks a function the process runs while it idles (its event loop and
  * what that calls on a quiet turn). The linker places every such
