@@ -405,40 +405,54 @@ static void test_setup_fails(void **state)
 /* a user namespace cannot raise the hard limit over the host's: stay under it */
 #define NOFILE "'ulimits':[{'name':'nofile','softLimit':1024,'hardLimit':1024}],"
 
-static int ns_full_run(int out)
+/* In the child: the options of child_opts, the helper image imported into
+ * the store, and `doc` (quotes as jq) parsed. NULL (an ERROR line
+ * written) on failure. */
+static struct task_def *child_task(int out, const char *raw, struct trun_opts *o)
 {
 	const char *bin = getenv("BERTH_BINARY_DIR");
 	cleanup_free char *archive = xasprintf("%s/images/helper.oci.tar", bin ? bin : ".");
-	cleanup_free char *doc = jq("{'family':'f','networkMode':'none','containerDefinitions':["
-		"{'name':'prep','image':'berth-test/helper','memory':32,'essential':false," NOFILE
-		" 'command':['echo','prepared']},"
-		"{'name':'app','image':'berth-test/helper','memory':32,'stopTimeout':5," NOFILE
-		" 'dependsOn':[{'containerName':'prep','condition':'SUCCESS'}],"
-		" 'command':['signals','--exit-code','7'],"
-		" 'healthCheck':{'command':['CMD-SHELL','exit 0'],'interval':5,'timeout':2,'retries':1}}]}");
+	cleanup_free char *doc = jq(raw);
 	struct rootfs_import_opts io = { 0 };
 	struct rootfs_import_result ir = { 0 };
 	struct rootfs_store *s = NULL;
 	struct task_def *td = NULL;
 	char *root, *run, *logs, *images;
-	struct trun_result res;
-	struct trun_opts o;
 	struct berr *err = NULL;
-	struct rec r;
 
-	child_opts(&o, &root, &run, &logs);
+	child_opts(o, &root, &run, &logs);
 	images = xasprintf("%s/images", root);
 	io.unpack.flags = ROOTFS_UNPACK_NO_CHOWN | ROOTFS_UNPACK_USER_XATTR;
 	if (rootfs_store_open(images, &s, &err) < 0 || rootfs_import(s, archive, &io, &ir, &err) < 0) {
 		dprintf(out, "ERROR import %s: %s\n", archive, berr_msg(err));
-		return 1;
+		return NULL;
 	}
 	rootfs_import_result_free(&ir);
 	rootfs_store_close(s);
 	if (task_def_parse(doc, strlen(doc), "t", TASK_MODE_EC2, &td, &err) < 0) {
 		dprintf(out, "ERROR %s\n", berr_msg(err));
-		return 1;
+		return NULL;
 	}
+	return td;
+}
+
+static int ns_full_run(int out)
+{
+	const char *doc = "{'family':'f','networkMode':'none','containerDefinitions':["
+		"{'name':'prep','image':'berth-test/helper','memory':32,'essential':false," NOFILE
+		" 'command':['echo','prepared']},"
+		"{'name':'app','image':'berth-test/helper','memory':32,'stopTimeout':5," NOFILE
+		" 'dependsOn':[{'containerName':'prep','condition':'SUCCESS'}],"
+		" 'command':['signals','--exit-code','7'],"
+		" 'healthCheck':{'command':['CMD-SHELL','exit 0'],'interval':5,'timeout':2,'retries':1}}]}";
+	struct trun_result res;
+	struct trun_opts o;
+	struct berr *err = NULL;
+	struct task_def *td = child_task(out, doc, &o);
+	struct rec r;
+
+	if (!td)
+		return 1;
 	rec_init(&r, &o);
 	r.out_fd = out;
 	r.stop_reason = "hooks test";
@@ -504,34 +518,17 @@ static void quiet_hook(void *arg)
 
 static int ns_quiet(int out)
 {
-	const char *bin = getenv("BERTH_BINARY_DIR");
-	cleanup_free char *archive = xasprintf("%s/images/helper.oci.tar", bin ? bin : ".");
-	cleanup_free char *doc = jq("{'family':'f','networkMode':'none','containerDefinitions':["
+	const char *doc = "{'family':'f','networkMode':'none','containerDefinitions':["
 		"{'name':'app','image':'berth-test/helper','memory':32," NOFILE
-		" 'command':['sleep','1.5']}]}");
-	struct rootfs_import_opts io = { 0 };
-	struct rootfs_import_result ir = { 0 };
-	struct rootfs_store *s = NULL;
-	struct task_def *td = NULL;
-	char *root, *run, *logs, *images;
+		" 'command':['sleep','1.5']}]}";
 	struct trun_result res;
 	struct trun_opts o;
 	struct berr *err = NULL;
+	struct task_def *td = child_task(out, doc, &o);
 	struct quiet_rec q;
 
-	child_opts(&o, &root, &run, &logs);
-	images = xasprintf("%s/images", root);
-	io.unpack.flags = ROOTFS_UNPACK_NO_CHOWN | ROOTFS_UNPACK_USER_XATTR;
-	if (rootfs_store_open(images, &s, &err) < 0 || rootfs_import(s, archive, &io, &ir, &err) < 0) {
-		dprintf(out, "ERROR import %s: %s\n", archive, berr_msg(err));
+	if (!td)
 		return 1;
-	}
-	rootfs_import_result_free(&ir);
-	rootfs_store_close(s);
-	if (task_def_parse(doc, strlen(doc), "t", TASK_MODE_EC2, &td, &err) < 0) {
-		dprintf(out, "ERROR %s\n", berr_msg(err));
-		return 1;
-	}
 	memset(&q, 0, sizeof(q));
 	rec_init(&q.r, &o);
 	o.on_state = quiet_state;

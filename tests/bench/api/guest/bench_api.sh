@@ -7,7 +7,7 @@ S=$BERTH_SCRATCH
 N=${BENCH_TASKS:-200}
 cat > "$S/berthd.json" <<JSON
 { "root": "$RUN_ROOT", "runDir": "$RUN_DIR", "logDir": "$RUN_LOGS", "cgroupRoot": "$RUN_CG",
-  "socket": "$S/berthd.sock", "storage": "tmpfs",
+  "socket": "$S/berthd.sock", "storage": "tmpfs", "noLimits": ${BENCH_NO_LIMITS:-false},
   "network": { "bridge": "btb", "subnet": "10.80.0.0/22", "nftTable": "berthbench" } }
 JSON
 on_exit "ip link del btb"
