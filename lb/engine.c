@@ -1115,7 +1115,11 @@ static void tcp_event(struct lb_engine *e, struct tcpconn *t, uint32_t events)
 			/* idle: no byte either way for the listener's idle timeout */
 			cs->ev.deadline = now_ms() + cs->idle_ms;
 		}
-		if (n == 0)
+		/* the FIN came with these bytes (ev_read saw it): they are the
+		 * last, so the end of stream goes on with them, not after the
+		 * batch in a segment of its own (that order would depend on
+		 * which of the pair the pending list runs first) */
+		if (n == 0 || (n > 0 && t->ev.at_eof))
 			t->eof_in = true;
 		else if (n < 0 && n != -EAGAIN) {
 			tcp_close(e, t);

@@ -430,9 +430,12 @@ class Engine(unittest.TestCase):
         # the target's last bytes and its FIN came in one segment: berth-lb
         # passes both on in one segment too (MSG_MORE before the shutdown),
         # so the client receives the SYN-ACK and one segment, not three.
-        # Now and then the two arrive at berth-lb apart (the target's kernel
-        # and threads decide): most connections, not all, must show it
-        # (before the change: none of them)
+        # berth-lb learns the FIN with the bytes (EPOLLRDHUP, a short read)
+        # and passes both on in the same call; when it passed the bytes on
+        # first and the FIN after the batch, which of the pair ran first
+        # decided, and under load (CI's ASan build beside lb.features) 9-18
+        # of 20 were joined. One split is allowed (the target's own kernel
+        # decides how it sends them)
         joined = []
         for i in range(20):
             s = socket.create_connection(("127.0.0.1", PORTS["tcp-bye"]), timeout=5)
@@ -442,7 +445,7 @@ class Engine(unittest.TestCase):
             self.assertEqual(got, b"bye\n")
             self.assertIn(n, (2, 3), "connection %d: %d segments in" % (i, n))
             joined.append(n == 2)
-        self.assertGreaterEqual(sum(joined), 15,
+        self.assertGreaterEqual(sum(joined), 19,
                                 "answer and FIN in one segment on %d of 20 connections" % sum(joined))
 
     def test_zz_health_checks(self):
