@@ -179,7 +179,18 @@ kill -9 "$S1" "$S2"
 gone() { [ ! -e "/proc/$1" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null)" = Z ]; }
 wait_until 30 gone "$S1" && wait_until 30 gone "$S2" || die "the shims did not die"
 start_berthd
-for id in $A3 $B3; do stopped_lost "$id" || die "task $id after the restore: $(status_of "$id")"; done
+# the restore is synchronous (before berthd's "container instance" line):
+# the two tasks are STOPPED at once, no waiting
+for id in $A3 $B3; do
+	stopped_lost "$id" && continue
+	st=$(status_of "$id")
+	if kill -0 "$BD" 2>/dev/null; then bst=running; else wait "$BD"; bst="exited with status $?"; fi
+	die "task $id after the restore: '$st'
+  berth ps: $(cat "$S/ps.err")
+  berthd $BD: $bst
+  berth ps -a: $(B ps -a 2>&1)
+$(tail -n 40 "$S/berthd.log")"
+done
 grep -q "task $A3: reclaimed from its dead shim" "$S/berthd.log" || die "no reclaim of $A3 at restore"
 for id in $A3 $B3; do bundle_kept "$id"; done
 same_as base "after kill -9 of berthd and two shims"
