@@ -85,7 +85,8 @@ for round in $(seq "$BENCH_ROUNDS"); do
 	sleep 3
 	rss=0 pss=0 priv=0 n=0
 	for p in $(pgrep -x berth-shim); do
-		rss=$((rss + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status")))
+		# smaps_rollup: exact on every kernel (VmRSS lags before 6.2)
+		rss=$((rss + $(awk '/^Rss:/ { print $2 }' "/proc/$p/smaps_rollup")))
 		pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")))
 		priv=$((priv + $(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$p/smaps_rollup")))
 		n=$((n + 1))

@@ -11,7 +11,8 @@
 #     task recorded and its shim detached), and tasks started per second
 #     (from the first RunTask until every task is RUNNING);
 #   - per-task memory with TASKS idle tasks: each berth-shim's RSS and PSS
-#     (VmRSS; Pss from smaps_rollup: shared pages divided among the shims),
+#     (Rss and Pss from smaps_rollup, the page tables themselves: VmRSS
+#     lags on the guest's 6.1 kernel; Pss divides shared pages among the shims),
 #     and berthd's RSS growth from 0 to TASKS tasks.
 # Goals (issue 7): >= 200 task starts/s on this 2-core host class; <= 512
 # KiB RSS per shim (containerd-shim: ~5 MiB). The guest is TCG-emulated

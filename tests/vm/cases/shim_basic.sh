@@ -4,7 +4,9 @@
 #    shim has detached (its parent is PID 1, its own session); a watcher
 #    sees the statuses in order up to RUNNING (shim.log has PROVISIONING,
 #    PENDING, RUNNING in that order); the container's pid in the snapshot
-#    is the real one; a watcher killed with -9 does not disturb the shim,
+#    is the real one; once idle the shim gives its set-up's memory back
+#    (shim.log says so; its RSS falls below half of that at RUNNING); a
+#    watcher killed with -9 does not disturb the shim,
 #    and a new connection gets the current snapshot; a stop with a reason
 #    ends in STOPPED / UserInitiated / that reason and the container's exit
 #    code, in status.json; shim.sock and shim.pid are gone, and no process,
@@ -63,6 +65,8 @@ for fd in 0 1 2; do
 done
 
 "$SC" watch "$B1" --until RUNNING --timeout 90 --brief > "$S/w1" 2>&1 || die "watch until RUNNING: $(cat "$S/w1"; cat "$B1/shim.log")"
+rss_of() { awk '/^Rss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
+rss0=$(rss_of "$pid") # before the idle drop (1 s after the last activity)
 sed 's/^/  watch | /' "$S/w1"
 tail -n 1 "$S/w1" | grep -q "RUNNING RUNNING$" || die "last snapshot: $(tail -n 1 "$S/w1")"
 # every transition, in order, in the shim's log
@@ -83,15 +87,23 @@ grep -q '"startedAt":' "$S/snap1" || die "no startedAt: $(cat "$S/snap1")"
 # (the log holds the container's line as a JSON string: its quotes escaped)
 wait_until 20 grep -qF '\"ready\":true' "$RUN_LOGS/$ID1/sleeper.log" ||
 	die "the container never got ready: $(cat "$RUN_LOGS/$ID1/sleeper.log")"
-# what an idle shim costs (issue 7 aims at <= 512 KiB RSS; reported, not judged here)
-sleep 2
-rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
-anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status")
-file=$(awk '/^RssFile:/ { print $2 }' "/proc/$pid/status")
-pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null)
+# what an idle shim costs (issue 7: <= 512 KiB RSS, judged by the
+# benchmark, tests/bench/api). Here: after 1 s without activity the shim
+# gives back what its set-up touched (common/memtrim.h), so its RSS falls
+# to less than half of what it was at RUNNING. smaps_rollup walks the page
+# tables; VmRSS lags on this kernel (per-thread counters folded in every
+# 64 faults). The guest's root is a tmpfs: the binaries' pages are shmem.
+wait_until 10 grep -q "idle: dropped [0-9]* KiB of file mappings" "$B1/shim.log" ||
+	die "shim.log does not say the idle shim dropped its mappings: $(tail -n 5 "$B1/shim.log")"
+sleep 0.5
+rss=$(rss_of "$pid")
+anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$pid/smaps_rollup")
+pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup")
 libs=$(grep -c '\.so' "/proc/$pid/maps")
-say "idle shim: VmRSS $rss KiB (anon $anon, file $file), Pss ${pss:-?} KiB, $libs mappings of shared libraries"
-[ -n "$rss" ] || die "no VmRSS for the shim"
+say "idle shim: RSS $rss KiB (at RUNNING $rss0; anonymous $anon), Pss $pss KiB, $libs mappings of shared libraries"
+[ -n "$rss" ] && [ -n "$rss0" ] || die "no RSS for the shim"
+[ $((rss * 2)) -le "$rss0" ] || die "the idle shim kept its memory: RSS $rss KiB, $rss0 at RUNNING
+$(grep "idle: " "$B1/shim.log")"
 
 # a watcher killed with -9 disturbs nothing; a new client gets the current state
 "$SC" watch "$B1" > "$S/w2" 2>&1 &
