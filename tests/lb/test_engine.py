@@ -448,6 +448,28 @@ class Engine(unittest.TestCase):
         self.assertGreaterEqual(sum(joined), 19,
                                 "answer and FIN in one segment on %d of 20 connections" % sum(joined))
 
+    def test_http_close_answer_with_fin(self):
+        # a Connection: close answer is queued whole and sent with MSG_MORE,
+        # and the close follows at once, so the answer and the FIN leave in
+        # one segment. The client receives the SYN-ACK, the ACK of its
+        # request (quick ACKs at a connection's start) and that segment: 3;
+        # sent without MSG_MORE, the answer and the FIN: 4 (checked: 20 of
+        # 20 each way). The fixed response comes from berth-lb itself, so no
+        # target's timing is in it. One split allowed, as above
+        joined = []
+        for i in range(20):
+            s = socket.create_connection(("127.0.0.1", PORTS["http"]), timeout=5)
+            s.sendall(b"GET /fixed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = read_to_eof(s)
+            n = segs_in(s)
+            s.close()
+            self.assertTrue(got.startswith(b"HTTP/1.1 418"), got)
+            self.assertTrue(got.endswith(b"teapot"), got)
+            self.assertIn(n, (2, 3, 4), "connection %d: %d segments in" % (i, n))
+            joined.append(n <= 3)
+        self.assertGreaterEqual(sum(joined), 19,
+                                "answer and FIN in one segment on %d of 20 connections" % sum(joined))
+
     def test_zz_health_checks(self):
         # "hc" has a live and a dead target; after the first two probe
         # rounds (interval 5 s, thresholds 2) only the live one takes requests
