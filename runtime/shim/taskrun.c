@@ -2785,8 +2785,11 @@ MEMTRIM_IDLE_PATH static void quiet(struct trun *t, int64_t now, int64_t *next)
 		return;
 	}
 	t->quiet_due = false;
-	t->last_quiet_ms = now;
 	t->o->on_quiet(t->o->quiet_arg);
+	/* the gap runs from the end of this call, not from the loop's `now`
+	 * (taken before the turn's work: under load it can be stale by more
+	 * than a few ms, and the next call then came that much early) */
+	t->last_quiet_ms = now_ms();
 }
 
 MEMTRIM_IDLE_PATH static int loop(struct trun *t)
