@@ -27,7 +27,16 @@ result)
 		awk -v n="$name" '$0 ~ "^=== RUN +" n "$" { on = 1 } on { print } on && $0 ~ "^=== (PASS|FAIL) " n " " { exit }'
 	verdicts=$(tr -d '\r' < "$out/result.txt" 2>/dev/null)   # the serial port writes CRLF
 	if grep -qx "TEST PASS $name" <<<"$verdicts"; then exit 0; fi
-	if grep -qx "TEST FAIL $name" <<<"$verdicts"; then exit 1; fi
+	if grep -qx "TEST FAIL $name" <<<"$verdicts"; then
+		# the host's side of the case's host calls: the HOSTCALL lines after
+		# the previous verdict are its own, numbered as run.sh served them
+		calls=$(awk -v n="$name" '/^HOSTCALL / { k++; mine = mine " " k } /^TEST (PASS|FAIL) / { if ($3 == n) { print mine; exit } mine = "" }' <<<"$verdicts")
+		for k in $calls; do
+			line=$(awk -F '\t' -v k="$k" '$1 == k { print $2 }' "$out/hostcalls.log" 2>/dev/null)
+			echo "host call $k: ${line:-never served by the host (run.sh did not see it)}"
+		done
+		exit 1
+	fi
 	echo "no verdict for $name in $out/result.txt: the guest did not run it (see $out/console.log)"
 	exit 1
 	;;

@@ -260,7 +260,7 @@ launch_setup() {
 # 127.0.0.1 HOSTPORT ARGS... (e.g. the AWS CLI against a guest server on
 # :8080) and wait for its answer on guest :8081: prints the tail of the
 # host script's output, returns its exit status (124 when no answer came
-# within HOSTCALL_TIMEOUT seconds, default 600).
+# within HOSTCALL_TIMEOUT seconds, default 600; the host stops a call at 540).
 hostcall() {
 	[ -n "${BERTH_RESULT_TTY:-}" ] || die "hostcall $1: needs the VM harness (HOSTCALL goes over its result port)"
 	_hc_out=$BERTH_SCRATCH/hostcall-$1.out
@@ -270,11 +270,18 @@ hostcall() {
 	nc -l -p 8081 < "$BERTH_SCRATCH/hostcall.ack" > "$_hc_out" 2>/dev/null &
 	_hc_pid=$!
 	echo "HOSTCALL $*" > "$BERTH_RESULT_TTY"
-	if ! wait_until "${HOSTCALL_TIMEOUT:-600}" grep -q "^HOSTCALL-DONE $1 " "$_hc_out"; then
-		kill "$_hc_pid" 2>/dev/null
-		cat "$_hc_out"
-		return 124
-	fi
+	# a deadline on the clock: wait_until counts turns, and under TCG a
+	# turn is well over its 0.1 s (600 "seconds" were once 700)
+	_hc_end=$(( $(date +%s) + ${HOSTCALL_TIMEOUT:-600} ))
+	until grep -q "^HOSTCALL-DONE $1 " "$_hc_out" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$_hc_end" ]; then
+			kill "$_hc_pid" 2>/dev/null
+			cat "$_hc_out"
+			echo "hostcall $1: no answer from the host in ${HOSTCALL_TIMEOUT:-600}s (the VM run's \"host call\" lines say whether it saw the call)"
+			return 124
+		fi
+		usleep 200000 2>/dev/null || sleep 0.2
+	done
 	kill "$_hc_pid" 2>/dev/null
 	grep -v "^HOSTCALL-DONE " "$_hc_out"
 	_hc_rc=$(sed -n "s/^HOSTCALL-DONE $1 rc=\([0-9]*\).*/\1/p" "$_hc_out")

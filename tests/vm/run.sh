@@ -196,7 +196,7 @@ free_port() {
 
 # ------------------------------------------------------------------ boot
 mkdir -p "$OUT"
-rm -f "$OUT"/console.log "$OUT"/result.txt "$OUT"/initrd.img
+rm -f "$OUT"/console.log "$OUT"/result.txt "$OUT"/initrd.img "$OUT"/hostcalls.log "$OUT"/hostcall-*.log
 kernel_fetch
 say "kernel $KVER"
 stage
@@ -259,29 +259,48 @@ sys.exit(1)
 PY
 }
 
+# hostcall_record N TEXT: what became of the guest's Nth HOSTCALL, in
+# $OUT/hostcalls.log (ctest.sh shows a failed case the ones it made)
+hostcall_record() { printf '%s\t%s\n' "$1" "$2" >> "$OUT/hostcalls.log"; }
+
 # Follow the guest: stream its console, and serve HOSTCALL requests (a case
 # asking the host to act, e.g. reach it through the hostfwd) as they appear.
 served=0 shown=0
+HOSTCALL_LIMIT=540   # s; the guest gives up at 600
 while kill -0 "$QPID" 2>/dev/null; do
 	n=$(wc -l < "$CONSOLE")
 	if [ "$n" -gt "$shown" ]; then sed -n "$((shown + 1)),${n}p" "$CONSOLE" | tr -d '\r'; shown=$n; fi
 	# whole lines only: a HOSTCALL line QEMU has written part of is read
-	# at the next turn (taken early, its name was cut and the call lost)
-	whole=
-	if [ -n "$(tail -c 1 "$RESULT" | tr -d '\n')" ]; then whole='$d'; fi
-	mapfile -t calls < <(tr -d '\r' < "$RESULT" | sed "$whole" | sed -n 's/^HOSTCALL //p')
+	# at the next turn (taken early, its name was cut and the call lost).
+	# One read of the file, judged as read: QEMU writes the serial port a
+	# few bytes at a time, so asking "does it end in a newline?" and then
+	# reading it again raced with its writes (a call cut that way was lost
+	# and its case waited out HOSTCALL_TIMEOUT)
+	snap=$(tr -d '\r' < "$RESULT"; echo .); snap=${snap%.}
+	[[ $snap == *$'\n' ]] || snap=${snap%"${snap##*$'\n'}"}
+	mapfile -t calls < <(printf '%s' "$snap" | sed -n 's/^HOSTCALL //p')
 	while [ "$served" -lt "${#calls[@]}" ]; do
 		read -r call args <<<"${calls[$served]}"; served=$((served + 1))
 		if [[ $call =~ ^[a-z0-9_]+$ ]] && [ -x "$HERE/host/$call.sh" ]; then
 			say "host call: $call $args"
+			hc_t0=$(date +%s)
 			hrc=0
+			# bounded below the guest's wait (lib.sh HOSTCALL_TIMEOUT, 600 s), so
+			# a call that hangs still answers, with its log's tail
 			# shellcheck disable=SC2086 # args are words chosen by the case
-			"$HERE/host/$call.sh" 127.0.0.1 "$HOSTPORT" $args >"$OUT/hostcall-$call.log" 2>&1 || hrc=$?
+			timeout -k 5 "$HOSTCALL_LIMIT" "$HERE/host/$call.sh" 127.0.0.1 "$HOSTPORT" $args \
+				>"$OUT/hostcall-$call.log" 2>&1 || hrc=$?
+			[ "$hrc" != 124 ] || echo "host call $call: killed after ${HOSTCALL_LIMIT}s" >> "$OUT/hostcall-$call.log"
 			[ "$hrc" = 0 ] || say "host call $call exited $hrc: $(tail -n 3 "$OUT/hostcall-$call.log")"
+			hostcall_record "$served" "$call: exit $hrc after $(( $(date +%s) - hc_t0 ))s"
 			# the answer, for a case waiting on guest :8081 (lib.sh hostcall)
 			hostcall_answer "$call" "$hrc" "$OUT/hostcall-$call.log" &
 		else
 			say "guest asked for unknown host call '$call'"
+			hostcall_record "$served" "unknown call '$call'"
+			# answered all the same, so the case fails now and says why
+			echo "the host has no call '$call' (tests/vm/host/$call.sh)" > "$OUT/hostcall-unknown.log"
+			hostcall_answer "$call" 127 "$OUT/hostcall-unknown.log" &
 		fi
 	done
 	sleep 0.3
