@@ -1258,13 +1258,23 @@ static int setup_cgroups(struct trun *t, struct berr **err)
 	struct cg_limits lim;
 	int r;
 
-	r = cg_detect(CG_DEFAULT_MOUNT, &info, err);
-	if (r < 0)
-		return berr_wrap(err, "cgroups (run with --no-limits to run without resource limits)"), r;
-	cg_info_free(&info);
 	r = cg_task_create(t->o->cgroup_root, t->id, NULL, &t->cg_task, err);
-	if (r < 0)
+	if (r < 0) {
+		/* no v2 tree with the controllers here? that error says what to
+		 * do; asked only now, it costs a task start nothing */
+		cleanup_berr struct berr *derr = NULL;
+		int d = cg_detect(CG_DEFAULT_MOUNT, &info, &derr);
+
+		cg_info_free(&info);
+		if (d < 0) {
+			if (err) {
+				berr_clear(err);
+				*err = steal_pointer(&derr);
+			}
+			return berr_wrap(err, "cgroups (run with --no-limits to run without resource limits)"), d;
+		}
 		return r;
+	}
 	cg_limits_init(&lim);
 	/* The task's cpu limit (cpu.max) is written when its first container
 	 * has exec'd its program (launch()), not here: the set-up in the

@@ -80,3 +80,21 @@ run_cmp "$forked" '<' 200 "forked within pids.max"
 run_cmp "$forked" '>=' 150 "forked up to pids.max"
 run_out "$S/limits.err" bomb | grep -q "\"reaped\":$forked" || die "bomb did not reap its $forked children"
 run_assert_clean
+
+# no cgroup v2 at /sys/fs/cgroup (a tmpfs over it, in a mount namespace of
+# its own): the start fails saying what is wrong and what to do - the shim
+# asks the mount only once the task cgroup could not be made - and leaves
+# nothing behind
+cat > "$S/nocg.json" <<'JSON'
+{ "family": "nocg", "requiresCompatibilities": ["EC2"], "networkMode": "none", "memory": "64",
+  "containerDefinitions": [ { "name": "m", "image": "berth-test/helper", "command": ["exit", "0"] } ] }
+JSON
+rc=0
+unshare -m sh -c "mount -t tmpfs nocg '$BERTH_CGROUP' && exec '$BERTH_BIN/berth' --root '$RUN_ROOT' run \
+	--cgroup-root '$BERTH_CGROUP/berth' --run-dir '$RUN_DIR' --log-dir '$RUN_LOGS' --storage tmpfs \
+	--launch-type EC2 '$S/nocg.json'" > "$S/nocg.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || die "a task started with no cgroup v2 mount: $(cat "$S/nocg.out")"
+grep -q "is not a cgroup v2 (cgroup2) mount" "$S/nocg.out" && grep -q -- "--no-limits" "$S/nocg.out" ||
+	die "no cgroup v2: rc $rc, $(cat "$S/nocg.out")"
+say "no cgroup v2 mount: rc $rc, $(grep -o 'is not a cgroup v2[^:]*' "$S/nocg.out" | head -n 1)"
+run_assert_clean
