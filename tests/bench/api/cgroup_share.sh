@@ -12,7 +12,11 @@
 #   1. the share of a start that is the cgroups', in the TCG guest: ROUNDS
 #      pairs of run.sh (cgroups) and run.sh -L (berthd "noLimits": no
 #      cgroup is made), alternating; slowdown = median starts/s without /
-#      median starts/s with;
+#      median starts/s with. The -L runs put berthd in a memory cgroup two
+#      levels down, where host.sh's processes are on this host
+#      (memory:/process_api/<id>), so both sides of the ratio pay the
+#      kernel's memcg charging and only berth's own cgroups are counted
+#      (BERTH_BENCH_BASE_ROOT=true: the guest's root cgroup, no charging);
 #   2. native starts without cgroups: host.sh -r ROUNDS (private
 #      namespaces, awsvpc, crun beside it);
 #   estimate with cgroups = native starts/s / slowdown.
