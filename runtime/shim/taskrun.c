@@ -2795,11 +2795,14 @@ MEMTRIM_IDLE_PATH static void quiet(struct trun *t, int64_t now, int64_t *next)
 		return;
 	}
 	t->quiet_due = false;
-	t->o->on_quiet(t->o->quiet_arg);
-	/* the gap runs from the end of this call, not from the loop's `now`
-	 * (taken before the turn's work: under load it can be stale by more
-	 * than a few ms, and the next call then came that much early) */
+	/* The gap runs from the clock read right here, not from the loop's
+	 * `now` (taken before the turn's work: under load it was stale by
+	 * tens of ms, and the next call came that much early). Read before
+	 * the call, not after it: on_quiet then stays a tail call, nothing
+	 * of this function runs after the drop, and an idle shim keeps 479
+	 * KiB, not 542 (host.sh -n 50, measured both ways). */
 	t->last_quiet_ms = now_ms();
+	t->o->on_quiet(t->o->quiet_arg);
 }
 
 MEMTRIM_IDLE_PATH static int loop(struct trun *t)

@@ -147,7 +147,7 @@ struct trun_opts {
 	 * watches has been ready for quiet_ms (default TRUN_QUIET_MS): first
 	 * that long after RUNNING, then again only after something happened
 	 * and at least quiet_gap_ms (default TRUN_QUIET_GAP_MS) after the
-	 * previous call returned. The shim hands back the memory its work
+	 * previous call began. The shim hands back the memory its work
 	 * touched there (common/memtrim.h), once the burst of work is over
 	 * and before it idles. */
 	void (*on_quiet)(void *arg);
