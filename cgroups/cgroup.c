@@ -306,22 +306,19 @@ static bool all_words(const char *list, const char *words)
 static int enable_in_new(const char *cgpath, const char *controllers, struct berr **err)
 {
 	cleanup_berr struct berr *e1 = NULL;
-	char value[128];
-	size_t len = 0;
-	const char *p = controllers;
+	cleanup_free char *w = xstrdup(controllers);
+	cleanup_free char *value = xstrdup("");
+	char *save = NULL;
 
 	if (fake_fs)
 		return cg_enable_controllers(cgpath, controllers, err);
-	while (*p) {
-		size_t n = strcspn(p, " ");
+	for (char *c = strtok_r(w, " ", &save); c; c = strtok_r(NULL, " ", &save)) {
+		char *next = xasprintf("%s%s+%s", value, *value ? " " : "", c);
 
-		if (n && len + n + 3 < sizeof(value))
-			len += (size_t)snprintf(value + len, sizeof(value) - len, "%s+%.*s", len ? " " : "", (int)n, p);
-		else if (n)
-			return cg_enable_controllers(cgpath, controllers, err);
-		p += n + strspn(p + n, " ");
+		free(value);
+		value = next;
 	}
-	if (!len || cg_write(cgpath, "cgroup.subtree_control", value, &e1) == 0)
+	if (!*value || cg_write(cgpath, "cgroup.subtree_control", value, &e1) == 0)
 		return 0;
 	return cg_enable_controllers(cgpath, controllers, err);
 }
