@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 PKGS=(
 	# toolchain
 	build-essential cmake pkg-config clang libclang-rt-14-dev
+	# berth-init, the static program every container start execs, is linked
+	# against musl (runtime/CMakeLists.txt)
+	musl-tools
 	# the product card's libraries
 	libjansson-dev libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
 	# images (rootfs/): streaming inflate (ISA-L igzip), zstd, tar parsing (sha256 is

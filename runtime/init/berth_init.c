@@ -13,7 +13,8 @@
  * An exec failure exits 127 (not found) or 126 (anything else), as a shell
  * does.
  *
- * Linked statically into the container's world: libc only, no berth code.
+ * Linked statically into the container's world: libc only (musl, see
+ * runtime/CMakeLists.txt), no berth code.
  * Signals are taken synchronously with sigwaitinfo(), so there is no handler
  * and no race between a signal and the child's exit.
  *
@@ -173,7 +174,12 @@ static int block_signals(sigset_t *set)
 	/* An inherited SIG_IGN for SIGCHLD would make the kernel reap our
 	 * children, and a child's status would be lost. */
 	signal(SIGCHLD, SIG_DFL);
-	sigfillset(set);
+	/* Every signal, the real-time ones included. Not sigfillset(): musl's
+	 * leaves out the three it keeps for itself (32-34), and glibc's
+	 * SIGRTMIN (34) sent to a holder that is not PID 1 would then end it
+	 * by its default action. This process has one thread and no timer,
+	 * so libc has no use for them here. */
+	memset(set, 0xff, sizeof(*set));
 	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
 		sigdelset(set, sync_signals[i]);
 	if (sigprocmask(SIG_SETMASK, set, NULL) < 0) {
