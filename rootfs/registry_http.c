@@ -1,16 +1,15 @@
 /* rootfs/registry_http.c - see registry_http.h */
 #include "rootfs/registry_http.h"
 #include "common/cleanup.h"
+#include "common/curlload.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "rootfs/oci.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -127,19 +126,16 @@ static int load_cred(struct reg_client *c, const char *path, bool must_exist, st
 	return 0;
 }
 
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int reg_client_new(const struct rootfs_pull_ref *ref, const struct rootfs_pull_opts *o,
 		   struct reg_client **out, struct berr **err)
 {
-	struct reg_client *c = xzalloc(sizeof(*c));
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct reg_client *c;
 	int r;
 
-	pthread_once(&once, curl_init_once);
+	r = curl_load(err);
+	if (r < 0)
+		return berr_wrap(err, "pull from %s", ref->registry);
+	c = xzalloc(sizeof(*c));
 	c->ref = ref;
 	c->o = o;
 	c->retries = o->retries ? o->retries : 5;

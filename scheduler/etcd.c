@@ -7,7 +7,6 @@
  * (etcd_parse_*, etcd_watch_stream_*) for the fuzz harness. */
 #include "scheduler/etcd.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/curlload.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -521,16 +521,6 @@ static size_t rbuf_write(char *p, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static void curl_global(void)
-{
-	static bool done;
-
-	if (!done) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		done = true;
-	}
-}
-
 static char *normalize_endpoint(const char *ep)
 {
 	size_t n = strlen(ep);
@@ -615,7 +605,8 @@ int etcd_open(const char *const *endpoints, const struct etcd_opts *opts, struct
 	for (size_t i = 0; i < n; i++)
 		if (!*endpoints[i])
 			return berr_set(err, EINVAL, "etcd: endpoint %zu is empty", i + 1);
-	curl_global();
+	if (curl_load(err) < 0)
+		return berr_wrap(err, "etcd");
 	struct etcd *c = xzalloc(sizeof(*c));
 	c->endpoints = xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++)
