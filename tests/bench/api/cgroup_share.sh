@@ -6,8 +6,10 @@
 #   tests/bench/api/cgroup_share.sh [-b BUILD_DIR] [-n TASKS] [-r ROUNDS]
 #
 # No run here measures native task starts with cgroups: this host's cgroup
-# tree is not ours to write, and it has no KVM (the test VM is TCG, 20-40x
-# slower). So this script measures the two parts that can be measured and
+# tree is not ours to write, and its KVM is of no use (the host CPU shows no
+# vmx; a guest under -accel kvm spent ~40 s decompressing its kernel, and
+# with -cpu max stops on a KVM emulation failure), so the test VM is TCG,
+# 20-40x slower. So this script measures the two parts that can be measured and
 # prints what follows from them, labelled as an estimate:
 #   1. the share of a start that is the cgroups', in the TCG guest: ROUNDS
 #      pairs of run.sh (cgroups) and run.sh -L (berthd "noLimits": no
