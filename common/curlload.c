@@ -128,6 +128,26 @@ static enum arg_kind opt_kind(long opt)
 	return ARG_PTR;   /* CURLOPTTYPE_BLOB: a struct curl_blob * */
 }
 
+/* rc = real.fn(h, opt, x), x the one argument in ap, read with the type
+ * that opt's number gives (curl_easy_setopt, curl_multi_setopt) */
+#define FORWARD_ONE_ARG(rc, fn, h, opt, ap)                              \
+	do {                                                             \
+		switch (opt_kind(opt)) {                                 \
+		case ARG_LONG:                                           \
+			rc = real.fn(h, opt, va_arg(ap, long));          \
+			break;                                           \
+		case ARG_PTR:                                            \
+			rc = real.fn(h, opt, va_arg(ap, void *));        \
+			break;                                           \
+		case ARG_FN:                                             \
+			rc = real.fn(h, opt, va_arg(ap, curl_fnptr));    \
+			break;                                           \
+		case ARG_OFF:                                            \
+			rc = real.fn(h, opt, va_arg(ap, curl_off_t));    \
+			break;                                           \
+		}                                                        \
+	} while (0)
+
 CURLcode curl_global_init(long flags)
 {
 	/* curl_load() has run it; libcurl counts calls, so one more is fine */
@@ -154,20 +174,7 @@ CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 
 	need(__func__);
 	va_start(ap, opt);
-	switch (opt_kind(opt)) {
-	case ARG_LONG:
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, long));
-		break;
-	case ARG_PTR:
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, void *));
-		break;
-	case ARG_FN:
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, curl_fnptr));
-		break;
-	case ARG_OFF:
-		rc = real.curl_easy_setopt(h, opt, va_arg(ap, curl_off_t));
-		break;
-	}
+	FORWARD_ONE_ARG(rc, curl_easy_setopt, h, opt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -270,20 +277,7 @@ CURLMcode curl_multi_setopt(CURLM *m, CURLMoption opt, ...)
 
 	need(__func__);
 	va_start(ap, opt);
-	switch (opt_kind(opt)) {
-	case ARG_LONG:
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, long));
-		break;
-	case ARG_PTR:
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, void *));
-		break;
-	case ARG_FN:
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, curl_fnptr));
-		break;
-	case ARG_OFF:
-		rc = real.curl_multi_setopt(m, opt, va_arg(ap, curl_off_t));
-		break;
-	}
+	FORWARD_ONE_ARG(rc, curl_multi_setopt, m, opt, ap);
 	va_end(ap);
 	return rc;
 }
