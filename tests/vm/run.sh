@@ -96,8 +96,24 @@ kernel_fetch() {
 STAGE=$OUT/root
 # stage_elf FILE DESTDIR: a binary plus every shared library it loads, and the loader
 stage_elf() {
-	local f=$1 dir=$2 lib
+	local f=$1 dir=$2
 	install -D -m755 "$f" "$STAGE$dir/$(basename "$f")"
+	stage_libs_of "$f"
+}
+
+# stage_dlopen SONAME: a library berth opens with dlopen (libcurl:
+# common/curlload.h), which no program's ldd lists, and every library it loads
+stage_dlopen() {
+	local lib
+	lib=$(PATH=/usr/sbin:/sbin:$PATH ldconfig -p | awk -v s="$1" '$1 == s && /x86-64/ { print $NF; exit }')
+	[ -n "$lib" ] || fail_setup "$1 not found: run scripts/setup.sh --deps"
+	install -D -m644 "$(readlink -f "$lib")" "$STAGE/lib/x86_64-linux-gnu/$1"
+	stage_libs_of "$lib"
+}
+
+# stage_libs_of FILE: the shared libraries FILE loads, and the loader
+stage_libs_of() {
+	local f=$1 lib
 	{ ldd "$f" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' |
 	while read -r lib; do
 		case $lib in
@@ -147,6 +163,8 @@ stage() {
 		[ -f "$f" ] && [ -x "$f" ] || continue
 		stage_elf "$f" /berth/bin
 	done
+	# registry pulls and the etcd client open libcurl when they first need it
+	stage_dlopen libcurl.so.4
 	# test-only drivers (tests/tools): next to berth's programs in the guest
 	for f in "$BUILD"/tests/tools/*; do
 		[ -f "$f" ] && [ -x "$f" ] || continue
