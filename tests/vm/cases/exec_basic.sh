@@ -106,6 +106,7 @@ say "exec -t: a pty that is the controlling terminal; exit codes, -i, -u, -w, -e
 # ------------------------------------------------ signals to berth exec go to the process
 # SIGTERM to the CLI (no -t): the process's trap runs in the container, the
 # CLI waits for its end and exits with its code (not 143)
+rm -f "$S/sig.out"   # the last run's "ready" must not count: the job truncates it only once it runs
 "$B" exec "$ID" -- sh -c 'trap "echo got-TERM > /tmp/sig.txt; exit 42" TERM; echo ready; while :; do sleep 0.05; done' \
 	> "$S/sig.out" 2> "$S/sig.err" &
 CL=$!
@@ -117,6 +118,7 @@ rc=$?
 out=$("$B" exec "$ID" -- cat /tmp/sig.txt) || die "read the trap's file: $?"
 [ "$out" = got-TERM ] || die "the trap in the container wrote '$out'"
 # an untrapped one ends the process: 128 + N from berth's own exit
+rm -f "$S/sig.out"   # the last run's "ready" must not count: the job truncates it only once it runs
 "$B" exec "$ID" -- sh -c 'echo ready; exec berth-testhelper sleep inf' > "$S/sig.out" 2> "$S/sig.err" &
 CL=$!
 wait_until 10 grep -q ready "$S/sig.out" || die "the sleeper did not start: $(cat "$S/sig.err")"
@@ -127,6 +129,7 @@ rc=$?
 [ $rc = 138 ] || die "SIGUSR1 to berth exec of an untrapping process: exit $rc, want 138 $(cat "$S/sig.err")"
 wait_until 10 sh -c "[ \$(wc -l < '$LEAF/cgroup.procs') = 1 ]" || die "the signalled process is still in $LEAF"
 # -t: SIGHUP and SIGTERM to the CLI are forwarded too
+rm -f "$S/sig.out"   # the last run's "ready" must not count: the job truncates it only once it runs
 "$B" exec -t "$ID" -- sh -c 'trap "echo got-HUP" HUP; trap "exit 43" TERM; echo ready; while :; do sleep 0.05; done' \
 	> "$S/sig.out" 2> "$S/sig.err" &
 CL=$!
