@@ -8,7 +8,6 @@
 /* the definitions below are libcurl's own functions: no checking macros */
 #define CURL_DISABLE_TYPECHECK
 #include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -55,7 +54,6 @@ static struct {
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool loaded;
-static int load_code;          /* errno for the failure, 0 when none applies */
 static char load_error[512];   /* why loading failed; "" once loaded */
 
 static void load(void)
@@ -64,7 +62,6 @@ static void load(void)
 	CURLcode rc;
 
 	if (!lib) {
-		load_code = ENOENT;
 		snprintf(load_error, sizeof(load_error), "load %s (Debian package libcurl4): %s",
 			 CURLLOAD_SONAME, dlerror());
 		return;
@@ -72,7 +69,6 @@ static void load(void)
 #define X(name, ret, params)                                                                   \
 	*(void **)&real.name = dlsym(lib, #name);                                              \
 	if (!real.name) {                                                                      \
-		load_code = ENOSYS;                                                            \
 		snprintf(load_error, sizeof(load_error), "%s has no %s: libcurl too old",      \
 			 CURLLOAD_SONAME, #name);                                              \
 		goto fail;                                                                     \
@@ -81,7 +77,6 @@ static void load(void)
 #undef X
 	rc = real.curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (rc != CURLE_OK) {
-		load_code = 0;
 		snprintf(load_error, sizeof(load_error), "%s: curl_global_init: %s",
 			 CURLLOAD_SONAME, real.curl_easy_strerror(rc));
 		goto fail;
@@ -97,7 +92,7 @@ int curl_load(struct berr **err)
 {
 	pthread_once(&once, load);
 	if (!loaded)
-		return berr_set(err, load_code, "%s", load_error);
+		return berr_set(err, 0, "%s", load_error);   /* dlerror() says why */
 	return 0;
 }
 
@@ -147,13 +142,6 @@ static enum arg_kind opt_kind(long opt)
 			break;                                           \
 		}                                                        \
 	} while (0)
-
-CURLcode curl_global_init(long flags)
-{
-	/* curl_load() has run it; libcurl counts calls, so one more is fine */
-	need(__func__);
-	return real.curl_global_init(flags);
-}
 
 CURL *curl_easy_init(void)
 {

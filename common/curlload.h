@@ -20,12 +20,16 @@
 
 #include "common/error.h"
 
-/* The soname opened: the runtime library of Debian's libcurl4 package. */
+/* The soname opened: the runtime library of Debian's libcurl4 package
+ * (a test builds curlload.c with another, to see a failed load). */
+#ifndef CURLLOAD_SONAME
 #define CURLLOAD_SONAME "libcurl.so.4"
+#endif
 
 /* Open libcurl and run curl_global_init once per process (thread-safe).
- * 0, or a negative errno with *err naming the library and the reason
- * (not installed, a symbol missing, curl_global_init failed). */
+ * 0, or -1 with *err naming the library and the reason (not installed, a
+ * symbol missing, curl_global_init failed); every later call gives the
+ * same answer. */
 int curl_load(struct berr **err);
 
 #endif
